@@ -1,0 +1,38 @@
+// duet: paired preference tuning with prefix sharing. Sub-commands live in
+// cmd_*.cpp; every user-facing failure arrives here as duet::Error and is
+// printed as one line.
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "util/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"duet: fast, exact preference tuning (DPO family) with prefix sharing"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "duet 0.1.0");
+  const std::vector<duet::cli::Command> commands = {
+      duet::cli::add_tokenize(app),
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (const auto& command : commands)
+      if (command.app->parsed()) return command.run();
+  } catch (const duet::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "duet: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "duet: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "duet: internal error: %s (please report this)\n", e.what());
+    return 70;
+  }
+  return 0;
+}
