@@ -68,4 +68,50 @@ void append(std::string& out, char32_t cp) {
   }
 }
 
+std::string from_bytes_lossy(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  std::string out;
+  out.reserve(n);
+  auto cont = [&](size_t k) { return k < n && (p[k] & 0xC0) == 0x80; };
+  size_t i = 0;
+  while (i < n) {
+    unsigned char b = p[i];
+    if (b < 0x80) {
+      out.push_back(static_cast<char>(b));
+      ++i;
+      continue;
+    }
+    // `good` counts the bytes that form a valid prefix of a sequence.
+    size_t width = 0, good = 1;
+    if (b >= 0xC2 && b <= 0xDF) {
+      width = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      width = 3;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      width = 4;
+    }
+    if (width >= 2 && i + 1 < n) {
+      unsigned char c = p[i + 1];
+      bool second_ok = width == 2   ? cont(i + 1)
+                       : b == 0xE0  ? (c >= 0xA0 && c <= 0xBF)
+                       : b == 0xED  ? (c >= 0x80 && c <= 0x9F)
+                       : b == 0xF0  ? (c >= 0x90 && c <= 0xBF)
+                       : b == 0xF4  ? (c >= 0x80 && c <= 0x8F)
+                                    : cont(i + 1);
+      if (second_ok) {
+        good = 2;
+        while (good < width && cont(i + good)) ++good;
+      }
+    }
+    if (width != 0 && good == width) {
+      out.append(bytes.substr(i, width));
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+    }
+    i += (width != 0 && good == width) ? width : good;
+  }
+  return out;
+}
+
 }  // namespace duet::utf8

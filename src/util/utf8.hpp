@@ -29,4 +29,8 @@ size_t previous_start(std::string_view s, size_t end);
 
 void append(std::string& out, char32_t cp);
 
+// Bytes -> valid UTF-8, each maximal invalid subsequence replaced by one
+// U+FFFD, exactly as Rust's String::from_utf8_lossy (which HF decoders use).
+std::string from_bytes_lossy(std::string_view bytes);
+
 }  // namespace duet::utf8
