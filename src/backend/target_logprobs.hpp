@@ -1,0 +1,91 @@
+#pragma once
+// Log-probabilities of target tokens only, fused with the LM head: for each
+// target t = (row r, token y),
+//   z_v = h[r] . W[v],  logp_t = z_y - logsumexp_v z_v.
+// The vocabulary is walked in chunks of vocab_chunk rows of W, so memory is
+// O(n_targets x vocab_chunk), never [n_rows, vocab]; the logsumexp is combined
+// across chunks online. lse per target is saved for the backward, which walks
+// the chunks again with p_v = exp(z_v - lse):
+//   dh[r] += dlogp_t (W[y] - sum_v p_v W[v])
+//   dW[v] += dlogp_t (1[v = y] - p_v) h[r]
+// Several targets may name the same row; their contributions add.
+#include <cstdint>
+
+#include "backend/common.hpp"
+
+namespace duet::backend {
+
+template <typename T>
+struct TargetLogprobsParams {
+  const T* hidden = nullptr;          // [n_rows, hidden_dim], the final (normed) hidden states
+  const T* lm_head = nullptr;         // [vocab, hidden_dim]
+  const int32_t* target_rows = nullptr;   // [n_targets], each in [0, n_rows)
+  const uint32_t* target_ids = nullptr;   // [n_targets], each < vocab
+  T* logp = nullptr;                  // [n_targets], written
+  T* lse = nullptr;                   // [n_targets], written (saved for the backward)
+  int64_t n_rows = 0;
+  int64_t hidden_dim = 0;
+  int64_t vocab = 0;
+  int64_t n_targets = 0;
+  int64_t vocab_chunk = 4096;
+
+  void validate() const {
+    using namespace detail;
+    const char* op = "target_logprobs";
+    require_non_negative(op, "n_rows", n_rows);
+    require_positive(op, "hidden_dim", hidden_dim);
+    require_positive(op, "vocab", vocab);
+    require_non_negative(op, "n_targets", n_targets);
+    require_positive(op, "vocab_chunk", vocab_chunk);
+    require_data(op, "hidden", hidden, n_rows * hidden_dim);
+    require_data(op, "lm_head", lm_head, vocab * hidden_dim);
+    require_data(op, "target_rows", target_rows, n_targets);
+    require_data(op, "target_ids", target_ids, n_targets);
+    require_data(op, "logp", logp, n_targets);
+    require_data(op, "lse", lse, n_targets);
+  }
+};
+
+template <typename T>
+struct TargetLogprobsBackwardParams {
+  const T* hidden = nullptr;              // as in the forward
+  const T* lm_head = nullptr;
+  const int32_t* target_rows = nullptr;
+  const uint32_t* target_ids = nullptr;
+  const T* lse = nullptr;                 // [n_targets], from the forward
+  const T* d_logp = nullptr;              // [n_targets]
+  T* d_hidden = nullptr;                  // [n_rows, hidden_dim], accumulated (+=): only target rows change
+  T* d_lm_head = nullptr;                 // [vocab, hidden_dim], accumulated; null: frozen
+  int64_t n_rows = 0;
+  int64_t hidden_dim = 0;
+  int64_t vocab = 0;
+  int64_t n_targets = 0;
+  int64_t vocab_chunk = 4096;
+
+  void validate() const {
+    using namespace detail;
+    const char* op = "target_logprobs backward";
+    require_non_negative(op, "n_rows", n_rows);
+    require_positive(op, "hidden_dim", hidden_dim);
+    require_positive(op, "vocab", vocab);
+    require_non_negative(op, "n_targets", n_targets);
+    require_positive(op, "vocab_chunk", vocab_chunk);
+    require_data(op, "hidden", hidden, n_rows * hidden_dim);
+    require_data(op, "lm_head", lm_head, vocab * hidden_dim);
+    require_data(op, "target_rows", target_rows, n_targets);
+    require_data(op, "target_ids", target_ids, n_targets);
+    require_data(op, "lse", lse, n_targets);
+    require_data(op, "d_logp", d_logp, n_targets);
+    require_data(op, "d_hidden", d_hidden, n_rows * hidden_dim);
+  }
+};
+
+namespace cpu {
+// Both also check target rows and ids against n_rows and vocab.
+template <typename T>
+void target_logprobs_forward(const TargetLogprobsParams<T>& p);
+template <typename T>
+void target_logprobs_backward(const TargetLogprobsBackwardParams<T>& p);
+}  // namespace cpu
+
+}  // namespace duet::backend

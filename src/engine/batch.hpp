@@ -1,0 +1,38 @@
+#pragma once
+// What the engine consumes for one micro-batch: a token-forest row (token,
+// position, visible_until) and the log-prob targets (predictor row, token id),
+// copied out of a layout::Row into flat arrays that a device can take as is.
+#include <cstdint>
+#include <vector>
+
+#include "layout/row.hpp"
+#include "layout/targets.hpp"
+
+namespace duet::engine {
+
+struct Batch {
+  std::vector<uint32_t> tokens;
+  std::vector<int32_t> positions;
+  std::vector<int32_t> visible_until;
+  std::vector<int32_t> target_rows;  // the row whose hidden state predicts the target
+  std::vector<uint32_t> target_ids;
+  std::vector<layout::ResponseTargets> responses;  // contiguous target ranges per response
+
+  int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }
+  int64_t n_targets() const { return static_cast<int64_t>(target_ids.size()); }
+};
+
+inline Batch make_batch(const layout::Row& row) {
+  Batch b;
+  b.tokens.assign(row.token.begin(), row.token.end());
+  b.positions.assign(row.position.begin(), row.position.end());
+  b.visible_until.assign(row.visible_until.begin(), row.visible_until.end());
+  for (const auto& t : layout::logprob_targets(row)) {
+    b.target_rows.push_back(static_cast<int32_t>(t.predictor));
+    b.target_ids.push_back(t.token);
+  }
+  b.responses = layout::response_targets(row);
+  return b;
+}
+
+}  // namespace duet::engine

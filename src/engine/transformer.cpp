@@ -1,0 +1,271 @@
+#include "engine/transformer.hpp"
+
+#include <fmt/format.h>
+
+#include "backend/attention.hpp"
+#include "backend/embedding.hpp"
+#include "backend/linear.hpp"
+#include "backend/residual.hpp"
+#include "backend/rmsnorm.hpp"
+#include "backend/rope.hpp"
+#include "backend/swiglu.hpp"
+#include "backend/target_logprobs.hpp"
+#include "model/rope.hpp"
+#include "util/error.hpp"
+
+namespace duet::engine {
+
+namespace be = duet::backend;
+namespace cpu = duet::backend::cpu;
+
+namespace {
+
+template <typename V>
+void grow(V& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
+// Pointers to one layer's tensors in a ParameterSet (weights or gradients);
+// null where the config has no such tensor.
+template <typename P>
+struct LayerTensors {
+  P in_norm, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, post_norm, gate_w, up_w, down_w;
+};
+
+template <typename T, typename Set>
+auto layer_tensors(Set& set, int64_t l) {
+  using P = decltype(set.data(std::string()));
+  auto get = [&](const std::string& suffix) -> P {
+    std::string name = fmt::format("model.layers.{}.{}", l, suffix);
+    return set.find(name) ? set.data(name) : nullptr;
+  };
+  return LayerTensors<P>{get("input_layernorm.weight"), get("self_attn.q_proj.weight"), get("self_attn.q_proj.bias"),
+                         get("self_attn.k_proj.weight"), get("self_attn.k_proj.bias"), get("self_attn.v_proj.weight"),
+                         get("self_attn.v_proj.bias"),   get("self_attn.o_proj.weight"), get("self_attn.o_proj.bias"),
+                         get("post_attention_layernorm.weight"), get("mlp.gate_proj.weight"),
+                         get("mlp.up_proj.weight"),      get("mlp.down_proj.weight")};
+}
+
+// The LM head: its own tensor, or the embeddings when tied.
+template <typename Set>
+auto lm_head(Set& set, const model::ModelConfig& c) {
+  return set.data(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+}
+
+template <typename T>
+void linear(const T* x, const T* w, const T* b, T* y, int64_t rows, int64_t in, int64_t out) {
+  be::LinearParams<T> p;
+  p.x = x, p.weight = w, p.bias = b, p.y = y, p.n_rows = rows, p.in_features = in, p.out_features = out;
+  cpu::linear_forward(p);
+}
+
+// dx is written (or skipped when null); dW and db accumulate.
+template <typename T>
+void linear_back(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int64_t rows, int64_t in, int64_t out) {
+  be::LinearBackwardParams<T> p;
+  p.x = x, p.weight = w, p.dy = dy, p.dx = dx, p.d_weight = dw, p.d_bias = db;
+  p.n_rows = rows, p.in_features = in, p.out_features = out;
+  cpu::linear_backward(p);
+}
+
+template <typename T>
+void rmsnorm(const T* x, const T* w, T* y, T* rstd, int64_t rows, int64_t dim, double eps) {
+  be::RmsNormParams<T> p;
+  p.x = x, p.weight = w, p.y = y, p.rstd = rstd, p.n_rows = rows, p.dim = dim, p.eps = eps;
+  cpu::rmsnorm_forward(p);
+}
+
+template <typename T>
+void rmsnorm_back(const T* x, const T* w, const T* rstd, const T* dy, T* dx, T* dw, int64_t rows, int64_t dim) {
+  be::RmsNormBackwardParams<T> p;
+  p.x = x, p.weight = w, p.rstd = rstd, p.dy = dy, p.dx = dx, p.d_weight = dw, p.n_rows = rows, p.dim = dim;
+  cpu::rmsnorm_backward(p);
+}
+
+template <typename T>
+void add(T* y, const T* x, int64_t n) {
+  be::ResidualAddParams<T> p;
+  p.y = y, p.x = x, p.n = n;
+  cpu::residual_add(p);
+}
+
+template <typename T>
+be::AttentionShape attention_shape(const model::ModelConfig& c, const Batch& b) {
+  be::AttentionShape s;
+  s.n_tokens = b.n_tokens();
+  s.n_q_heads = c.num_attention_heads;
+  s.n_kv_heads = c.num_key_value_heads;
+  s.head_dim = c.head_dim;
+  s.visible_until = b.visible_until.data();
+  s.positions = b.positions.data();
+  s.window = c.attention_window().value_or(0);
+  return s;
+}
+
+template <typename T>
+be::RopeParams<T> rope_params(const model::ModelConfig& c, const Batch& b, T* q, T* k, const float* inv_freq) {
+  be::RopeParams<T> p;
+  p.q = q, p.k = k, p.n_tokens = b.n_tokens();
+  p.n_q_heads = c.num_attention_heads, p.n_kv_heads = c.num_key_value_heads, p.head_dim = c.head_dim;
+  p.set_packed_strides();
+  p.positions = b.positions.data();
+  p.inv_freq = inv_freq;
+  // transformers multiplies positions by inv_freq in fp32; match it in the fp32 engine.
+  p.fp32_angles = std::is_same_v<T, float>;
+  return p;
+}
+
+template <typename T>
+void check_batch(const model::ModelConfig& c, const Batch& b) {
+  const auto n = b.tokens.size();
+  if (b.positions.size() != n || b.visible_until.size() != n || b.target_rows.size() != b.target_ids.size())
+    fail("internal: inconsistent batch arrays");
+  for (uint32_t t : b.tokens)
+    if (t >= static_cast<uint64_t>(c.vocab_size))
+      fail("token id {} is outside the model's vocabulary ({}): the tokenizer does not fit this model", t,
+           c.vocab_size);
+}
+
+}  // namespace
+
+template <typename T>
+void Workspace<T>::reserve(const model::ModelConfig& c, int64_t n, int64_t n_targets) {
+  const int64_t d = c.hidden_size, q = c.q_size(), kv = c.kv_size(), f = c.intermediate_size;
+  const int64_t h = c.num_attention_heads;
+  layers.resize(static_cast<size_t>(c.num_hidden_layers));
+  for (auto& L : layers) {
+    grow(L.x, n * d), grow(L.n1, n * d), grow(L.rstd1, n), grow(L.q, n * q), grow(L.k, n * kv), grow(L.v, n * kv);
+    grow(L.o, n * q), grow(L.lse, n * h), grow(L.h, n * d), grow(L.n2, n * d), grow(L.rstd2, n);
+    grow(L.gate, n * f), grow(L.up, n * f), grow(L.act, n * f);
+  }
+  grow(x_final, n * d), grow(n_final, n * d), grow(rstd_final, n);
+  grow(target_lse, n_targets), grow(target_logp, n_targets);
+  grow(dx, n * d), grow(dh, n * d), grow(dn, n * d), grow(dtmp, n * std::max(d, f));
+  grow(dq, n * q), grow(dk, n * kv), grow(dv, n * kv), grow(d_o, n * q);
+  grow(dgate, n * f), grow(dup, n * f), grow(dact, n * f);
+  capacity_tokens = std::max(capacity_tokens, n);
+  capacity_targets = std::max(capacity_targets, n_targets);
+}
+
+template <typename T>
+Transformer<T>::Transformer(model::ModelConfig config)
+    : config_(std::move(config)), inv_freq_(model::rope_inverse_frequencies(config_)) {}
+
+template <typename T>
+std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>& params, Workspace<T>& ws) const {
+  const auto& c = config_;
+  check_batch<T>(c, b);
+  const int64_t n = b.n_tokens(), d = c.hidden_size, q = c.q_size(), kv = c.kv_size(), f = c.intermediate_size;
+  ws.reserve(c, n, b.n_targets());
+
+  {  // Embeddings into the first layer's residual input.
+    be::EmbeddingParams<T> p;
+    p.ids = b.tokens.data(), p.table = params.data("model.embed_tokens.weight");
+    p.out = c.num_hidden_layers > 0 ? ws.layers[0].x.data() : ws.x_final.data();
+    p.n_tokens = n, p.vocab = c.vocab_size, p.dim = d;
+    cpu::embedding_forward(p);
+  }
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    auto& L = ws.layers[static_cast<size_t>(l)];
+    const auto W = layer_tensors<T>(params, l);
+    T* x_next = l + 1 < c.num_hidden_layers ? ws.layers[static_cast<size_t>(l + 1)].x.data() : ws.x_final.data();
+    // Attention block.
+    rmsnorm(L.x.data(), W.in_norm, L.n1.data(), L.rstd1.data(), n, d, c.rms_norm_eps);
+    linear(L.n1.data(), W.q_w, W.q_b, L.q.data(), n, d, q);
+    linear(L.n1.data(), W.k_w, W.k_b, L.k.data(), n, d, kv);
+    linear(L.n1.data(), W.v_w, W.v_b, L.v.data(), n, d, kv);
+    cpu::rope_forward(rope_params<T>(c, b, L.q.data(), L.k.data(), inv_freq_.data()));
+    be::AttentionParams<T> ap;
+    static_cast<be::AttentionShape&>(ap) = attention_shape<T>(c, b);
+    ap.q = L.q.data(), ap.k = L.k.data(), ap.v = L.v.data(), ap.o = L.o.data(), ap.lse = L.lse.data();
+    ap.set_packed_strides();
+    cpu::attention_forward(ap);
+    linear(L.o.data(), W.o_w, W.o_b, L.h.data(), n, q, d);
+    add(L.h.data(), L.x.data(), n * d);  // h = x + attn
+    // MLP block.
+    rmsnorm(L.h.data(), W.post_norm, L.n2.data(), L.rstd2.data(), n, d, c.rms_norm_eps);
+    linear(L.n2.data(), W.gate_w, static_cast<const T*>(nullptr), L.gate.data(), n, d, f);
+    linear(L.n2.data(), W.up_w, static_cast<const T*>(nullptr), L.up.data(), n, d, f);
+    be::SwiGluParams<T> sp;
+    sp.gate = L.gate.data(), sp.up = L.up.data(), sp.out = L.act.data(), sp.n_rows = n, sp.dim = f;
+    cpu::swiglu_forward(sp);
+    linear(L.act.data(), W.down_w, static_cast<const T*>(nullptr), x_next, n, f, d);
+    add(x_next, L.h.data(), n * d);  // x' = h + mlp
+  }
+  rmsnorm(ws.x_final.data(), params.data("model.norm.weight"), ws.n_final.data(), ws.rstd_final.data(), n, d,
+          c.rms_norm_eps);
+  be::TargetLogprobsParams<T> tp;
+  tp.hidden = ws.n_final.data(), tp.lm_head = lm_head(params, c);
+  tp.target_rows = b.target_rows.data(), tp.target_ids = b.target_ids.data();
+  tp.logp = ws.target_logp.data(), tp.lse = ws.target_lse.data();
+  tp.n_rows = n, tp.hidden_dim = d, tp.vocab = c.vocab_size, tp.n_targets = b.n_targets();
+  cpu::target_logprobs_forward(tp);
+  return std::span<const T>(ws.target_logp.data(), static_cast<size_t>(b.n_targets()));
+}
+
+template <typename T>
+void Transformer<T>::backward(const Batch& b, const ParameterSet<T>& params, std::span<const T> d_logp,
+                              Workspace<T>& ws, ParameterSet<T>& grads) const {
+  const auto& c = config_;
+  const int64_t n = b.n_tokens(), d = c.hidden_size, q = c.q_size(), kv = c.kv_size(), f = c.intermediate_size;
+  if (static_cast<int64_t>(d_logp.size()) != b.n_targets()) fail("internal: d_logp has the wrong length");
+
+  // LM head and final norm: dx = d(loss)/d(x_final).
+  std::fill(ws.dn.begin(), ws.dn.begin() + n * d, T(0));
+  be::TargetLogprobsBackwardParams<T> tp;
+  tp.hidden = ws.n_final.data(), tp.lm_head = lm_head(params, c);
+  tp.target_rows = b.target_rows.data(), tp.target_ids = b.target_ids.data();
+  tp.lse = ws.target_lse.data(), tp.d_logp = d_logp.data();
+  tp.d_hidden = ws.dn.data(), tp.d_lm_head = lm_head(grads, c);
+  tp.n_rows = n, tp.hidden_dim = d, tp.vocab = c.vocab_size, tp.n_targets = b.n_targets();
+  cpu::target_logprobs_backward(tp);
+  rmsnorm_back(ws.x_final.data(), params.data("model.norm.weight"), ws.rstd_final.data(), ws.dn.data(), ws.dx.data(),
+               grads.data("model.norm.weight"), n, d);
+
+  for (int64_t l = c.num_hidden_layers - 1; l >= 0; --l) {
+    auto& L = ws.layers[static_cast<size_t>(l)];
+    const auto W = layer_tensors<T>(params, l);
+    const auto G = layer_tensors<T>(grads, l);
+    // MLP block: x' = h + down(swiglu(gate(n2), up(n2))), n2 = norm(h).
+    std::copy(ws.dx.begin(), ws.dx.begin() + n * d, ws.dh.begin());  // residual path
+    linear_back(L.act.data(), W.down_w, ws.dx.data(), ws.dact.data(), G.down_w, static_cast<T*>(nullptr), n, f, d);
+    be::SwiGluBackwardParams<T> sp;
+    sp.gate = L.gate.data(), sp.up = L.up.data(), sp.d_out = ws.dact.data();
+    sp.d_gate = ws.dgate.data(), sp.d_up = ws.dup.data(), sp.n_rows = n, sp.dim = f;
+    cpu::swiglu_backward(sp);
+    linear_back(L.n2.data(), W.gate_w, ws.dgate.data(), ws.dn.data(), G.gate_w, static_cast<T*>(nullptr), n, d, f);
+    linear_back(L.n2.data(), W.up_w, ws.dup.data(), ws.dtmp.data(), G.up_w, static_cast<T*>(nullptr), n, d, f);
+    add(ws.dn.data(), ws.dtmp.data(), n * d);
+    rmsnorm_back(L.h.data(), W.post_norm, L.rstd2.data(), ws.dn.data(), ws.dtmp.data(), G.post_norm, n, d);
+    add(ws.dh.data(), ws.dtmp.data(), n * d);  // dh = d(loss)/d(h)
+
+    // Attention block: h = x + o_proj(attention(rope(q), rope(k), v)), q/k/v from n1 = norm(x).
+    std::copy(ws.dh.begin(), ws.dh.begin() + n * d, ws.dx.begin());  // residual path
+    linear_back(L.o.data(), W.o_w, ws.dh.data(), ws.d_o.data(), G.o_w, G.o_b, n, q, d);
+    be::AttentionBackwardParams<T> ap;
+    static_cast<be::AttentionShape&>(ap) = attention_shape<T>(c, b);
+    ap.q = L.q.data(), ap.k = L.k.data(), ap.v = L.v.data(), ap.o = L.o.data(), ap.lse = L.lse.data();
+    ap.d_o = ws.d_o.data(), ap.dq = ws.dq.data(), ap.dk = ws.dk.data(), ap.dv = ws.dv.data();
+    ap.set_packed_strides();
+    cpu::attention_backward(ap);
+    cpu::rope_backward(rope_params<T>(c, b, ws.dq.data(), ws.dk.data(), inv_freq_.data()));
+    linear_back(L.n1.data(), W.q_w, ws.dq.data(), ws.dn.data(), G.q_w, G.q_b, n, d, q);
+    linear_back(L.n1.data(), W.k_w, ws.dk.data(), ws.dtmp.data(), G.k_w, G.k_b, n, d, kv);
+    add(ws.dn.data(), ws.dtmp.data(), n * d);
+    linear_back(L.n1.data(), W.v_w, ws.dv.data(), ws.dtmp.data(), G.v_w, G.v_b, n, d, kv);
+    add(ws.dn.data(), ws.dtmp.data(), n * d);
+    rmsnorm_back(L.x.data(), W.in_norm, L.rstd1.data(), ws.dn.data(), ws.dtmp.data(), G.in_norm, n, d);
+    add(ws.dx.data(), ws.dtmp.data(), n * d);  // dx = d(loss)/d(x) of this layer
+  }
+  be::EmbeddingBackwardParams<T> ep;
+  ep.ids = b.tokens.data(), ep.d_out = ws.dx.data(), ep.d_table = grads.data("model.embed_tokens.weight");
+  ep.n_tokens = n, ep.vocab = c.vocab_size, ep.dim = d;
+  cpu::embedding_backward(ep);
+}
+
+template struct Workspace<float>;
+template struct Workspace<double>;
+template class Transformer<float>;
+template class Transformer<double>;
+
+}  // namespace duet::engine
