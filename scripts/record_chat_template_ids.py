@@ -25,7 +25,12 @@ carries a variant that adds the assistant header even without
 add_generation_prompt, so the official Llama 3 template is used instead (see
 docs/data.md). Tokenizers are loaded with AutoTokenizer; the ids of
 tokenizers.Tokenizer.from_file(tokenizer.json) are compared too and any
-difference is recorded per case ("tokenizers_agree").
+difference is recorded per case ("tokenizers_agree"): transformers 5 builds
+LlamaTokenizer from its own class definition (Metaspace, no Prepend normalizer), so
+for Llama 2 / Mistral a text that starts with a space differs from what the
+tokenizer.json itself gives (which is what duet implements). Both sets of ids are
+written: prompt_ids/response_ids (AutoTokenizer, what TRL would use) and
+tokenizers_prompt_ids/tokenizers_response_ids (tokenizers.Tokenizer.from_file).
 """
 from __future__ import annotations
 
@@ -231,8 +236,10 @@ def record_chat(tok, raw, family, name, template, conv_name, prompt, responses):
         "prompt_ids": ids(tok, prompt_text, False),
         "response_ids": [ids(tok, t, False) for t in texts],
     }
-    agree = raw.encode(prompt_text, add_special_tokens=False).ids == expected["prompt_ids"] and all(
-        raw.encode(t, add_special_tokens=False).ids == i for t, i in zip(texts, expected["response_ids"]))
+    expected["tokenizers_prompt_ids"] = raw.encode(prompt_text, add_special_tokens=False).ids
+    expected["tokenizers_response_ids"] = [raw.encode(t, add_special_tokens=False).ids for t in texts]
+    agree = (expected["tokenizers_prompt_ids"] == expected["prompt_ids"]
+             and expected["tokenizers_response_ids"] == expected["response_ids"])
     return {
         "name": f"{family}/{name}/{conv_name}",
         "tokenizer": family,
@@ -253,7 +260,11 @@ def record_plain(tok, raw, family, case_name, prompt, responses):
         "prompt_ids": ids(tok, prompt, True),
         "response_ids": [ids(tok, r, False) + ([eos] if eos is not None else []) for r in responses],
     }
-    agree = raw.encode(prompt, add_special_tokens=True).ids == expected["prompt_ids"]
+    expected["tokenizers_prompt_ids"] = raw.encode(prompt, add_special_tokens=True).ids
+    expected["tokenizers_response_ids"] = [raw.encode(r, add_special_tokens=False).ids + ([eos] if eos is not None else [])
+                                           for r in responses]
+    agree = (expected["tokenizers_prompt_ids"] == expected["prompt_ids"]
+             and expected["tokenizers_response_ids"] == expected["response_ids"])
     return {
         "name": f"{family}/none/{case_name}",
         "tokenizer": family,

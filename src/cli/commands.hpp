@@ -13,5 +13,9 @@ struct Command {
 };
 
 Command add_tokenize(CLI::App& app);
+Command add_init(CLI::App& app);
+Command add_logprobs(CLI::App& app);
+Command add_data(CLI::App& app);
+Command add_train(CLI::App& app);
 
 }  // namespace duet::cli

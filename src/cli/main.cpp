@@ -14,6 +14,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "duet 0.1.0");
   const std::vector<duet::cli::Command> commands = {
       duet::cli::add_tokenize(app),
+      duet::cli::add_init(app),
+      duet::cli::add_logprobs(app),
+      duet::cli::add_data(app),
+      duet::cli::add_train(app),
   };
   try {
     app.parse(argc, argv);

@@ -93,7 +93,6 @@ void expect_close(const std::vector<A>& actual, const std::vector<double>& expec
     }
   }
   EXPECT_EQ(bad, 0u) << name << ": " << bad << " of " << actual.size() << " elements differ";
-  { double mr = 0; for (size_t i = 0; i < actual.size(); ++i) mr = std::max(mr, std::abs(double(actual[i]) - expected[i]) / (std::abs(expected[i]) + floor)); printf("MAXREL %s %.3g\n", name.c_str(), mr); }
 }
 
 template <typename T>

@@ -188,14 +188,22 @@ TEST(Attention, MatchesDenseReferenceOnRandomForests) {
 // fp32 against fp64 on the same inputs: each score is a D-term dot product and
 // each output a softmax-weighted sum over up to T keys; with unit roundoff
 // u = 6e-8 the errors grow like u sqrt(K) (random rounding) for K-term sums,
-// ~1e-6 here, so 1e-5 relative leaves margin without hiding real errors.
+// so o and lse agree to ~2e-6 and 1e-5 relative leaves margin. The gradients
+// go through dS = P (dP - D), which cancels where dP ~ D, and P = exp(s - lse)
+// turns absolute score errors into relative ones: they reach ~6e-6 of the
+// tensor's scale (observed over many seeds), so 3e-5 for them.
 TEST(Attention, FloatAgreesWithDouble) {
   DUET_SEEDED_RNG(rng);
   for (auto [hq, hkv] : {std::pair<int64_t, int64_t>{4, 4}, {4, 1}}) {
     Case c = random_case(rng, 256, hq, hkv, 64);
+    SCOPED_TRACE(describe(c, {}));
     const KernelRun<double> d = run_kernel<double>(c, {});
-    const Result as_ref{d.o, d.lse, d.dq, d.dk, d.dv};
-    expect_matches(run_kernel<float>(c, {}), as_ref, 1e-5, describe(c, {}));
+    const KernelRun<float> f = run_kernel<float>(c, {});
+    expect_close(f.o, d.o, 1e-5, "o");
+    expect_close(f.lse, d.lse, 1e-5, "lse");
+    expect_close(f.dq, d.dq, 3e-5, "dq");
+    expect_close(f.dk, d.dk, 3e-5, "dk");
+    expect_close(f.dv, d.dv, 3e-5, "dv");
   }
 }
 

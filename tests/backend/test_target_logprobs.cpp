@@ -131,9 +131,10 @@ TEST(TargetLogprobs, MatchesFullSoftmaxForAnyChunking) {
 // fp32 vs fp64: logits are d-term dots (error ~u sqrt(d) |h||w|, u = 6e-8)
 // and p = exp(z - lse) turns the *absolute* error of z - lse into a relative
 // error of p, so the agreement scales with the logits' magnitude. Logits here
-// have std ~3 and max ~10 over V = 5000, like a trained LM head's; then p, and
-// the gradients built from it, stay within ~1e-6 and 1e-5 relative holds.
-// (Logits of std ~8 push individual gradient elements to ~3e-5.)
+// have std ~3 and max ~10 over V = 5000, like a trained LM head's: logp and lse
+// agree to ~3e-7, well inside 1e-5. The gradients carry (onehot - p), which
+// cancels where the target is likely (1 - p small), so they see ~1e-5 of the
+// tensor's scale (max observed 1.2e-5 over many seeds): 5e-5 for them.
 TEST(TargetLogprobs, FloatAgreesWithDouble) {
   DUET_SEEDED_RNG(rng);
   const Case c = random_case(rng, 64, 128, 5000, 48, /*head_range=*/0.8);
@@ -142,8 +143,8 @@ TEST(TargetLogprobs, FloatAgreesWithDouble) {
   const auto f = run<float>(c, 512, dh0, dw0);
   expect_close(f.logp, d.logp, 1e-5, "logp");
   expect_close(f.lse, d.lse, 1e-5, "lse");
-  expect_close(f.d_hidden, d.d_hidden, 1e-5, "d_hidden");
-  expect_close(f.d_lm_head, d.d_lm_head, 1e-5, "d_lm_head");
+  expect_close(f.d_hidden, d.d_hidden, 5e-5, "d_hidden");
+  expect_close(f.d_lm_head, d.d_lm_head, 5e-5, "d_lm_head");
 }
 
 TEST(TargetLogprobs, GradientsMatchFiniteDifferences) {

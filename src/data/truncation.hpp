@@ -1,0 +1,38 @@
+#pragma once
+// The truncation policy (docs/data.md):
+//  1. max_prompt_length: the prompt keeps its last tokens (left-truncated),
+//     so the turn being answered survives;
+//  2. max_length bounds every chain prompt + response: each response keeps its
+//     first max_length - prompt tokens (so its end-of-turn/EOS may go);
+//  3. an example is dropped when the prompt leaves no room for any response
+//     token, or when truncation made two responses identical.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "layout/example.hpp"
+
+namespace duet::data {
+
+struct Truncation {
+  int64_t max_length = 0;         // 0 = no limit
+  int64_t max_prompt_length = 0;  // 0 = no limit
+};
+
+namespace drop_reason {
+inline constexpr std::string_view prompt_fills_max_length = "prompt_fills_max_length";
+inline constexpr std::string_view identical_after_truncation = "identical_after_truncation";
+}  // namespace drop_reason
+
+struct TruncationOutcome {
+  bool prompt_truncated = false;
+  bool responses_truncated = false;
+  std::string drop_reason;  // empty = kept
+};
+
+// duet::fail when a limit is negative or max_prompt_length >= max_length.
+void check_truncation(const Truncation& t);
+
+TruncationOutcome truncate_example(layout::TokenizedExample& example, const Truncation& t);
+
+}  // namespace duet::data

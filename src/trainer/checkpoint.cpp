@@ -1,0 +1,101 @@
+#include "trainer/checkpoint.hpp"
+
+#include <fstream>
+
+#include "model/safetensors.hpp"
+#include "util/error.hpp"
+
+namespace duet::trainer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kStateFile = "trainer_state.json";
+const char* kOptimizerFile = "optimizer.safetensors";
+
+// The three fp32 tensors of each parameter in optimizer.safetensors.
+constexpr const char* kGroups[] = {"master", "exp_avg", "exp_avg_sq"};
+
+void write_json(const fs::path& file, const nlohmann::json& j) {
+  std::ofstream out(file);
+  out << j.dump(2) << "\n";
+  if (!out) fail("{}: cannot write", file.string());
+}
+
+}  // namespace
+
+void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                           "generation_config.json"}) {
+    std::error_code ec;
+    if (fs::exists(from / name, ec)) fs::copy_file(from / name, to / name, fs::copy_options::overwrite_existing);
+  }
+}
+
+void save_checkpoint(const fs::path& dir, const CheckpointContent& c) {
+  const fs::path tmp = dir.string() + ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp);
+  model::save_config(c.config, tmp / "config.json");
+  engine::save_weights(c.params, tmp / "model.safetensors", c.config.dtype);
+  if (!c.tokenizer_source.empty()) copy_tokenizer_files(c.tokenizer_source, tmp);
+  if (c.optimizer && c.state) {
+    const engine::ParameterSet<float>* sets[] = {&c.params, &c.optimizer->first_moment(),
+                                                 &c.optimizer->second_moment()};
+    std::vector<model::TensorData> tensors;
+    for (int g = 0; g < 3; ++g)
+      for (const auto& s : c.params.slots())
+        tensors.push_back({std::string(kGroups[g]) + "." + s.name, s.shape,
+                           std::span<const float>(sets[g]->values().data() + s.offset, s.numel)});
+    model::write_safetensors(tmp / kOptimizerFile, tensors, model::DType::F32);
+    write_json(tmp / kStateFile, {{"global_step", c.state->global_step},
+                                  {"epoch", c.state->position.epoch},
+                                  {"step_in_epoch", c.state->position.step},
+                                  {"adam_steps", c.optimizer->steps()},
+                                  {"loss_state", loss::to_json(c.state->loss_state)},
+                                  {"options", c.state->options}});
+  }
+  // Replace an existing checkpoint only once the new one is complete.
+  if (fs::exists(dir, ec)) {
+    const fs::path old = dir.string() + ".old";
+    fs::remove_all(old, ec);
+    fs::rename(dir, old);
+    fs::rename(tmp, dir);
+    fs::remove_all(old, ec);
+  } else {
+    fs::rename(tmp, dir);
+  }
+}
+
+TrainerState load_training_state(const fs::path& dir, engine::ParameterSet<float>& params, AdamW& optimizer) {
+  return with_context(dir.string(), [&] {
+    std::ifstream in(dir / kStateFile);
+    if (!in) fail("no {} here: not a duet training checkpoint (resume needs one written by duet train)", kStateFile);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded()) fail("{} is not valid JSON", kStateFile);
+    TrainerState s;
+    try {
+      s.global_step = j.at("global_step");
+      s.position = {j.at("epoch"), j.at("step_in_epoch")};
+      s.loss_state = loss::state_from_json(j.at("loss_state"));
+      s.options = j.value("options", nlohmann::json::object());
+      optimizer.set_steps(j.at("adam_steps"));
+    } catch (const nlohmann::json::exception& e) {
+      fail("{} is incomplete: {}", kStateFile, e.what());
+    }
+    model::SafetensorsFile file(dir / kOptimizerFile);
+    engine::ParameterSet<float>* sets[] = {&params, &optimizer.first_moment(), &optimizer.second_moment()};
+    for (int g = 0; g < 3; ++g)
+      for (const auto& slot : params.slots()) {
+        const std::string name = std::string(kGroups[g]) + "." + slot.name;
+        const auto* info = file.find(name);
+        if (!info) fail("{} lacks tensor '{}'", kOptimizerFile, name);
+        file.load_f32(*info, std::span<float>(sets[g]->values().data() + slot.offset, slot.numel));
+      }
+    return s;
+  });
+}
+
+}  // namespace duet::trainer

@@ -1,0 +1,45 @@
+#pragma once
+// Checkpoints: a Hugging Face folder that transformers loads unchanged
+// (config.json, model.safetensors in the model's dtype, tokenizer files), plus
+// what an exact resume needs (fp32 master weights and AdamW moments in
+// optimizer.safetensors, the data position and loss state in
+// trainer_state.json). Written into a temporary folder, then renamed.
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/parameters.hpp"
+#include "layout/step_batcher.hpp"
+#include "loss/loss.hpp"
+#include "model/config.hpp"
+#include "trainer/optimizer.hpp"
+
+namespace duet::trainer {
+
+struct TrainerState {
+  int64_t global_step = 0;            // optimizer steps done
+  layout::StepPosition position;      // of the next step
+  loss::LossState loss_state;
+  nlohmann::json options;             // the run's options, for the record
+};
+
+struct CheckpointContent {
+  const model::ModelConfig& config;
+  const engine::ParameterSet<float>& params;
+  AdamW* optimizer = nullptr;          // null: a final model without training state
+  const TrainerState* state = nullptr;
+  std::filesystem::path tokenizer_source;  // folder whose tokenizer files are copied
+};
+
+// Writes `dir` atomically (dir.tmp, then rename; an existing dir is replaced).
+void save_checkpoint(const std::filesystem::path& dir, const CheckpointContent& content);
+
+// Restores master weights, AdamW moments and the state from `dir`.
+TrainerState load_training_state(const std::filesystem::path& dir, engine::ParameterSet<float>& params,
+                                 AdamW& optimizer);
+
+// Copies tokenizer.json, tokenizer_config.json, special_tokens_map.json and
+// generation_config.json from `from` into `to` when present.
+void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to);
+
+}  // namespace duet::trainer

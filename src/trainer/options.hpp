@@ -1,0 +1,65 @@
+#pragma once
+// Everything `duet train` is told, by TRL's names (kebab case on the command
+// line, snake case in a --config JSON file).
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "layout/example.hpp"
+#include "loss/config.hpp"
+
+namespace duet::trainer {
+
+enum class Schedule { constant, constant_with_warmup, linear, cosine };
+std::optional<Schedule> parse_schedule(const std::string& name);
+const char* schedule_name(Schedule s);
+
+struct TrainOptions {
+  // Inputs and outputs.
+  std::filesystem::path model, data, out;
+  std::filesystem::path tokenizer;   // empty: the model folder's
+  std::filesystem::path ref_model;   // empty: the starting weights (--model)
+  std::filesystem::path ref_cache;   // from `duet ref`: no reference model is loaded
+  std::filesystem::path eval_data;   // empty: --eval-fraction of --data, or no eval
+  double eval_fraction = 0.0;
+  std::filesystem::path resume_from_checkpoint;
+
+  // Layout and data.
+  layout::Layout layout = layout::Layout::shared;
+  int64_t pack_tokens = 0;  // 0: one example per micro-batch row
+  int64_t max_length = 1024, max_prompt_length = 512;
+  std::string chat_template = "auto";
+
+  // Optimisation.
+  int64_t batch_size = 8;  // global batch in examples per optimizer step
+  int64_t max_steps = -1;  // > 0 overrides num_train_epochs
+  double num_train_epochs = 1.0;
+  double learning_rate = 1e-6;
+  Schedule lr_scheduler_type = Schedule::linear;
+  double warmup_ratio = 0.0;
+  int64_t warmup_steps = 0;  // > 0 overrides warmup_ratio
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
+  double max_grad_norm = 1.0;  // <= 0: no clipping
+  uint64_t seed = 42;
+  loss::LossConfig loss;
+
+  // Bookkeeping.
+  int64_t logging_steps = 1;
+  int64_t save_steps = 0;  // 0: only at the end (and on SIGINT)
+  int64_t eval_steps = 0;  // 0: only at the end
+  unsigned threads = 0;
+  bool progress = true;  // a progress bar when stderr is a terminal
+
+  void validate() const;
+};
+
+// Applies a JSON object of options (snake_case keys) over `options`; unknown
+// keys are an error naming them.
+void apply_json(TrainOptions& options, const nlohmann::json& object, const std::string& origin);
+nlohmann::json to_json(const TrainOptions& options);
+
+}  // namespace duet::trainer

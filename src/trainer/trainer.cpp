@@ -1,0 +1,249 @@
+#include "trainer/trainer.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+
+#include <fmt/format.h>
+
+#include "data/prepare.hpp"
+#include "data/tokenizer_bundle.hpp"
+#include "engine/scoring.hpp"
+#include "layout/row_builder.hpp"
+#include "layout/pack_rows.hpp"
+#include "layout/shuffle.hpp"
+#include "trainer/metrics_log.hpp"
+#include "trainer/preference_batch.hpp"
+#include "trainer/schedule.hpp"
+#include "util/error.hpp"
+
+namespace duet::trainer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted = true; }
+
+// The folder holding the tokenizer: --tokenizer, else the model folder; empty
+// when there is none (pre-tokenized data needs no tokenizer).
+fs::path find_tokenizer_dir(const TrainOptions& o) {
+  fs::path p = o.tokenizer.empty() ? o.model : o.tokenizer;
+  std::error_code ec;
+  if (fs::is_regular_file(p, ec)) return p.parent_path();
+  if (fs::exists(p / "tokenizer.json", ec)) return p;
+  if (!o.tokenizer.empty()) fail("{}: no tokenizer.json there", p.string());
+  return {};
+}
+
+data::PreparedDataset prepare(const fs::path& file, const TrainOptions& o, const data::TokenizerBundle* tok) {
+  data::PrepareOptions p;
+  p.chat_template = o.chat_template;
+  p.truncation = {o.max_length, o.max_prompt_length};
+  p.pack_tokens = o.pack_tokens;
+  p.pack_layout = o.layout;
+  p.threads = o.threads;
+  return data::prepare_dataset(file, p, tok, data::OnError::fail);
+}
+
+nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& prefix) {
+  nlohmann::json j;
+  j[prefix + "loss"] = r.loss_mean;
+  for (const auto& [k, v] : r.metrics) j[prefix + k] = v;
+  return j;
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainOptions options)
+    : o_(std::move(options)),
+      config_(model::load_config(o_.model)),
+      model_(config_),
+      params_(config_),
+      grads_(config_),
+      optimizer_(config_, {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm}) {
+  o_.validate();
+  engine::load_weights(params_, o_.model);
+  if (loss::needs_reference(o_.loss)) {
+    ref_ = std::make_unique<engine::ParameterSet<float>>(config_);
+    engine::load_weights(*ref_, o_.ref_model.empty() ? o_.model : o_.ref_model);
+  }
+  load_data();
+  layout::BatcherOptions b;
+  b.layout = o_.layout;
+  b.global_batch = o_.batch_size;
+  b.pack_tokens = o_.pack_tokens;
+  b.seed = o_.seed;
+  batcher_ = std::make_unique<layout::StepBatcher>(shapes_, b);
+  total_steps_ = o_.max_steps > 0
+                     ? o_.max_steps
+                     : static_cast<int64_t>(std::ceil(o_.num_train_epochs * static_cast<double>(batcher_->steps_per_epoch())));
+  state_.options = to_json(o_);
+  if (!o_.resume_from_checkpoint.empty()) {
+    state_ = load_training_state(o_.resume_from_checkpoint, params_, optimizer_);
+    batcher_->check_position(state_.position);
+  }
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::load_data() {
+  tokenizer_dir_ = find_tokenizer_dir(o_);
+  std::optional<data::TokenizerBundle> tok;
+  if (!tokenizer_dir_.empty()) {
+    tok = data::load_tokenizer_bundle(tokenizer_dir_);
+    if (tok->tokenizer.vocab_size() > static_cast<size_t>(config_.vocab_size))
+      fail("{}: the tokenizer has {} ids but the model's vocabulary has {}: they do not belong together",
+           tokenizer_dir_.string(), tok->tokenizer.vocab_size(), config_.vocab_size);
+  }
+  auto all = prepare(o_.data, o_, tok ? &*tok : nullptr);
+  if (!o_.eval_data.empty()) {
+    train_ = std::move(all.examples);
+    eval_ = prepare(o_.eval_data, o_, tok ? &*tok : nullptr).examples;
+  } else if (o_.eval_fraction > 0) {
+    // A seeded split: the same examples are held out on every run and resume.
+    auto order = layout::epoch_permutation(all.examples.size(), o_.seed ^ 0x5eedULL, 0);
+    const auto n_eval = static_cast<size_t>(std::ceil(o_.eval_fraction * static_cast<double>(order.size())));
+    std::vector<bool> is_eval(order.size(), false);
+    for (size_t i = 0; i < n_eval; ++i) is_eval[order[i]] = true;
+    for (size_t i = 0; i < all.examples.size(); ++i)
+      (is_eval[i] ? eval_ : train_).push_back(std::move(all.examples[i]));
+  } else {
+    train_ = std::move(all.examples);
+  }
+  if (train_.empty()) fail("{}: no training examples left", o_.data.string());
+  for (const auto& e : train_) shapes_.push_back(layout::shape_of(e));
+}
+
+std::vector<engine::ResponseLogp> Trainer::reference_scores(const engine::Batch& batch) {
+  if (!ref_) return {};
+  return engine::score(model_, *ref_, batch, ws_);
+}
+
+Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
+  StepOutcome out;
+  grads_.fill(0.0f);
+  std::vector<PreferenceBatch> rows;
+  for (const auto& members : step.rows) rows.emplace_back(layout::build_row(train_, members, o_.layout, o_.pack_tokens, 0));
+  for (int64_t t : step.row_tokens) out.tokens += t;
+
+  const bool coupled = loss::couples_pairs(o_.loss);
+  std::vector<loss::PairLogps> all_pairs;
+  std::vector<std::vector<loss::PairLogps>> row_pairs(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const auto& b = rows[r].batch;
+    auto ref = reference_scores(b);
+    auto policy = engine::score(model_, params_, b, ws_);
+    row_pairs[r] = rows[r].pairs(policy, ref);
+    all_pairs.insert(all_pairs.end(), row_pairs[r].begin(), row_pairs[r].end());
+    if (!coupled) {
+      // Each row's pairs are independent: backward now, normalised by the
+      // step's N (BRIEF §4), while the activations are still in ws_.
+      loss::LossState unused = state_.loss_state;
+      auto res = loss::compute(o_.loss, row_pairs[r], unused, step.num_examples);
+      engine::backprop(model_, params_, b, rows[r].response_gradients(res.pairs), ws_, grads_);
+    }
+  }
+  if (coupled) {
+    // The loss couples the step's pairs: all log-probs first, then each row
+    // again with its share of the gradient.
+    out.result = loss::compute(o_.loss, all_pairs, state_.loss_state);
+    size_t first = 0;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const size_t n = row_pairs[r].size();
+      engine::score(model_, params_, rows[r].batch, ws_);
+      std::span<const loss::PairResult> part(out.result.pairs.data() + first, n);
+      engine::backprop(model_, params_, rows[r].batch, rows[r].response_gradients(part), ws_, grads_);
+      first += n;
+    }
+  } else {
+    out.result = loss::evaluate(o_.loss, all_pairs, state_.loss_state);
+  }
+  return out;
+}
+
+nlohmann::json Trainer::evaluate() {
+  if (eval_.empty()) return {};
+  std::vector<loss::PairLogps> pairs;
+  for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) {
+    PreferenceBatch pb(row);
+    auto ref = reference_scores(pb.batch);
+    auto policy = engine::score(model_, params_, pb.batch, ws_);
+    auto p = pb.pairs(policy, ref);
+    pairs.insert(pairs.end(), p.begin(), p.end());
+  }
+  return metrics_record(loss::evaluate(o_.loss, pairs, state_.loss_state), "eval_");
+}
+
+void Trainer::save_checkpoint_now() {
+  const fs::path dir = o_.out / fmt::format("checkpoint-{}", state_.global_step);
+  save_checkpoint(dir, {config_, params_, &optimizer_, &state_, tokenizer_dir_});
+  log_->message(fmt::format("saved {}", dir.string()));
+}
+
+void Trainer::save_final_model() {
+  // The output folder itself becomes a model folder, as with TRL.
+  model::save_config(config_, o_.out / "config.json");
+  engine::save_weights(params_, o_.out / "model.safetensors", config_.dtype);
+  if (!tokenizer_dir_.empty()) copy_tokenizer_files(tokenizer_dir_, o_.out);
+}
+
+int Trainer::run() {
+  fs::create_directories(o_.out);
+  log_ = std::make_unique<MetricsLog>(o_.out / "metrics.jsonl", total_steps_, o_.progress);
+  log_->message(fmt::format("duet train: {} train / {} eval examples, {} layout, pack_tokens {}, {} steps of {} examples",
+                            train_.size(), eval_.size(), layout::layout_name(o_.layout), o_.pack_tokens, total_steps_,
+                            o_.batch_size));
+  const LrSchedule schedule = make_schedule(o_, total_steps_);
+  auto previous = std::signal(SIGINT, on_sigint);
+  g_interrupted = false;
+  layout::StepCursor cursor(*batcher_, state_.position);
+  const double steps_per_epoch = static_cast<double>(batcher_->steps_per_epoch());
+
+  while (state_.global_step < total_steps_) {
+    const auto start = std::chrono::steady_clock::now();
+    const layout::Step step = cursor.next();
+    StepOutcome outcome = train_step(step);
+    const int64_t step_number = state_.global_step + 1;
+    const double lr = schedule.at(step_number);
+    outcome.grad_norm = optimizer_.step(params_, grads_, lr);
+    state_.global_step = step_number;
+    state_.position = cursor.position();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    if (step_number % o_.logging_steps == 0 || step_number == total_steps_) {
+      nlohmann::json record = metrics_record(outcome.result, "");
+      record["step"] = step_number;
+      record["epoch"] = static_cast<double>(step_number) / steps_per_epoch;
+      record["grad_norm"] = outcome.grad_norm;
+      record["learning_rate"] = lr;
+      record["tokens_per_second"] = static_cast<double>(outcome.tokens) / seconds;
+      record["examples_per_second"] = static_cast<double>(step.num_examples) / seconds;
+      log_->write(record);
+      log_->show(step_number, record);
+    }
+    const bool last = step_number == total_steps_;
+    if (!eval_.empty() && ((o_.eval_steps > 0 && step_number % o_.eval_steps == 0) || last)) {
+      nlohmann::json record = evaluate();
+      record["step"] = step_number;
+      log_->write(record);
+      log_->message(fmt::format("eval at step {}: loss {:.4f}, accuracy {:.3f}", step_number,
+                                record["eval_loss"].get<double>(), record.value("eval_rewards/accuracies", 0.0)));
+    }
+    if ((o_.save_steps > 0 && step_number % o_.save_steps == 0) || last) save_checkpoint_now();
+    if (g_interrupted && !last) {
+      save_checkpoint_now();
+      log_->message("interrupted: resume with --resume-from-checkpoint " +
+                    (o_.out / fmt::format("checkpoint-{}", step_number)).string());
+      std::signal(SIGINT, previous);
+      return 130;
+    }
+  }
+  save_final_model();
+  std::signal(SIGINT, previous);
+  return 0;
+}
+
+}  // namespace duet::trainer

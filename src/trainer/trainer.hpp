@@ -1,0 +1,62 @@
+#pragma once
+// The training loop of `duet train`: data -> steps of N examples -> micro-batch
+// rows -> policy (and reference) log-probs -> DPO-family loss normalised by N
+// -> backward -> clip -> AdamW, with metrics, checkpoints, eval and exact
+// resume. CPU fp32 engine today; the CUDA engine will slot in behind the same
+// score()/backprop() calls.
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/parameters.hpp"
+#include "engine/scoring.hpp"
+#include "engine/transformer.hpp"
+#include "layout/step_batcher.hpp"
+#include "trainer/checkpoint.hpp"
+#include "trainer/optimizer.hpp"
+#include "trainer/options.hpp"
+
+namespace duet::trainer {
+
+class MetricsLog;
+class PreferenceBatch;
+
+class Trainer {
+ public:
+  explicit Trainer(TrainOptions options);
+  ~Trainer();
+  // Trains to the end (0) or until SIGINT (130, after writing a checkpoint).
+  int run();
+
+ private:
+  struct StepOutcome {
+    loss::BatchResult result;
+    double grad_norm = 0;
+    int64_t tokens = 0;  // non-padding tokens through the policy
+  };
+  void load_data();
+  StepOutcome train_step(const layout::Step& step);
+  std::vector<engine::ResponseLogp> reference_scores(const engine::Batch& batch);
+  nlohmann::json evaluate();
+  void save_checkpoint_now();
+  void save_final_model();
+
+  TrainOptions o_;
+  model::ModelConfig config_;
+  engine::Transformer<float> model_;
+  engine::ParameterSet<float> params_, grads_;
+  std::unique_ptr<engine::ParameterSet<float>> ref_;  // null: reference-free loss
+  engine::Workspace<float> ws_;
+  AdamW optimizer_;
+  std::vector<layout::TokenizedExample> train_, eval_;
+  std::vector<layout::ExampleShape> shapes_;
+  std::unique_ptr<layout::StepBatcher> batcher_;
+  TrainerState state_;
+  int64_t total_steps_ = 0;
+  std::filesystem::path tokenizer_dir_;
+  std::unique_ptr<MetricsLog> log_;
+};
+
+}  // namespace duet::trainer
