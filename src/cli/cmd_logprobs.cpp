@@ -123,9 +123,6 @@ int run_logprobs(const LogprobsOptions& o) {
   set_threads(o.threads);
   const model::ModelConfig config = model::load_config(o.model);
   auto tokenizer = load_tokenizer(o, config);
-  engine::ParameterSet<float> params(config);
-  engine::load_weights(params, o.model);
-  const engine::Transformer<float> model(config);
 
   data::PrepareOptions p;
   p.columns.apply(o.columns);
@@ -145,12 +142,18 @@ int run_logprobs(const LogprobsOptions& o) {
                  "output's input line\n",
                  static_cast<long long>(d.report.dropped_total()), static_cast<long long>(d.report.examples_read));
   check_ids(d, o, config.vocab_size);
+  for (size_t i = 0; i < d.examples.size(); ++i)
+    if (d.examples[i].index != static_cast<int64_t>(i)) fail("internal: examples are not numbered in file order");
 
+  // Weights last: data errors come before the (slow, large) load.
+  engine::ParameterSet<float> params(config);
+  engine::load_weights(params, o.model);
+  const engine::Transformer<float> model(config);
   engine::Workspace<float> ws;
   for (size_t first = 0; first < d.examples.size(); first += kChunkExamples) {
     const size_t n = std::min(kChunkExamples, d.examples.size() - first);
     std::span<const layout::TokenizedExample> chunk(d.examples.data() + first, n);
-    // Examples are numbered 0, 1, ... in file order, so index - first is the slot.
+    // index - first is the example's slot in this chunk (checked above).
     std::vector<std::vector<engine::ResponseLogp>> results(n);
     for (size_t i = 0; i < n; ++i) results[i].resize(chunk[i].responses.size());
     for (const auto& row : layout::pack_examples(chunk, lay, o.pack_tokens, 0)) {

@@ -17,5 +17,6 @@ Command add_init(CLI::App& app);
 Command add_logprobs(CLI::App& app);
 Command add_data(CLI::App& app);
 Command add_train(CLI::App& app);
+Command add_ref(CLI::App& app);
 
 }  // namespace duet::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
       duet::cli::add_logprobs(app),
       duet::cli::add_data(app),
       duet::cli::add_train(app),
+      duet::cli::add_ref(app),
   };
   try {
     app.parse(argc, argv);

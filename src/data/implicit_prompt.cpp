@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 namespace duet::data {
 
 size_t common_message_prefix(const std::vector<Conversation>& conversations) {
@@ -28,6 +30,46 @@ size_t common_text_prefix(const std::vector<std::string>& texts) {
   const bool all_continue = std::all_of(texts.begin(), texts.end(), [&](const std::string& t) { return t.size() > n; });
   if (n > 0 && all_continue && first[n - 1] == ' ') --n;
   return n;
+}
+
+void split_implicit_prompt(RawExample& ex, std::vector<Conversation>& full, const std::vector<std::string>& names,
+                          const ColumnNames& c, ProblemSink& sink) {
+  const size_t n = common_message_prefix(full);
+  if (n == 0) {
+    sink.add(problem::missing_field, c.prompt,
+             fmt::format("no '{}' column, and {} and {} do not start with the same message (implicit prompt format)",
+                         c.prompt, names[0], names[1]));
+    return;
+  }
+  for (size_t r = 0; r < full.size(); ++r)
+    if (full[r].size() == n) {
+      sink.add(problem::empty, names[r],
+               fmt::format("no message is left for the response after the {} message(s) it shares with the others "
+                           "(implicit prompt format)",
+                           n));
+      return;
+    }
+  ex.prompt_chat.assign(full[0].begin(), full[0].begin() + static_cast<ptrdiff_t>(n));
+  for (auto& conv : full) ex.response_chats.emplace_back(conv.begin() + static_cast<ptrdiff_t>(n), conv.end());
+}
+
+void split_implicit_prompt(RawExample& ex, std::vector<std::string>& full, const std::vector<std::string>& names,
+                          const ColumnNames& c, ProblemSink& sink) {
+  const size_t n = common_text_prefix(full);
+  if (n == 0) {
+    sink.add(problem::missing_field, c.prompt,
+             fmt::format("no '{}' column, and {} and {} do not start with the same text (implicit prompt format)",
+                         c.prompt, names[0], names[1]));
+    return;
+  }
+  for (size_t r = 0; r < full.size(); ++r)
+    if (full[r].size() == n) {
+      sink.add(problem::empty, names[r],
+               "nothing is left for the response after the text it shares with the others (implicit prompt format)");
+      return;
+    }
+  ex.prompt_text = full[0].substr(0, n);
+  for (auto& t : full) ex.response_texts.push_back(t.substr(n));
 }
 
 }  // namespace duet::data

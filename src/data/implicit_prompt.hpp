@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "data/columns.hpp"
 #include "data/raw_example.hpp"
+#include "data/read_fields.hpp"
 
 namespace duet::data {
 
@@ -16,5 +18,13 @@ size_t common_message_prefix(const std::vector<Conversation>& conversations);
 // boundary; as TRL's extract_prompt, a space just before the first difference
 // stays with the responses. Texts must be valid UTF-8.
 size_t common_text_prefix(const std::vector<std::string>& texts);
+
+// Splits full responses into ex.prompt_* (the shared beginning) and
+// ex.response_* (the rest); a Problem when nothing is shared or a response
+// has nothing left. `names` are the responses' field names.
+void split_implicit_prompt(RawExample& ex, std::vector<Conversation>& full, const std::vector<std::string>& names,
+                           const ColumnNames& c, ProblemSink& sink);
+void split_implicit_prompt(RawExample& ex, std::vector<std::string>& full, const std::vector<std::string>& names,
+                           const ColumnNames& c, ProblemSink& sink);
 
 }  // namespace duet::data

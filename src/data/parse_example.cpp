@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/implicit_prompt.hpp"
+#include "data/parse_pretokenized.hpp"
 #include "data/json_location.hpp"
 #include "data/read_fields.hpp"
 #include "util/utf8.hpp"
@@ -46,11 +47,6 @@ std::optional<json> parse_json(std::string_view line, ProblemSink& sink) {
   }
 }
 
-std::string key_list(const json& object) {
-  std::string keys;
-  for (const auto& [key, value] : object.items()) keys += (keys.empty() ? "" : ", ") + key;
-  return keys.empty() ? "none" : keys;
-}
 
 // The response values and their field names, in rank order.
 struct ResponseFields {
@@ -85,7 +81,7 @@ std::optional<ResponseFields> response_fields(const json& obj, bool ranked, cons
     if (it == obj.end()) {
       sink.add(problem::missing_field, *name,
                fmt::format("missing (the line has: {}); rename columns with --column {}=KEY",
-                           key_list(obj), name == &c.chosen ? "chosen" : "rejected"));
+                           json_key_list(obj), name == &c.chosen ? "chosen" : "rejected"));
       ok = false;
       continue;
     }
@@ -111,25 +107,6 @@ void check_distinct(const RawExample& ex, const std::vector<std::string>& names,
     }
 }
 
-void read_pretokenized(const json& obj, const ColumnNames& c, RawExample& ex, ProblemSink& sink) {
-  ex.format = Format::pretokenized;
-  const std::string* names[] = {&c.prompt_ids, &c.chosen_ids, &c.rejected_ids};
-  std::vector<std::vector<uint32_t>> ids;
-  for (const std::string* name : names) {
-    auto it = obj.find(*name);
-    if (it == obj.end()) {
-      sink.add(problem::missing_field, *name,
-               fmt::format("missing (the line has: {}); pre-tokenized examples need {}, {} and {}", key_list(obj),
-                           c.prompt_ids, c.chosen_ids, c.rejected_ids));
-      continue;
-    }
-    if (auto v = read_ids(*it, *name, sink)) ids.push_back(std::move(*v));
-  }
-  if (ids.size() != 3) return;
-  ex.prompt_ids = std::move(ids[0]);
-  ex.response_ids = {std::move(ids[1]), std::move(ids[2])};
-}
-
 // A response is one or more assistant messages (earlier turns belong in the prompt).
 void check_response_roles(const Conversation& c, const std::string& field, ProblemSink& sink) {
   for (size_t i = 0; i < c.size(); ++i)
@@ -147,46 +124,6 @@ void check_prompt_end(const Conversation& prompt, const std::string& field, Prob
              fmt::format("the prompt ends with a '{}' message; it must end with a user message (the prompt is "
                          "rendered with add_generation_prompt)",
                          prompt.back().role));
-}
-
-void split_implicit_chats(RawExample& ex, std::vector<Conversation>& full, const std::vector<std::string>& names,
-                          const ColumnNames& c, ProblemSink& sink) {
-  const size_t n = common_message_prefix(full);
-  if (n == 0) {
-    sink.add(problem::missing_field, c.prompt,
-             fmt::format("no '{}' column, and {} and {} do not start with the same message (implicit prompt format)",
-                         c.prompt, names[0], names[1]));
-    return;
-  }
-  for (size_t r = 0; r < full.size(); ++r)
-    if (full[r].size() == n) {
-      sink.add(problem::empty, names[r],
-               fmt::format("no message is left for the response after the {} message(s) it shares with the others "
-                           "(implicit prompt format)",
-                           n));
-      return;
-    }
-  ex.prompt_chat.assign(full[0].begin(), full[0].begin() + static_cast<ptrdiff_t>(n));
-  for (auto& conv : full) ex.response_chats.emplace_back(conv.begin() + static_cast<ptrdiff_t>(n), conv.end());
-}
-
-void split_implicit_texts(RawExample& ex, std::vector<std::string>& full, const std::vector<std::string>& names,
-                          const ColumnNames& c, ProblemSink& sink) {
-  const size_t n = common_text_prefix(full);
-  if (n == 0) {
-    sink.add(problem::missing_field, c.prompt,
-             fmt::format("no '{}' column, and {} and {} do not start with the same text (implicit prompt format)",
-                         c.prompt, names[0], names[1]));
-    return;
-  }
-  for (size_t r = 0; r < full.size(); ++r)
-    if (full[r].size() == n) {
-      sink.add(problem::empty, names[r],
-               "nothing is left for the response after the text it shares with the others (implicit prompt format)");
-      return;
-    }
-  ex.prompt_text = full[0].substr(0, n);
-  for (auto& t : full) ex.response_texts.push_back(t.substr(n));
 }
 
 void read_preference(const json& obj, bool ranked, const ColumnNames& c, RawExample& ex, ProblemSink& sink) {
@@ -233,7 +170,7 @@ void read_preference(const json& obj, bool ranked, const ColumnNames& c, RawExam
       check_distinct(ex, fields->names, sink);
       if (sink.count() != before) return;
       ex.response_chats.clear();
-      split_implicit_chats(ex, responses, fields->names, c, sink);
+      split_implicit_prompt(ex, responses, fields->names, c, sink);
       if (sink.count() != before) return;
     }
     check_prompt_end(ex.prompt_chat, c.prompt, sink);
@@ -255,7 +192,7 @@ void read_preference(const json& obj, bool ranked, const ColumnNames& c, RawExam
       check_distinct(ex, fields->names, sink);
       if (sink.count() != before) return;
       ex.response_texts.clear();
-      split_implicit_texts(ex, responses, fields->names, c, sink);
+      split_implicit_prompt(ex, responses, fields->names, c, sink);
     }
   }
   if (sink.count() != before) return;
@@ -289,7 +226,7 @@ ParsedLine parse_example_line(std::string_view line, int64_t line_number, const 
              fmt::format("no preference columns: expected '{}' and '{}' (with or without '{}'), '{}', or '{}'/'{}'/'{}'; "
                          "the line has: {}. Map your column names with --column chosen=KEY etc.",
                          c.chosen, c.rejected, c.prompt, c.responses, c.prompt_ids, c.chosen_ids, c.rejected_ids,
-                         key_list(obj)));
+                         json_key_list(obj)));
   }
   if (out.problems.empty()) out.example = std::move(ex);
   return out;

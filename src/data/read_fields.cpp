@@ -20,6 +20,12 @@ std::string_view json_kind(const json& v) {
   }
 }
 
+std::string json_key_list(const json& object) {
+  std::string keys;
+  for (const auto& [key, value] : object.items()) keys += (keys.empty() ? "" : ", ") + key;
+  return keys.empty() ? "none" : keys;
+}
+
 std::optional<std::string> read_text(const json& v, const std::string& field, ProblemSink& sink) {
   if (!v.is_string()) {
     sink.add(problem::wrong_type, field, fmt::format("expected a string, got {}", json_kind(v)));

@@ -30,6 +30,9 @@ class ProblemSink {
 // "a string", "a number", ... for messages.
 std::string_view json_kind(const nlohmann::json& v);
 
+// "a, b, c" (the object's keys), or "none": for missing-column messages.
+std::string json_key_list(const nlohmann::json& object);
+
 // A non-empty string.
 std::optional<std::string> read_text(const nlohmann::json& v, const std::string& field, ProblemSink& sink);
 

@@ -7,15 +7,13 @@
 
 #include <fmt/format.h>
 
-#include "data/prepare.hpp"
-#include "data/tokenizer_bundle.hpp"
 #include "engine/scoring.hpp"
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
-#include "layout/shuffle.hpp"
 #include "trainer/metrics_log.hpp"
 #include "trainer/preference_batch.hpp"
 #include "trainer/schedule.hpp"
+#include "trainer/training_data.hpp"
 #include "util/error.hpp"
 
 namespace duet::trainer {
@@ -26,27 +24,6 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted = true; }
-
-// The folder holding the tokenizer: --tokenizer, else the model folder; empty
-// when there is none (pre-tokenized data needs no tokenizer).
-fs::path find_tokenizer_dir(const TrainOptions& o) {
-  fs::path p = o.tokenizer.empty() ? o.model : o.tokenizer;
-  std::error_code ec;
-  if (fs::is_regular_file(p, ec)) return p.parent_path();
-  if (fs::exists(p / "tokenizer.json", ec)) return p;
-  if (!o.tokenizer.empty()) fail("{}: no tokenizer.json there", p.string());
-  return {};
-}
-
-data::PreparedDataset prepare(const fs::path& file, const TrainOptions& o, const data::TokenizerBundle* tok) {
-  data::PrepareOptions p;
-  p.chat_template = o.chat_template;
-  p.truncation = {o.max_length, o.max_prompt_length};
-  p.pack_tokens = o.pack_tokens;
-  p.pack_layout = o.layout;
-  p.threads = o.threads;
-  return data::prepare_dataset(file, p, tok, data::OnError::fail);
-}
 
 nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& prefix) {
   nlohmann::json j;
@@ -66,7 +43,13 @@ Trainer::Trainer(TrainOptions options)
       optimizer_(config_, {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm}) {
   o_.validate();
   engine::load_weights(params_, o_.model);
-  if (loss::needs_reference(o_.loss)) {
+  if (loss::needs_reference(o_.loss) && !o_.ref_cache.empty()) {
+    ref_cache_ = std::make_unique<ReferenceCache>(ReferenceCache::load(o_.ref_cache));
+    // With the starting weights as reference, the cache must come from them.
+    if (o_.ref_model.empty() && o_.resume_from_checkpoint.empty() && ref_cache_->weights_hash() != hash_weights(params_))
+      fail("{}: built from other reference weights than {}: rebuild it with duet ref --model {}",
+           o_.ref_cache.string(), o_.model.string(), o_.model.string());
+  } else if (loss::needs_reference(o_.loss)) {
     ref_ = std::make_unique<engine::ParameterSet<float>>(config_);
     engine::load_weights(*ref_, o_.ref_model.empty() ? o_.model : o_.ref_model);
   }
@@ -90,34 +73,19 @@ Trainer::Trainer(TrainOptions options)
 Trainer::~Trainer() = default;
 
 void Trainer::load_data() {
-  tokenizer_dir_ = find_tokenizer_dir(o_);
-  std::optional<data::TokenizerBundle> tok;
-  if (!tokenizer_dir_.empty()) {
-    tok = data::load_tokenizer_bundle(tokenizer_dir_);
-    if (tok->tokenizer.vocab_size() > static_cast<size_t>(config_.vocab_size))
-      fail("{}: the tokenizer has {} ids but the model's vocabulary has {}: they do not belong together",
-           tokenizer_dir_.string(), tok->tokenizer.vocab_size(), config_.vocab_size);
-  }
-  auto all = prepare(o_.data, o_, tok ? &*tok : nullptr);
-  if (!o_.eval_data.empty()) {
-    train_ = std::move(all.examples);
-    eval_ = prepare(o_.eval_data, o_, tok ? &*tok : nullptr).examples;
-  } else if (o_.eval_fraction > 0) {
-    // A seeded split: the same examples are held out on every run and resume.
-    auto order = layout::epoch_permutation(all.examples.size(), o_.seed ^ 0x5eedULL, 0);
-    const auto n_eval = static_cast<size_t>(std::ceil(o_.eval_fraction * static_cast<double>(order.size())));
-    std::vector<bool> is_eval(order.size(), false);
-    for (size_t i = 0; i < n_eval; ++i) is_eval[order[i]] = true;
-    for (size_t i = 0; i < all.examples.size(); ++i)
-      (is_eval[i] ? eval_ : train_).push_back(std::move(all.examples[i]));
-  } else {
-    train_ = std::move(all.examples);
-  }
-  if (train_.empty()) fail("{}: no training examples left", o_.data.string());
+  TrainingData d = load_training_data(o_, config_);
+  train_ = std::move(d.train);
+  eval_ = std::move(d.eval);
+  tokenizer_dir_ = std::move(d.tokenizer_dir);
   for (const auto& e : train_) shapes_.push_back(layout::shape_of(e));
+  if (ref_cache_) {
+    ref_cache_->check(train_);
+    ref_cache_->check(eval_);
+  }
 }
 
 std::vector<engine::ResponseLogp> Trainer::reference_scores(const engine::Batch& batch) {
+  if (ref_cache_) return ref_cache_->scores(batch);
   if (!ref_) return {};
   return engine::score(model_, *ref_, batch, ws_);
 }

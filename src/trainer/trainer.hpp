@@ -17,6 +17,7 @@
 #include "trainer/checkpoint.hpp"
 #include "trainer/optimizer.hpp"
 #include "trainer/options.hpp"
+#include "trainer/reference_cache.hpp"
 
 namespace duet::trainer {
 
@@ -47,7 +48,8 @@ class Trainer {
   model::ModelConfig config_;
   engine::Transformer<float> model_;
   engine::ParameterSet<float> params_, grads_;
-  std::unique_ptr<engine::ParameterSet<float>> ref_;  // null: reference-free loss
+  std::unique_ptr<engine::ParameterSet<float>> ref_;  // reference model; null: cache or reference-free
+  std::unique_ptr<ReferenceCache> ref_cache_;         // from duet ref
   engine::Workspace<float> ws_;
   AdamW optimizer_;
   std::vector<layout::TokenizedExample> train_, eval_;

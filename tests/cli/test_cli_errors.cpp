@@ -69,6 +69,14 @@ TEST(CliErrors, MissingWeights) {
   expect_one_line_error(f.logprobs("model", "data.jsonl"), "no model.safetensors");
 }
 
+TEST(CliErrors, ConfigThatDoesNotMatchTheWeights) {
+  Fixture f;
+  auto config = tiny_config("LlamaForCausalLM", 300);
+  config["intermediate_size"] = uniform(f.rng, 65, 100);  // the weights have 64
+  write_file(f.dir / "model" / "config.json", config.dump());
+  expect_one_line_error(f.logprobs("model", "data.jsonl"), "has shape");
+}
+
 TEST(CliErrors, TokenIdsOutsideTheModelVocabulary) {
   Fixture f;
   auto examples = f.examples;

@@ -80,11 +80,11 @@ TEST(ParseExample, ConversationalMessages) {
     EXPECT_EQ(p.example->format, Format::conversational);
     ASSERT_EQ(p.example->prompt_chat.size(), prompt.size());
     for (size_t m = 0; m < prompt.size(); ++m) {
-      EXPECT_EQ(p.example->prompt_chat[m].role, prompt[m]["role"]);
-      EXPECT_EQ(p.example->prompt_chat[m].content, prompt[m]["content"]);
+      EXPECT_EQ(p.example->prompt_chat[m].role, prompt[m]["role"].get<std::string>());
+      EXPECT_EQ(p.example->prompt_chat[m].content, prompt[m]["content"].get<std::string>());
     }
     ASSERT_EQ(p.example->response_chats.size(), 2u);
-    EXPECT_EQ(p.example->response_chats[1][0].content, rejected[0]["content"]);
+    EXPECT_EQ(p.example->response_chats[1][0].content, rejected[0]["content"].get<std::string>());
   }
 }
 
@@ -102,8 +102,8 @@ TEST(ParseExample, ImplicitPromptIsTheSharedLeadingMessages) {
     EXPECT_TRUE(p.example->implicit_prompt);
     EXPECT_EQ(p.example->prompt_chat.size(), shared.size());
     ASSERT_EQ(p.example->response_chats[0].size(), 1u);
-    EXPECT_EQ(p.example->response_chats[0][0].content, chosen.back()["content"]);
-    EXPECT_EQ(p.example->response_chats[1][0].content, rejected.back()["content"]);
+    EXPECT_EQ(p.example->response_chats[0][0].content, chosen.back()["content"].get<std::string>());
+    EXPECT_EQ(p.example->response_chats[1][0].content, rejected.back()["content"].get<std::string>());
   }
 }
 

@@ -1,5 +1,6 @@
 // AdamW step and the global gradient norm.
 #include "backend/adamw.hpp"
+#include "backend/cpu/threading.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -22,7 +23,7 @@ void adamw_step(const AdamWParams<T>& p) {
   const T one_minus_b1 = static_cast<T>(1.0 - p.beta1);
   const T b2 = static_cast<T>(p.beta2), one_minus_b2 = static_cast<T>(1.0 - p.beta2);
   const T eps = static_cast<T>(p.eps), scale = static_cast<T>(p.grad_scale);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(p.n))
   for (int64_t i = 0; i < p.n; ++i) {
     const T g = p.grad[i] * scale;
     T w = p.param[i] * decay;
@@ -54,7 +55,7 @@ double global_grad_norm(std::span<const GradView<T>> grads) {
   }
   std::vector<double> partial(pieces.size());
   const int64_t n_pieces = static_cast<int64_t>(pieces.size());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_pieces > 1)
   for (int64_t k = 0; k < n_pieces; ++k) {
     double sum = 0;
     for (int64_t i = 0; i < pieces[k].size; ++i) {

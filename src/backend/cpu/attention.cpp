@@ -10,6 +10,7 @@
 // The backward thus computes scores twice (once per pass) instead of racing on
 // dq with atomics: a reference kernel prefers determinism to speed.
 #include "backend/attention.hpp"
+#include "backend/cpu/threading.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -125,7 +126,7 @@ void attention_forward(const AttentionParams<T>& p) {
   const T scale = softmax_scale<T>(p);
   const T neg_inf = -std::numeric_limits<T>::infinity();
 
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(p.n_tokens * p.n_tokens * p.n_q_heads * p.head_dim / 8))
   {
     const int64_t tq = std::min(p.tile_q, p.n_tokens), tk = std::min(p.tile_k, p.n_tokens);
     std::vector<T> kt(dim * tk), s(tq * tk), acc(tq * dim), m(tq), l(tq);
@@ -190,7 +191,7 @@ void attention_backward(const AttentionBackwardParams<T>& p) {
   // D_i = rowsum(do_i * o_i) per (query, head): the softmax backward's
   // sum_j P_ij dP_ij, without touching the keys.
   std::vector<T> delta(p.n_tokens * hq);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(p.n_tokens * hq * p.head_dim))
   for (int64_t i = 0; i < p.n_tokens; ++i)
     for (int64_t h = 0; h < hq; ++h) {
       const T* o = p.o + i * p.o_row_stride + h * dim;
@@ -215,7 +216,7 @@ void attention_backward(const AttentionBackwardParams<T>& p) {
     }
   };
 
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(p.n_tokens * p.n_tokens * p.n_q_heads * p.head_dim / 8))
   {
     const int64_t tq = std::min(p.tile_q, p.n_tokens), tk = std::min(p.tile_k, p.n_tokens);
     std::vector<T> kt(dim * tk), vt(dim * tk), s(tq * tk), dp(tq * tk);

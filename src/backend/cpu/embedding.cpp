@@ -1,5 +1,6 @@
 // Embedding lookup and its deterministic scatter-add backward.
 #include "backend/embedding.hpp"
+#include "backend/cpu/threading.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -20,7 +21,7 @@ void embedding_forward(const EmbeddingParams<T>& p) {
   p.validate();
   check_ids("embedding", p.ids, p.n_tokens, p.vocab);
   const int64_t dim = p.dim;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(p.n_tokens * dim))
   for (int64_t t = 0; t < p.n_tokens; ++t)
     std::memcpy(p.out + t * dim, p.table + int64_t{p.ids[t]} * dim, sizeof(T) * dim);
 }
@@ -43,7 +44,7 @@ void embedding_backward(const EmbeddingBackwardParams<T>& p) {
 
   const int64_t dim = p.dim;
   const int64_t n_groups = static_cast<int64_t>(group_begin.size()) - 1;
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) if (parallel_worth(p.n_tokens * dim))
   for (int64_t g = 0; g < n_groups; ++g) {
     T* row = p.d_table + int64_t{p.ids[order[group_begin[g]]]} * dim;
     for (int64_t i = group_begin[g]; i < group_begin[g + 1]; ++i) {

@@ -1,5 +1,6 @@
 // Linear forward and backward through cblas gemm (W stored [out, in]).
 #include "backend/linear.hpp"
+#include "backend/cpu/threading.hpp"
 
 #include <algorithm>
 
@@ -15,7 +16,7 @@ void linear_forward(const LinearParams<T>& p) {
   // y = x W^T (+ b): start from the bias broadcast and let gemm add (beta 1).
   T beta = 0;
   if (p.bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n * out))
     for (int64_t r = 0; r < n; ++r) std::copy(p.bias, p.bias + out, p.y + r * out);
     beta = 1;
   }
@@ -36,7 +37,7 @@ void linear_backward(const LinearBackwardParams<T>& p) {
     // Column blocks, rows in order: race-free and thread-count independent.
     constexpr int64_t kBlock = 64;
     const int64_t n_blocks = (out + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n * out * in / 64))
     for (int64_t b = 0; b < n_blocks; ++b) {
       const int64_t c0 = b * kBlock, c1 = std::min(out, c0 + kBlock);
       for (int64_t r = 0; r < n; ++r)

@@ -1,5 +1,6 @@
 // RMSNorm forward and backward (formulas in backend/rmsnorm.hpp).
 #include "backend/rmsnorm.hpp"
+#include "backend/cpu/threading.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +12,7 @@ void rmsnorm_forward(const RmsNormParams<T>& p) {
   p.validate();
   const int64_t dim = p.dim;
   const T eps = static_cast<T>(p.eps);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(p.n_rows * dim))
   for (int64_t r = 0; r < p.n_rows; ++r) {
     const T* x = p.x + r * dim;
     T* y = p.y + r * dim;
@@ -28,7 +29,7 @@ void rmsnorm_backward(const RmsNormBackwardParams<T>& p) {
   p.validate();
   const int64_t dim = p.dim;
   // dx: rows are independent.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(p.n_rows * dim))
   for (int64_t r = 0; r < p.n_rows; ++r) {
     const T* x = p.x + r * dim;
     const T* dy = p.dy + r * dim;
@@ -46,7 +47,7 @@ void rmsnorm_backward(const RmsNormBackwardParams<T>& p) {
   // in order, so there is no race and the sum order does not depend on threads.
   constexpr int64_t kBlock = 64;
   const int64_t n_blocks = (dim + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(p.n_rows * dim))
   for (int64_t b = 0; b < n_blocks; ++b) {
     const int64_t c0 = b * kBlock, c1 = std::min(dim, c0 + kBlock);
     for (int64_t r = 0; r < p.n_rows; ++r) {

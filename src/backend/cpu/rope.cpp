@@ -1,5 +1,6 @@
 // RoPE (rotate_half convention) forward and backward, in place.
 #include "backend/rope.hpp"
+#include "backend/cpu/threading.hpp"
 
 #include <cmath>
 #include <vector>
@@ -15,7 +16,7 @@ void rope_apply(const RopeParams<T>& p, double sign) {
   for (int64_t t = 0; t < p.n_tokens; ++t)
     if (p.positions[t] < 0) fail("rope: positions[{}] = {} is negative", t, p.positions[t]);
   const int64_t half = p.head_dim / 2;
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(p.n_tokens * (p.n_q_heads + p.n_kv_heads) * p.head_dim))
   {
     std::vector<T> cos_t(half), sin_t(half);
 #pragma omp for schedule(static)

@@ -1,5 +1,6 @@
 // SwiGLU forward and backward, element-wise.
 #include "backend/swiglu.hpp"
+#include "backend/cpu/threading.hpp"
 
 #include <cmath>
 
@@ -17,7 +18,7 @@ template <typename T>
 void swiglu_forward(const SwiGluParams<T>& p) {
   p.validate();
   const int64_t n = p.n_rows * p.dim;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n))
   for (int64_t i = 0; i < n; ++i) {
     // silu as torch computes it, x / (1 + exp(-x)), then times up (HF order).
     const T g = p.gate[i];
@@ -29,7 +30,7 @@ template <typename T>
 void swiglu_backward(const SwiGluBackwardParams<T>& p) {
   p.validate();
   const int64_t n = p.n_rows * p.dim;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n))
   for (int64_t i = 0; i < n; ++i) {
     const T g = p.gate[i], s = sigmoid(g), dh = p.d_out[i];
     p.d_up[i] = dh * (g * s);

@@ -1,5 +1,6 @@
 // Target log-probs fused with the LM head, chunked over the vocabulary.
 #include "backend/target_logprobs.hpp"
+#include "backend/cpu/threading.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -27,7 +28,7 @@ void check_targets(const char* op, const int32_t* rows, const uint32_t* ids, int
 template <typename T>
 std::vector<T> gather_rows(const T* hidden, const int32_t* rows, int64_t n_targets, int64_t dim) {
   std::vector<T> out(n_targets * dim);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n_targets * dim))
   for (int64_t t = 0; t < n_targets; ++t)
     std::memcpy(out.data() + t * dim, hidden + int64_t{rows[t]} * dim, sizeof(T) * dim);
   return out;
@@ -51,7 +52,7 @@ void target_logprobs_forward(const TargetLogprobsParams<T>& p) {
     // z [nt, c] = ht [nt, dim] W[v0 : v0 + c]^T
     blas::gemm(false, true, nt, c, dim, T(1), ht.data(), dim, p.lm_head + v0 * dim, dim, T(0),
                z.data(), c);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(nt * c))
     for (int64_t t = 0; t < nt; ++t) {
       const T* row = z.data() + t * c;
       const T chunk_max = *std::max_element(row, row + c);
@@ -85,7 +86,7 @@ void target_logprobs_backward(const TargetLogprobsBackwardParams<T>& p) {
     const T* w = p.lm_head + v0 * dim;
     blas::gemm(false, true, nt, c, dim, T(1), ht.data(), dim, w, dim, T(0), z.data(), c);
     // z <- G = dlogp (onehot - softmax), in place.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(nt * c))
     for (int64_t t = 0; t < nt; ++t) {
       T* row = z.data() + t * c;
       const T lse = p.lse[t], dl = p.d_logp[t];

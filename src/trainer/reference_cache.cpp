@@ -1,0 +1,129 @@
+#include "trainer/reference_cache.hpp"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "layout/pack_rows.hpp"
+#include "util/error.hpp"
+
+namespace duet::trainer {
+
+namespace {
+
+constexpr const char* kFormat = "duet-ref-cache/1";
+
+std::string hex(uint64_t h) { return fmt::format("{:016x}", h); }
+
+uint64_t parse_hex(const std::string& s, const std::string& where) {
+  try {
+    size_t used = 0;
+    uint64_t v = std::stoull(s, &used, 16);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  fail("{}: '{}' is not a hash", where, s);
+}
+
+}  // namespace
+
+uint64_t hash_tokens(const layout::TokenizedExample& e) {
+  // Lengths are hashed too, so that moving a token between segments changes it.
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  auto add = [&](const std::vector<layout::TokenId>& ids) {
+    uint64_t n = ids.size();
+    XXH3_64bits_update(state, &n, sizeof n);
+    XXH3_64bits_update(state, ids.data(), ids.size() * sizeof(layout::TokenId));
+  };
+  add(e.prompt);
+  for (const auto& r : e.responses) add(r);
+  uint64_t h = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return h;
+}
+
+uint64_t hash_weights(const engine::ParameterSet<float>& params) {
+  return XXH3_64bits(params.values().data(), params.values().size() * sizeof(float));
+}
+
+void ReferenceCache::build(const std::filesystem::path& file, const engine::Transformer<float>& model,
+                           const engine::ParameterSet<float>& ref, std::span<const layout::TokenizedExample> examples,
+                           int64_t pack_tokens) {
+  std::unordered_map<int64_t, std::vector<double>> logps;
+  engine::Workspace<float> ws;
+  for (const auto& row : layout::pack_examples(examples, layout::Layout::shared, pack_tokens, 0)) {
+    const auto batch = engine::make_batch(row);
+    for (const auto& r : engine::score(model, ref, batch, ws)) {
+      auto& v = logps[r.example];
+      if (v.size() <= static_cast<size_t>(r.response)) v.resize(static_cast<size_t>(r.response) + 1);
+      v[static_cast<size_t>(r.response)] = r.logp;
+    }
+  }
+  const std::filesystem::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << nlohmann::json{{"format", kFormat}, {"weights_xxh3", hex(hash_weights(ref))}, {"examples", examples.size()}}.dump()
+        << "\n";
+    for (const auto& e : examples)
+      out << nlohmann::json{{"index", e.index}, {"tokens_xxh3", hex(hash_tokens(e))}, {"logps", logps.at(e.index)}}.dump()
+          << "\n";
+    if (!out) fail("{}: cannot write", tmp.string());
+  }
+  std::filesystem::rename(tmp, file);
+}
+
+ReferenceCache ReferenceCache::load(const std::filesystem::path& file) {
+  ReferenceCache c;
+  c.file_ = file;
+  std::ifstream in(file);
+  if (!in) fail("{}: cannot open the reference cache (make one with duet ref)", file.string());
+  std::string line;
+  int64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    const std::string where = fmt::format("{}:{}", file.string(), line_number);
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) fail("{}: not a JSON object: the cache is damaged, rebuild it", where);
+    try {
+      if (line_number == 1) {
+        if (j.value("format", "") != kFormat) fail("{}: not a duet reference cache ({})", where, kFormat);
+        c.weights_hash_ = parse_hex(j.at("weights_xxh3"), where);
+        continue;
+      }
+      CachedExample e{parse_hex(j.at("tokens_xxh3"), where), j.at("logps").get<std::vector<double>>()};
+      c.examples_[j.at("index").get<int64_t>()] = std::move(e);
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}: incomplete entry ({}): rebuild the cache", where, e.what());
+    }
+  }
+  if (line_number == 0) fail("{}: empty reference cache", file.string());
+  return c;
+}
+
+void ReferenceCache::check(std::span<const layout::TokenizedExample> examples) const {
+  for (const auto& e : examples) {
+    auto it = examples_.find(e.index);
+    if (it == examples_.end())
+      fail("{}: example {} is not in the reference cache: it was built from other data", file_.string(), e.index);
+    if (it->second.tokens_hash != hash_tokens(e))
+      fail("{}: example {} has other tokens than when the cache was built (dataset, tokenizer, template or "
+           "truncation changed): rebuild it with duet ref", file_.string(), e.index);
+    if (it->second.logps.size() != e.responses.size())
+      fail("{}: example {} has {} responses in the cache, {} now", file_.string(), e.index, it->second.logps.size(),
+           e.responses.size());
+  }
+}
+
+std::vector<engine::ResponseLogp> ReferenceCache::scores(const engine::Batch& batch) const {
+  std::vector<engine::ResponseLogp> out;
+  for (const auto& r : batch.responses)
+    out.push_back({r.example, r.response, examples_.at(r.example).logps.at(static_cast<size_t>(r.response)), r.num_tokens});
+  return out;
+}
+
+}  // namespace duet::trainer

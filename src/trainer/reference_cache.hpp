@@ -1,0 +1,52 @@
+#pragma once
+// Reference log-probs computed once (`duet ref`) and reused by `duet train
+// --ref-cache`, so training loads no reference weights. The cache is keyed so
+// that it cannot be applied to the wrong inputs: every example carries a hash
+// of its token ids (which covers the dataset, the tokenizer, the chat template
+// and truncation), and the file carries a hash of the reference weights.
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/parameters.hpp"
+#include "engine/scoring.hpp"
+#include "layout/example.hpp"
+
+namespace duet::trainer {
+
+uint64_t hash_tokens(const layout::TokenizedExample& example);
+uint64_t hash_weights(const engine::ParameterSet<float>& params);
+
+struct CachedExample {
+  uint64_t tokens_hash = 0;
+  std::vector<double> logps;  // per response
+};
+
+class ReferenceCache {
+ public:
+  // Scores `examples` with the reference (shared layout, packed into rows of
+  // pack_tokens) and writes the cache file.
+  static void build(const std::filesystem::path& file, const engine::Transformer<float>& model,
+                    const engine::ParameterSet<float>& ref, std::span<const layout::TokenizedExample> examples,
+                    int64_t pack_tokens);
+
+  static ReferenceCache load(const std::filesystem::path& file);
+
+  // duet::fail unless every example is in the cache with the same tokens.
+  void check(std::span<const layout::TokenizedExample> examples) const;
+
+  // The cached scores of a batch's responses, in batch.responses order.
+  std::vector<engine::ResponseLogp> scores(const engine::Batch& batch) const;
+
+  uint64_t weights_hash() const { return weights_hash_; }
+
+ private:
+  std::filesystem::path file_;
+  uint64_t weights_hash_ = 0;
+  std::unordered_map<int64_t, CachedExample> examples_;
+};
+
+}  // namespace duet::trainer

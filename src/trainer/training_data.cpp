@@ -1,0 +1,69 @@
+#include "trainer/training_data.hpp"
+
+#include <cmath>
+#include <optional>
+
+#include "data/prepare.hpp"
+#include "data/tokenizer_bundle.hpp"
+#include "layout/shuffle.hpp"
+#include "util/error.hpp"
+
+namespace duet::trainer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The folder holding the tokenizer: --tokenizer, else the model folder; empty
+// when there is none (pre-tokenized data needs no tokenizer).
+fs::path find_tokenizer_dir(const TrainOptions& o) {
+  fs::path p = o.tokenizer.empty() ? o.model : o.tokenizer;
+  std::error_code ec;
+  if (fs::is_regular_file(p, ec)) return p.parent_path();
+  if (fs::exists(p / "tokenizer.json", ec)) return p;
+  if (!o.tokenizer.empty()) fail("{}: no tokenizer.json there", p.string());
+  return {};
+}
+
+std::vector<layout::TokenizedExample> prepare(const fs::path& file, const TrainOptions& o,
+                                              const data::TokenizerBundle* tok) {
+  data::PrepareOptions p;
+  p.chat_template = o.chat_template;
+  p.truncation = {o.max_length, o.max_prompt_length};
+  p.pack_tokens = o.pack_tokens;
+  p.pack_layout = o.layout;
+  p.threads = o.threads;
+  return data::prepare_dataset(file, p, tok, data::OnError::fail).examples;
+}
+
+}  // namespace
+
+TrainingData load_training_data(const TrainOptions& o, const model::ModelConfig& config) {
+  TrainingData d;
+  d.tokenizer_dir = find_tokenizer_dir(o);
+  std::optional<data::TokenizerBundle> tok;
+  if (!d.tokenizer_dir.empty()) {
+    tok = data::load_tokenizer_bundle(d.tokenizer_dir);
+    if (tok->tokenizer.vocab_size() > static_cast<size_t>(config.vocab_size))
+      fail("{}: the tokenizer has {} ids but the model's vocabulary has {}: they do not belong together",
+           d.tokenizer_dir.string(), tok->tokenizer.vocab_size(), config.vocab_size);
+  }
+  auto all = prepare(o.data, o, tok ? &*tok : nullptr);
+  if (!o.eval_data.empty()) {
+    d.train = std::move(all);
+    d.eval = prepare(o.eval_data, o, tok ? &*tok : nullptr);
+  } else if (o.eval_fraction > 0) {
+    // A seeded split: the same examples are held out on every run and resume.
+    auto order = layout::epoch_permutation(all.size(), o.seed ^ 0x5eedULL, 0);
+    const auto n_eval = static_cast<size_t>(std::ceil(o.eval_fraction * static_cast<double>(order.size())));
+    std::vector<bool> is_eval(order.size(), false);
+    for (size_t i = 0; i < n_eval; ++i) is_eval[order[i]] = true;
+    for (size_t i = 0; i < all.size(); ++i) (is_eval[i] ? d.eval : d.train).push_back(std::move(all[i]));
+  } else {
+    d.train = std::move(all);
+  }
+  if (d.train.empty()) fail("{}: no training examples left", o.data.string());
+  return d;
+}
+
+}  // namespace duet::trainer
