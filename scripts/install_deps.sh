@@ -13,6 +13,7 @@ packages=(
   libutf8proc-dev      # Unicode normalization (NFC...) and categories
   libopenblas-dev      # CPU matrix products for the fp32 reference engine
   zlib1g-dev libzstd-dev  # compressed datasets (.jsonl.gz, .jsonl.zst)
+  libxxhash-dev        # stable hashes keying the reference-log-prob cache
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
   python3              # scripts (corpus, demo data)
   wordnet-base fortunes   # real English text for the demo dataset and corpus

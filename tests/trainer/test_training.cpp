@@ -13,7 +13,10 @@
 
 #include "engine/parameters.hpp"
 #include "model/config.hpp"
+#include "util/error.hpp"
+#include "trainer/reference_cache.hpp"
 #include "trainer/trainer.hpp"
+#include "trainer/training_data.hpp"
 
 namespace duet::trainer {
 namespace {
@@ -174,6 +177,45 @@ TEST(Training, ResumeContinuesWithIdenticalLosses) {
     EXPECT_EQ(b[s]["step"], a[s + 3]["step"]);
     EXPECT_EQ(b[s]["loss"].get<double>(), a[s + 3]["loss"].get<double>()) << "step " << s + 4;
     EXPECT_EQ(b[s]["learning_rate"].get<double>(), a[s + 3]["learning_rate"].get<double>());
+  }
+}
+
+TEST(Training, ReferenceCacheGivesTheSameRunAndRejectsOtherData) {
+  TempDir tmp;
+  uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  write_model(tmp.path / "model", seed);
+  write_task(tmp.path / "data.jsonl", 40, seed + 1);
+  TrainOptions with_model = base_options(tmp.path / "model", tmp.path / "data.jsonl", tmp.path / "a");
+  with_model.max_steps = 5;
+  ASSERT_EQ(Trainer(with_model).run(), 0);
+
+  // Build the cache as duet ref does: all examples, shared layout, packed.
+  auto config = model::load_config(with_model.model);
+  engine::ParameterSet<float> ref(config);
+  engine::load_weights(ref, with_model.model);
+  auto data = load_training_data(with_model, config);
+  ReferenceCache::build(tmp.path / "ref.jsonl", engine::Transformer<float>(config), ref, data.train, 64);
+
+  TrainOptions with_cache = with_model;
+  with_cache.out = tmp.path / "b";
+  with_cache.ref_cache = tmp.path / "ref.jsonl";
+  ASSERT_EQ(Trainer(with_cache).run(), 0);
+  auto a = read_metrics(with_model.out, "loss"), b = read_metrics(with_cache.out, "loss");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t s = 0; s < a.size(); ++s) {
+    // The cache was scored in another layout: equal up to fp32 summation order.
+    EXPECT_NEAR(b[s]["loss"].get<double>(), a[s]["loss"].get<double>(), 1e-5) << "step " << s + 1;
+  }
+
+  // Other data (same file name, new contents) must not silently reuse the cache.
+  write_task(tmp.path / "data.jsonl", 40, seed + 2);
+  with_cache.out = tmp.path / "c";
+  try {
+    Trainer t(with_cache);
+    FAIL() << "a stale cache was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rebuild"), std::string::npos) << e.what();
   }
 }
 
