@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "data/model_fit.hpp"
 #include "data/prepare.hpp"
 #include "engine/scoring.hpp"
 #include "layout/pack_rows.hpp"
@@ -59,33 +60,8 @@ std::optional<data::TokenizerBundle> load_tokenizer(const LogprobsOptions& o, co
     path = o.model;
   }
   auto bundle = data::load_tokenizer_bundle(path);
-  if (bundle.tokenizer.vocab_size() > static_cast<size_t>(config.vocab_size))
-    fail("{}: the tokenizer has {} tokens but the model ({}) has vocab_size {}; the tokenizer does not fit this "
-         "model: pass the model's own tokenizer with --tokenizer",
-         bundle.tokenizer.origin(), bundle.tokenizer.vocab_size(), o.model, config.vocab_size);
+  data::check_tokenizer_fits(bundle, config.vocab_size, o.model);
   return bundle;
-}
-
-std::string response_name(size_t r, size_t k) {
-  if (k == 2) return r == 0 ? "chosen response" : "rejected response";
-  return fmt::format("response {} (0 = best)", r);
-}
-
-// Pre-tokenized ids are checked against the model here, with file:line, rather
-// than by the engine deep inside a packed row.
-void check_ids(const data::PreparedDataset& d, const LogprobsOptions& o, int64_t vocab) {
-  for (size_t i = 0; i < d.examples.size(); ++i) {
-    const auto& e = d.examples[i];
-    auto check = [&](const std::vector<layout::TokenId>& ids, const std::string& what) {
-      for (layout::TokenId id : ids)
-        if (id >= static_cast<uint64_t>(vocab))
-          fail("{}:{}: token id {} in the {} is outside the model's vocabulary (vocab_size {} in {}); the data was "
-               "tokenized for another model: re-tokenize it with this model's tokenizer",
-               o.data, d.lines[i], id, what, vocab, (fs::path(o.model) / "config.json").string());
-    };
-    check(e.prompt, "prompt");
-    for (size_t r = 0; r < e.responses.size(); ++r) check(e.responses[r], response_name(r, e.responses.size()));
-  }
 }
 
 // JSON has no inf/nan: a non-finite log-prob (overflowing weights) is null.
@@ -141,7 +117,7 @@ int run_logprobs(const LogprobsOptions& o) {
                  "duet: note: %lld of %lld examples dropped (truncation or --on-error skip); \"line\" gives each "
                  "output's input line\n",
                  static_cast<long long>(d.report.dropped_total()), static_cast<long long>(d.report.examples_read));
-  check_ids(d, o, config.vocab_size);
+  data::check_token_ids(d, o.data, config.vocab_size, o.model);
   for (size_t i = 0; i < d.examples.size(); ++i)
     if (d.examples[i].index != static_cast<int64_t>(i)) fail("internal: examples are not numbered in file order");
 

@@ -136,6 +136,7 @@ Command add_train(CLI::App& app) {
   add("save_steps", Kind::integer, "checkpoint every N steps (0: only at the end)");
   add("eval_steps", Kind::integer, "evaluate every N steps (0: only at the end)");
   add("threads", Kind::integer, "CPU threads for data preparation (0: all)");
+  add("device", Kind::text, "cpu (the fp32 reference engine; cuda is coming)");
   add("no_progress", Kind::flag, "plain log lines instead of a progress bar");
   return {sub, [flags] { return run_train(*flags); }};
 }

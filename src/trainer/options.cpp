@@ -38,6 +38,8 @@ void TrainOptions::validate() const {
   if (max_length <= 0 || max_prompt_length <= 0) fail("--max-length and --max-prompt-length must be positive");
   if (logging_steps <= 0) fail("--logging-steps must be positive");
   if (save_steps < 0 || eval_steps < 0) fail("--save-steps and --eval-steps must be >= 0");
+  if (device != "cpu")
+    fail("--device {}: only the cpu engine exists in this build (the CUDA engine is not written yet)", device);
   loss::validate(loss);
 }
 
@@ -102,6 +104,7 @@ void apply_json(TrainOptions& o, const nlohmann::json& object, const std::string
     else if (key == "save_steps") take(value, "save_steps", o.save_steps, origin);
     else if (key == "eval_steps") take(value, "eval_steps", o.eval_steps, origin);
     else if (key == "threads") take(value, "threads", o.threads, origin);
+    else if (key == "device") take(value, "device", o.device, origin);
     else if (key == "loss_type" || key == "loss_weights" || key == "beta" || key == "label_smoothing" ||
              key == "rpo_alpha" || key == "simpo_gamma" || key == "discopop_tau")
       loss_part[key] = value;
@@ -146,6 +149,7 @@ nlohmann::json to_json(const TrainOptions& o) {
   j["logging_steps"] = o.logging_steps;
   j["save_steps"] = o.save_steps;
   j["eval_steps"] = o.eval_steps;
+  j["device"] = o.device;
   const nlohmann::json loss_part = loss::to_json(o.loss);  // items() must not outlive its json
   for (const auto& [k, v] : loss_part.items()) j[k] = v;
   return j;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <optional>
 
+#include "data/model_fit.hpp"
 #include "data/prepare.hpp"
 #include "data/tokenizer_bundle.hpp"
 #include "layout/shuffle.hpp"
@@ -26,14 +27,16 @@ fs::path find_tokenizer_dir(const TrainOptions& o) {
 }
 
 std::vector<layout::TokenizedExample> prepare(const fs::path& file, const TrainOptions& o,
-                                              const data::TokenizerBundle* tok) {
+                                              const data::TokenizerBundle* tok, int64_t vocab_size) {
   data::PrepareOptions p;
   p.chat_template = o.chat_template;
   p.truncation = {o.max_length, o.max_prompt_length};
   p.pack_tokens = o.pack_tokens;
   p.pack_layout = o.layout;
   p.threads = o.threads;
-  return data::prepare_dataset(file, p, tok, data::OnError::fail).examples;
+  auto d = data::prepare_dataset(file, p, tok, data::OnError::fail);
+  data::check_token_ids(d, file.string(), vocab_size, o.model.string());
+  return std::move(d.examples);
 }
 
 }  // namespace
@@ -44,14 +47,12 @@ TrainingData load_training_data(const TrainOptions& o, const model::ModelConfig&
   std::optional<data::TokenizerBundle> tok;
   if (!d.tokenizer_dir.empty()) {
     tok = data::load_tokenizer_bundle(d.tokenizer_dir);
-    if (tok->tokenizer.vocab_size() > static_cast<size_t>(config.vocab_size))
-      fail("{}: the tokenizer has {} ids but the model's vocabulary has {}: they do not belong together",
-           d.tokenizer_dir.string(), tok->tokenizer.vocab_size(), config.vocab_size);
+    data::check_tokenizer_fits(*tok, config.vocab_size, o.model.string());
   }
-  auto all = prepare(o.data, o, tok ? &*tok : nullptr);
+  auto all = prepare(o.data, o, tok ? &*tok : nullptr, config.vocab_size);
   if (!o.eval_data.empty()) {
     d.train = std::move(all);
-    d.eval = prepare(o.eval_data, o, tok ? &*tok : nullptr);
+    d.eval = prepare(o.eval_data, o, tok ? &*tok : nullptr, config.vocab_size);
   } else if (o.eval_fraction > 0) {
     // A seeded split: the same examples are held out on every run and resume.
     auto order = layout::epoch_permutation(all.size(), o.seed ^ 0x5eedULL, 0);

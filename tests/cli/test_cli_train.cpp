@@ -1,0 +1,100 @@
+// `duet train` end to end through the binary: a --config file with flags
+// overriding it, SIGINT writing a checkpoint that resumes, and one-line errors
+// for inputs that do not fit together.
+#include <csignal>
+#include <thread>
+
+#include "cli_helpers.hpp"
+
+namespace duet::cli::testing {
+namespace {
+
+struct TrainSetup {
+  TempDir dir;
+  std::string model, data;
+  explicit TrainSetup(int examples) {
+    std::mt19937_64 rng(fresh_seed());
+    write_file(dir / "config.json", tiny_config("LlamaForCausalLM", 300).dump());
+    model = (dir / "model").string();
+    data = (dir / "data.jsonl").string();
+    EXPECT_EQ(run_duet(dir, "init --config " + (dir / "config.json").string() + " --out " + model + " --std 0.3").status, 0);
+    write_file(data, to_jsonl(random_examples(rng, examples, 300, 20, 12)));
+  }
+};
+
+std::vector<json> metrics(const fs::path& out) { return parse_lines(read_file(out / "metrics.jsonl")); }
+
+TEST(CliTrain, ConfigFileWithFlagOverrides) {
+  TrainSetup s(24);
+  json file = json::object();
+  file["model"] = s.model;
+  file["data"] = s.data;
+  file["batch_size"] = 4;
+  file["max_steps"] = 9;
+  file["learning_rate"] = 1e-3;
+  file["loss_type"] = "ipo";
+  write_file(s.dir / "train.json", file.dump());
+  const fs::path out = s.dir / "out";
+  Result r = run_duet(s.dir, "train --config " + (s.dir / "train.json").string() + " --out " + out.string() +
+                                 " --max-steps 3 --no-progress");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto m = metrics(out);
+  ASSERT_EQ(m.size(), 3u);  // the flag won over the file's 9
+  for (const char* key : {"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
+                          "logps/chosen", "logps/rejected", "grad_norm", "learning_rate", "epoch",
+                          "tokens_per_second", "examples_per_second"})
+    EXPECT_TRUE(m.back().contains(key)) << key;
+  // ipo from the file: at step 1 (policy = reference) its loss is (0 - 1/(2 beta))^2 = 25 for beta 0.1.
+  EXPECT_NEAR(m.front()["loss"].get<double>(), 25.0, 1e-9);
+  EXPECT_TRUE(fs::exists(out / "checkpoint-3" / "trainer_state.json"));
+}
+
+TEST(CliTrain, SigintWritesACheckpointThatResumes) {
+  TrainSetup s(64);
+  const fs::path out = s.dir / "out";
+  const std::string cmd = std::string(DUET_BINARY) + " train --model " + s.model + " --data " + s.data + " --out " +
+                          out.string() + " --batch-size 2 --max-steps 1000 --no-progress 2> " +
+                          (s.dir / "err").string();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for the first logged step, then interrupt.
+  for (int i = 0; i < 600 && metrics(out).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_FALSE(metrics(out).empty()) << read_file(s.dir / "err");
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130) << read_file(s.dir / "err");
+  const int64_t done = metrics(out).back()["step"];
+  ASSERT_LT(done, 1000);
+  const fs::path ckpt = out / ("checkpoint-" + std::to_string(done));
+  ASSERT_TRUE(fs::exists(ckpt / "optimizer.safetensors")) << read_file(s.dir / "err");
+  EXPECT_NE(read_file(s.dir / "err").find("--resume-from-checkpoint"), std::string::npos);
+  // Resume for two more steps: the step count continues.
+  Result r = run_duet(s.dir, "train --model " + s.model + " --data " + s.data + " --out " + out.string() +
+                                 " --batch-size 2 --max-steps " + std::to_string(done + 2) +
+                                 " --no-progress --resume-from-checkpoint " + ckpt.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(metrics(out).back()["step"].get<int64_t>(), done + 2);
+}
+
+TEST(CliTrain, InputsThatDoNotFitGiveOneLine) {
+  TrainSetup s(8);
+  const std::string base = "train --model " + s.model + " --data " + s.data + " --out " + (s.dir / "o").string();
+  expect_one_line_error(run_duet(s.dir, base + " --device cuda"), "--device cuda");
+  expect_one_line_error(run_duet(s.dir, base + " --loss-type nope"), "nope");
+  expect_one_line_error(run_duet(s.dir, base + " --batch-size 0"), "--batch-size");
+  expect_one_line_error(run_duet(s.dir, base + " --resume-from-checkpoint " + s.model), "trainer_state.json");
+  // Token ids beyond the model's vocabulary (300).
+  write_file(s.dir / "big.jsonl", R"({"prompt_input_ids":[1,2],"chosen_input_ids":[3],"rejected_input_ids":[999]})" "\n");
+  expect_one_line_error(run_duet(s.dir, "train --model " + s.model + " --data " + (s.dir / "big.jsonl").string() +
+                                            " --out " + (s.dir / "o2").string()),
+                        "999");
+}
+
+}  // namespace
+}  // namespace duet::cli::testing
