@@ -64,21 +64,7 @@ class ReplaceDecoder final : public Decoder {
   ReplaceDecoder(const PatternSpec& pattern, std::string content)
       : regex_(pattern.text, pattern.literal), content_(std::move(content)) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
-    std::vector<std::pair<size_t, size_t>> matches;
-    for (std::string& t : tokens) {
-      matches.clear();
-      regex_.find_all(t, matches);
-      if (matches.empty()) continue;
-      std::string out;
-      size_t last = 0;
-      for (auto [b, e] : matches) {
-        out.append(t, last, b - last);
-        out += content_;
-        last = e;
-      }
-      out.append(t, last);
-      t.swap(out);
-    }
+    for (std::string& t : tokens) regex_.replace_all(t, content_);
   }
 
  private:

@@ -71,22 +71,7 @@ class Replace final : public Normalizer {
  public:
   Replace(const PatternSpec& pattern, std::string content)
       : regex_(pattern.text, pattern.literal), content_(std::move(content)) {}
-  void normalize(std::string& text) const override {
-    thread_local std::vector<std::pair<size_t, size_t>> matches;
-    matches.clear();
-    regex_.find_all(text, matches);
-    if (matches.empty()) return;
-    std::string out;
-    out.reserve(text.size() + matches.size() * content_.size());
-    size_t last = 0;
-    for (auto [b, e] : matches) {
-      out.append(text, last, b - last);
-      out += content_;
-      last = e;
-    }
-    out.append(text, last);
-    text.swap(out);
-  }
+  void normalize(std::string& text) const override { regex_.replace_all(text, content_); }
 
  private:
   Regex regex_;

@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include <memory>
+#include <vector>
 
 #include "util/error.hpp"
 #include "util/utf8.hpp"
@@ -69,6 +70,23 @@ void Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t
       start = b + utf8::sequence_length(static_cast<unsigned char>(text[b]));
     }
   }
+}
+
+void Regex::replace_all(std::string& text, const std::string& content) const {
+  thread_local std::vector<std::pair<size_t, size_t>> matches;
+  matches.clear();
+  find_all(text, matches);
+  if (matches.empty()) return;
+  std::string out;
+  out.reserve(text.size() + matches.size() * content.size());
+  size_t last = 0;
+  for (auto [b, e] : matches) {
+    out.append(text, last, b - last);
+    out += content;
+    last = e;
+  }
+  out.append(text, last);
+  text.swap(out);
 }
 
 }  // namespace duet::tok

@@ -26,6 +26,9 @@ class Regex {
   // by one character.
   void find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const;
 
+  // Replaces every match in `text` by `content` (HF Replace normalizer and decoder).
+  void replace_all(std::string& text, const std::string& content) const;
+
   const std::string& pattern() const { return pattern_; }
 
  private:
