@@ -10,23 +10,12 @@
 #include <cstring>
 #include <limits>
 #include <random>
+
+#include "common/seeds.hpp"
 #include <string>
 #include <vector>
 
 namespace duet::test {
-
-// A fresh seed per test (std::random_device); DUET_TEST_SEED=<n> replays one.
-inline uint64_t fresh_seed() {
-  if (const char* s = std::getenv("DUET_TEST_SEED")) return std::strtoull(s, nullptr, 10);
-  std::random_device rd;
-  return (uint64_t{rd()} << 32) ^ rd();
-}
-
-// Declares `rng`, seeded freshly, and traces the seed in every failure message.
-#define DUET_SEEDED_RNG(rng)                                                \
-  const uint64_t rng##_seed = ::duet::test::fresh_seed();                   \
-  SCOPED_TRACE(::testing::Message() << "DUET_TEST_SEED=" << rng##_seed);    \
-  std::mt19937_64 rng(rng##_seed)
 
 // Uniform values in [lo, hi). Generated in float and widened, so a float and
 // a double run of an op can start from exactly the same inputs.

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/seeds.hpp"
 #include "layout/example.hpp"
 
 namespace duet::cli::testing {
@@ -24,10 +25,7 @@ namespace duet::cli::testing {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-inline uint64_t fresh_seed() {
-  std::random_device d;
-  return (uint64_t{d()} << 32) ^ d();
-}
+using ::duet::test::fresh_seed;
 
 inline int uniform(std::mt19937_64& rng, int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
 

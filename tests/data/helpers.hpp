@@ -12,15 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "common/seeds.hpp"
 #include "util/utf8.hpp"
 
 namespace duet::data::testing {
 
-// A new seed per run; tests print it with SCOPED_TRACE so a failure replays.
-inline uint64_t fresh_seed() {
-  std::random_device device;
-  return (static_cast<uint64_t>(device()) << 32) ^ device();
-}
+using ::duet::test::fresh_seed;  // DUET_TEST_SEED=<n> replays a run
 inline std::string seed_trace(uint64_t seed) { return "seed " + std::to_string(seed); }
 
 inline int64_t uniform(std::mt19937_64& rng, int64_t lo, int64_t hi) {  // inclusive

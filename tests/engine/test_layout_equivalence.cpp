@@ -91,7 +91,7 @@ TEST_P(LayoutEquivalence, SharedAndPackedEqualPaired) {
 
   const Outcome paired = run(model, params, examples, ref, {layout::Layout::paired, 0});
   const Arrangement others[] = {{layout::Layout::shared, 0}, {layout::Layout::shared, 160},
-                                {layout::Layout::paired, 256}};
+                                {layout::Layout::paired, 320}};  // >= 3 x (70 + 25), the largest paired unit
   for (const auto& a : others) {
     SCOPED_TRACE(std::string(layout::layout_name(a.layout)) + " pack " + std::to_string(a.pack_tokens));
     const Outcome o = run(model, params, examples, ref, a);

@@ -6,16 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "common/seeds.hpp"
 #include "engine/parameters.hpp"
 #include "layout/example.hpp"
 #include "model/config.hpp"
 
 namespace duet::engine::testing {
 
-inline uint64_t fresh_seed() {
-  std::random_device d;
-  return (uint64_t{d()} << 32) ^ d();
-}
+using ::duet::test::fresh_seed;
 
 inline model::ModelConfig tiny_config(model::Architecture arch) {
   model::ModelConfig c;

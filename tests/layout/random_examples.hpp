@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/seeds.hpp"
 #include "layout/example.hpp"
 #include "layout/row.hpp"
 
@@ -18,11 +19,7 @@ inline void PrintTo(Layout layout, std::ostream* os) { *os << layout_name(layout
 
 namespace duet::layout::testing {
 
-// A new seed per run; tests print it with SCOPED_TRACE so failures replay.
-inline uint64_t fresh_seed() {
-  std::random_device device;
-  return (static_cast<uint64_t>(device()) << 32) ^ device();
-}
+using ::duet::test::fresh_seed;  // DUET_TEST_SEED=<n> replays a run
 
 inline std::string seed_trace(uint64_t seed) { return "seed " + std::to_string(seed); }
 

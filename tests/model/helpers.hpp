@@ -1,4 +1,5 @@
 #pragma once
+#include "common/seeds.hpp"
 // Shared test utilities: a temporary folder, seeded random generators, raw
 // file writing for hand-made (possibly corrupt) safetensors files.
 #include <gtest/gtest.h>
@@ -42,7 +43,7 @@ class TempDir {
 };
 
 // A random seed, reported with every failure of the test that uses it.
-inline uint32_t fresh_seed() { return std::random_device{}(); }
+using ::duet::test::fresh_seed;
 #define DUET_SEEDED_RNG(rng)                                  \
   const uint32_t rng##_seed = ::duet::model::test::fresh_seed(); \
   SCOPED_TRACE(::testing::Message() << "seed " << rng##_seed);  \

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/seeds.hpp"
 #include "tokenizer/pre_tokenizer.hpp"
 
 namespace duet::tok::testing {
@@ -24,6 +25,6 @@ inline std::vector<std::string> pre_tokenize(const std::string& spec, const std:
   return pre_tokenize(*make_pre_tokenizer(nlohmann::json::parse(spec)), text);
 }
 
-inline unsigned fresh_seed() { return std::random_device{}(); }
+using ::duet::test::fresh_seed;
 
 }  // namespace duet::tok::testing

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/seeds.hpp"
 #include "engine/parameters.hpp"
 #include "model/config.hpp"
 #include "util/error.hpp"
@@ -23,10 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-uint64_t fresh_seed() {
-  std::random_device d;
-  return (uint64_t{d()} << 32) ^ d();
-}
+using ::duet::test::fresh_seed;
 
 // A scratch folder per test, removed afterwards.
 struct TempDir {
