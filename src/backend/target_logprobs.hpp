@@ -15,23 +15,22 @@
 
 namespace duet::backend {
 
+// What the forward and the backward both read: the hidden rows, the LM head
+// and the targets.
 template <typename T>
-struct TargetLogprobsParams {
-  const T* hidden = nullptr;          // [n_rows, hidden_dim], the final (normed) hidden states
-  const T* lm_head = nullptr;         // [vocab, hidden_dim]
-  const int32_t* target_rows = nullptr;   // [n_targets], each in [0, n_rows)
-  const uint32_t* target_ids = nullptr;   // [n_targets], each < vocab
-  T* logp = nullptr;                  // [n_targets], written
-  T* lse = nullptr;                   // [n_targets], written (saved for the backward)
+struct TargetLogprobsInputs {
+  const T* hidden = nullptr;             // [n_rows, hidden_dim], the final (normed) hidden states
+  const T* lm_head = nullptr;            // [vocab, hidden_dim]
+  const int32_t* target_rows = nullptr;  // [n_targets], each in [0, n_rows)
+  const uint32_t* target_ids = nullptr;  // [n_targets], each < vocab
   int64_t n_rows = 0;
   int64_t hidden_dim = 0;
   int64_t vocab = 0;
   int64_t n_targets = 0;
   int64_t vocab_chunk = 4096;
 
-  void validate() const {
+  void validate_inputs(const char* op) const {
     using namespace detail;
-    const char* op = "target_logprobs";
     require_non_negative(op, "n_rows", n_rows);
     require_positive(op, "hidden_dim", hidden_dim);
     require_positive(op, "vocab", vocab);
@@ -41,42 +40,35 @@ struct TargetLogprobsParams {
     require_data(op, "lm_head", lm_head, vocab * hidden_dim);
     require_data(op, "target_rows", target_rows, n_targets);
     require_data(op, "target_ids", target_ids, n_targets);
-    require_data(op, "logp", logp, n_targets);
-    require_data(op, "lse", lse, n_targets);
   }
 };
 
 template <typename T>
-struct TargetLogprobsBackwardParams {
-  const T* hidden = nullptr;              // as in the forward
-  const T* lm_head = nullptr;
-  const int32_t* target_rows = nullptr;
-  const uint32_t* target_ids = nullptr;
-  const T* lse = nullptr;                 // [n_targets], from the forward
-  const T* d_logp = nullptr;              // [n_targets]
-  T* d_hidden = nullptr;                  // [n_rows, hidden_dim], accumulated (+=): only target rows change
-  T* d_lm_head = nullptr;                 // [vocab, hidden_dim], accumulated; null: frozen
-  int64_t n_rows = 0;
-  int64_t hidden_dim = 0;
-  int64_t vocab = 0;
-  int64_t n_targets = 0;
-  int64_t vocab_chunk = 4096;
+struct TargetLogprobsParams : TargetLogprobsInputs<T> {
+  T* logp = nullptr;  // [n_targets], written
+  T* lse = nullptr;   // [n_targets], written (saved for the backward)
 
   void validate() const {
-    using namespace detail;
+    const char* op = "target_logprobs";
+    this->validate_inputs(op);
+    detail::require_data(op, "logp", logp, this->n_targets);
+    detail::require_data(op, "lse", lse, this->n_targets);
+  }
+};
+
+template <typename T>
+struct TargetLogprobsBackwardParams : TargetLogprobsInputs<T> {
+  const T* lse = nullptr;     // [n_targets], from the forward
+  const T* d_logp = nullptr;  // [n_targets]
+  T* d_hidden = nullptr;      // [n_rows, hidden_dim], accumulated (+=): only target rows change
+  T* d_lm_head = nullptr;     // [vocab, hidden_dim], accumulated; null: frozen
+
+  void validate() const {
     const char* op = "target_logprobs backward";
-    require_non_negative(op, "n_rows", n_rows);
-    require_positive(op, "hidden_dim", hidden_dim);
-    require_positive(op, "vocab", vocab);
-    require_non_negative(op, "n_targets", n_targets);
-    require_positive(op, "vocab_chunk", vocab_chunk);
-    require_data(op, "hidden", hidden, n_rows * hidden_dim);
-    require_data(op, "lm_head", lm_head, vocab * hidden_dim);
-    require_data(op, "target_rows", target_rows, n_targets);
-    require_data(op, "target_ids", target_ids, n_targets);
-    require_data(op, "lse", lse, n_targets);
-    require_data(op, "d_logp", d_logp, n_targets);
-    require_data(op, "d_hidden", d_hidden, n_rows * hidden_dim);
+    this->validate_inputs(op);
+    detail::require_data(op, "lse", lse, this->n_targets);
+    detail::require_data(op, "d_logp", d_logp, this->n_targets);
+    detail::require_data(op, "d_hidden", d_hidden, this->n_rows * this->hidden_dim);
   }
 };
 

@@ -115,6 +115,17 @@ be::RopeParams<T> rope_params(const model::ModelConfig& c, const Batch& b, T* q,
   return p;
 }
 
+// The LM-head inputs shared by the target log-prob forward and backward.
+template <typename T>
+be::TargetLogprobsInputs<T> target_inputs(const model::ModelConfig& c, const Batch& b, const T* hidden,
+                                          const T* head) {
+  be::TargetLogprobsInputs<T> in;
+  in.hidden = hidden, in.lm_head = head;
+  in.target_rows = b.target_rows.data(), in.target_ids = b.target_ids.data();
+  in.n_rows = b.n_tokens(), in.hidden_dim = c.hidden_size, in.vocab = c.vocab_size, in.n_targets = b.n_targets();
+  return in;
+}
+
 template <typename T>
 void check_batch(const model::ModelConfig& c, const Batch& b) {
   const auto n = b.tokens.size();
@@ -195,10 +206,8 @@ std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>
   rmsnorm(ws.x_final.data(), params.data("model.norm.weight"), ws.n_final.data(), ws.rstd_final.data(), n, d,
           c.rms_norm_eps);
   be::TargetLogprobsParams<T> tp;
-  tp.hidden = ws.n_final.data(), tp.lm_head = lm_head(params, c);
-  tp.target_rows = b.target_rows.data(), tp.target_ids = b.target_ids.data();
+  static_cast<be::TargetLogprobsInputs<T>&>(tp) = target_inputs<T>(c, b, ws.n_final.data(), lm_head(params, c));
   tp.logp = ws.target_logp.data(), tp.lse = ws.target_lse.data();
-  tp.n_rows = n, tp.hidden_dim = d, tp.vocab = c.vocab_size, tp.n_targets = b.n_targets();
   cpu::target_logprobs_forward(tp);
   return std::span<const T>(ws.target_logp.data(), static_cast<size_t>(b.n_targets()));
 }
@@ -213,11 +222,9 @@ void Transformer<T>::backward(const Batch& b, const ParameterSet<T>& params, std
   // LM head and final norm: dx = d(loss)/d(x_final).
   std::fill(ws.dn.begin(), ws.dn.begin() + n * d, T(0));
   be::TargetLogprobsBackwardParams<T> tp;
-  tp.hidden = ws.n_final.data(), tp.lm_head = lm_head(params, c);
-  tp.target_rows = b.target_rows.data(), tp.target_ids = b.target_ids.data();
+  static_cast<be::TargetLogprobsInputs<T>&>(tp) = target_inputs<T>(c, b, ws.n_final.data(), lm_head(params, c));
   tp.lse = ws.target_lse.data(), tp.d_logp = d_logp.data();
   tp.d_hidden = ws.dn.data(), tp.d_lm_head = lm_head(grads, c);
-  tp.n_rows = n, tp.hidden_dim = d, tp.vocab = c.vocab_size, tp.n_targets = b.n_targets();
   cpu::target_logprobs_backward(tp);
   rmsnorm_back(ws.x_final.data(), params.data("model.norm.weight"), ws.rstd_final.data(), ws.dn.data(), ws.dx.data(),
                grads.data("model.norm.weight"), n, d);
