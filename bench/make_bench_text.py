@@ -22,34 +22,21 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import sys
 
-FORTUNES_DIR = "/usr/share/games/fortunes"
-WORDNET_DIR = "/usr/share/wordnet"
-FORTUNE_FILES = [
-    "art", "computers", "cookie", "debian", "definitions", "education", "food",
-    "fortunes", "goedel", "humorists", "kids", "linux", "linuxcookie", "literature",
-    "magic", "medicine", "miscellaneous", "paradoxum", "people", "perl", "pets",
-    "platitudes", "riddles", "science", "songs-poems", "sports", "startrek", "tao",
-    "wisdom", "work", "zippy",
-]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from debian_text import FORTUNE_FILES, fortune_entries, wordnet_entries  # noqa: E402
 
 
 def units() -> list[str]:
     out = []
     for name in FORTUNE_FILES:
-        with open(os.path.join(FORTUNES_DIR, name), encoding="utf-8") as f:
-            for e in re.split(r"\n%\n", f.read()):
-                e = e.removesuffix("\n%").strip("\n")
-                if e.strip() and len(e) <= 2000:
-                    out.append(e)
-    for pos in ("noun", "verb", "adj", "adv"):
-        with open(os.path.join(WORDNET_DIR, f"data.{pos}"), encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("  ") or " | " not in line:
-                    continue
-                out.append(line.split(" | ", 1)[1].strip())
+        for e in fortune_entries(name):
+            e = e.strip("\n")
+            if e.strip() and len(e) <= 2000:
+                out.append(e)
+    for pos in ("noun", "verb", "adjective", "adverb"):
+        out += [gloss.strip() for _, gloss in wordnet_entries(pos)]
     return sorted(set(out))
 
 

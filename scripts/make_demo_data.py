@@ -28,8 +28,8 @@ import random
 import re
 import sys
 
-WORDNET_DIR = "/usr/share/wordnet"
-POS_FILES = {"noun": "data.noun", "verb": "data.verb", "adjective": "data.adj", "adverb": "data.adv"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from debian_text import WORDNET_DIR, WORDNET_POS_FILES, wordnet_entries  # noqa: E402
 PROMPTS = [
     "Define the word \"{w}\".",
     "What does the {pos} \"{w}\" mean?",
@@ -50,22 +50,18 @@ SYSTEMS = [
 def synsets():
     """(pos, lexicographer file, word, definition) for every synset with a clean gloss."""
     out = []
-    for pos, name in POS_FILES.items():
-        with open(os.path.join(WORDNET_DIR, name), encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("  ") or " | " not in line:
-                    continue  # licence header
-                head, gloss = line.rstrip("\n").split(" | ", 1)
-                fields = head.split()
-                lex_file, word_count = fields[1], int(fields[3], 16)
-                words = [fields[4 + 2 * i] for i in range(word_count)]
-                word = re.sub(r"\(.*\)$", "", words[0]).replace("_", " ")  # drop adjective markers like (a)
-                definition = gloss.split(";")[0].split("\"")[0].strip()
-                if len(definition) < 12 or len(word) < 3 or not word.isascii() or not definition.isascii():
-                    continue
-                if UNWANTED.search(gloss) or UNWANTED.search(word):
-                    continue
-                out.append((pos, lex_file, word, definition))
+    for pos in WORDNET_POS_FILES:
+        for head, gloss in wordnet_entries(pos):
+            fields = head.split()
+            lex_file, word_count = fields[1], int(fields[3], 16)
+            words = [fields[4 + 2 * i] for i in range(word_count)]
+            word = re.sub(r"\(.*\)$", "", words[0]).replace("_", " ")  # drop adjective markers like (a)
+            definition = gloss.split(";")[0].split("\"")[0].strip()
+            if len(definition) < 12 or len(word) < 3 or not word.isascii() or not definition.isascii():
+                continue
+            if UNWANTED.search(gloss) or UNWANTED.search(word):
+                continue
+            out.append((pos, lex_file, word, definition))
     out.sort(key=lambda s: hashlib.sha256("|".join(s).encode()).hexdigest())
     return out
 

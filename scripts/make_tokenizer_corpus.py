@@ -31,18 +31,9 @@ import re
 import sys
 import unicodedata
 
-FORTUNES_DIR = "/usr/share/games/fortunes"
-WORDNET_DIR = "/usr/share/wordnet"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from debian_text import FORTUNE_FILES, fortune_entries, wordnet_entries  # noqa: E402
 
-# Fortune files used (tame ones; ascii-art and translate-me are small and added on
-# purpose: whitespace art and non-English text).
-FORTUNE_FILES = [
-    "art", "computers", "cookie", "debian", "definitions", "education", "food",
-    "fortunes", "goedel", "humorists", "kids", "linux", "linuxcookie", "literature",
-    "magic", "medicine", "miscellaneous", "paradoxum", "people", "perl", "pets",
-    "platitudes", "riddles", "science", "songs-poems", "sports", "startrek", "tao",
-    "wisdom", "work", "zippy",
-]
 N_FORTUNES = 150           # from FORTUNE_FILES
 N_ASCII_ART = 3            # from ascii-art
 N_TRANSLATE_ME = 4         # from translate-me
@@ -64,14 +55,8 @@ def pick(items, n):
 
 
 def read_fortunes(name: str) -> list[str]:
-    with open(os.path.join(FORTUNES_DIR, name), encoding="utf-8") as f:
-        data = f.read()
-    entries = []
-    for e in re.split(r"\n%\n", data):
-        e = e.removesuffix("\n%").removesuffix("\n")
-        if e.strip():
-            entries.append(e)
-    return entries
+    entries = [e.removesuffix("\n") for e in fortune_entries(name)]
+    return [e for e in entries if e.strip()]
 
 
 def fortunes() -> list[str]:
@@ -90,17 +75,14 @@ def fortunes() -> list[str]:
 
 def wordnet() -> list[str]:
     glosses, examples, full = [], [], []
-    for pos in ("noun", "verb", "adj", "adv"):
-        with open(os.path.join(WORDNET_DIR, f"data.{pos}"), encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("  ") or " | " not in line:
-                    continue  # license header
-                gloss = line.split(" | ", 1)[1].rstrip()
-                full.append(gloss)
-                definition = gloss.split('; "', 1)[0].strip()
-                if 20 <= len(definition):
-                    glosses.append(definition)
-                examples += [x for x in re.findall(r'"([^"]+)"', gloss) if len(x) >= 12]
+    for pos in ("noun", "verb", "adjective", "adverb"):
+        for _, gloss in wordnet_entries(pos):
+            gloss = gloss.rstrip()
+            full.append(gloss)
+            definition = gloss.split('; "', 1)[0].strip()
+            if 20 <= len(definition):
+                glosses.append(definition)
+            examples += [x for x in re.findall(r'"([^"]+)"', gloss) if len(x) >= 12]
     return (pick(glosses, N_GLOSSES) + pick(examples, N_EXAMPLES)
             + pick([g for g in full if '"' in g and len(g) < 600], N_FULL_GLOSSES))
 
