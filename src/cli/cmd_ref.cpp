@@ -20,6 +20,7 @@ struct RefOptions {
   trainer::TrainOptions train;  // the data options must be those of the training run
   std::string out;
   int64_t pack_tokens = 2048;
+  std::string on_error = "fail";
 };
 
 int run_ref(RefOptions& o) {
@@ -29,6 +30,7 @@ int run_ref(RefOptions& o) {
   // Prepare with the training run's truncation settings; packing capacity
   // only matters for speed here.
   o.train.pack_tokens = 0;
+  o.train.skip_bad_examples = o.on_error == "skip";
   auto data = trainer::load_training_data(o.train, config);
   engine::ParameterSet<float> ref(config);
   engine::load_weights(ref, o.train.model);
@@ -50,6 +52,7 @@ Command add_ref(CLI::App& app) {
   sub->add_option("--max-length", o->train.max_length, "as duet train (default 1024)");
   sub->add_option("--max-prompt-length", o->train.max_prompt_length, "as duet train (default 512)");
   sub->add_option("--chat-template", o->train.chat_template, "as duet train");
+  sub->add_option("--on-error", o->on_error, "fail (default) or skip, as duet train")->check(CLI::IsMember({"fail", "skip"}));
   sub->add_option("--pack-tokens", o->pack_tokens, "row capacity used for scoring (default 2048)");
   sub->add_option("--threads", o->train.threads, "CPU threads for data preparation (0: all)");
   return {sub, [o] { return run_ref(*o); }};

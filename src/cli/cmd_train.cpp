@@ -112,6 +112,7 @@ Command add_train(CLI::App& app) {
   add("max_length", Kind::integer, "longest prompt+response in tokens (default 1024)");
   add("max_prompt_length", Kind::integer, "longest prompt in tokens (default 512)");
   add("chat_template", Kind::text, "auto | none | llama3 | llama2 | chatml");
+  add("on_error", Kind::text, "fail (default) or skip: drop examples with problems, counted");
   add("batch_size", Kind::integer, "global batch: examples per optimizer step (default 8)");
   add("max_steps", Kind::integer, "optimizer steps (overrides --num-train-epochs)");
   add("num_train_epochs", Kind::real, "epochs (default 1)");

@@ -82,6 +82,12 @@ void apply_json(TrainOptions& o, const nlohmann::json& object, const std::string
     else if (key == "max_length") take(value, "max_length", o.max_length, origin);
     else if (key == "max_prompt_length") take(value, "max_prompt_length", o.max_prompt_length, origin);
     else if (key == "chat_template") take(value, "chat_template", o.chat_template, origin);
+    else if (key == "on_error") {
+      std::string s;
+      take(value, "on_error", s, origin);
+      if (s != "fail" && s != "skip") fail("{}: on_error must be fail or skip, got '{}'", origin, s);
+      o.skip_bad_examples = s == "skip";
+    }
     else if (key == "batch_size") take(value, "batch_size", o.batch_size, origin);
     else if (key == "max_steps") take(value, "max_steps", o.max_steps, origin);
     else if (key == "num_train_epochs") take(value, "num_train_epochs", o.num_train_epochs, origin);
@@ -133,6 +139,7 @@ nlohmann::json to_json(const TrainOptions& o) {
   j["max_length"] = o.max_length;
   j["max_prompt_length"] = o.max_prompt_length;
   j["chat_template"] = o.chat_template;
+  j["on_error"] = o.skip_bad_examples ? "skip" : "fail";
   j["batch_size"] = o.batch_size;
   j["max_steps"] = o.max_steps;
   j["num_train_epochs"] = o.num_train_epochs;

@@ -32,6 +32,7 @@ struct TrainOptions {
   int64_t pack_tokens = 0;  // 0: one example per micro-batch row
   int64_t max_length = 1024, max_prompt_length = 512;
   std::string chat_template = "auto";
+  bool skip_bad_examples = false;  // --on-error skip: drop problem examples (counted) instead of failing
 
   // Optimisation.
   int64_t batch_size = 8;  // global batch in examples per optimizer step
