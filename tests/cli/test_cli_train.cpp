@@ -96,5 +96,22 @@ TEST(CliTrain, InputsThatDoNotFitGiveOneLine) {
                         "999");
 }
 
+TEST(CliTrain, OnErrorSkipDropsBadExamplesInsteadOfFailing) {
+  TrainSetup s(16);
+  // A line missing its rejected response, in the middle of good data.
+  std::string data = read_file(s.data);
+  const size_t cut = data.find('\n', data.size() / 2) + 1;
+  data.insert(cut, R"({"prompt_input_ids":[1,2],"chosen_input_ids":[3]})" "\n");
+  write_file(s.dir / "mixed.jsonl", data);
+  const std::string base = "train --model " + s.model + " --data " + (s.dir / "mixed.jsonl").string() +
+                           " --batch-size 4 --max-steps 2 --no-progress --out ";
+  Result failed = run_duet(s.dir, base + (s.dir / "a").string());
+  EXPECT_NE(failed.status, 0);
+  EXPECT_NE(failed.err.find("rejected"), std::string::npos) << failed.err;
+  Result skipped = run_duet(s.dir, base + (s.dir / "b").string() + " --on-error skip");
+  ASSERT_EQ(skipped.status, 0) << skipped.err;
+  EXPECT_EQ(metrics(s.dir / "b").size(), 2u);
+}
+
 }  // namespace
 }  // namespace duet::cli::testing
