@@ -42,12 +42,8 @@ class TempDir {
   fs::path path_;
 };
 
-// A random seed, reported with every failure of the test that uses it.
+// Fresh, replayable seeds (DUET_TEST_SEED) and DUET_SEEDED_RNG: common/seeds.hpp.
 using ::duet::test::fresh_seed;
-#define DUET_SEEDED_RNG(rng)                                  \
-  const uint32_t rng##_seed = ::duet::model::test::fresh_seed(); \
-  SCOPED_TRACE(::testing::Message() << "seed " << rng##_seed);  \
-  std::mt19937_64 rng(rng##_seed)
 
 inline std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
