@@ -16,7 +16,6 @@ struct ResidualAddParams {
 
   void validate() const {
     using namespace detail;
-    using namespace detail;
     require_non_negative("residual add", "n", n);
     require_data("residual add", "y", y, n);
     require_data("residual add", "x", x, n);

@@ -154,8 +154,6 @@ void Workspace<T>::reserve(const model::ModelConfig& c, int64_t n, int64_t n_tar
   grow(dx, n * d), grow(dh, n * d), grow(dn, n * d), grow(dtmp, n * std::max(d, f));
   grow(dq, n * q), grow(dk, n * kv), grow(dv, n * kv), grow(d_o, n * q);
   grow(dgate, n * f), grow(dup, n * f), grow(dact, n * f);
-  capacity_tokens = std::max(capacity_tokens, n);
-  capacity_targets = std::max(capacity_targets, n_targets);
 }
 
 template <typename T>

@@ -24,7 +24,6 @@ struct Workspace {
   std::vector<T> x_final, n_final, rstd_final, target_lse, target_logp;
   // Backward scratch.
   std::vector<T> dx, dh, dn, dtmp, dq, dk, dv, d_o, dgate, dup, dact;
-  int64_t capacity_tokens = 0, capacity_targets = 0;
 
   void reserve(const model::ModelConfig& c, int64_t n_tokens, int64_t n_targets);
 };
