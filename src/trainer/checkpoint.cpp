@@ -69,7 +69,7 @@ void save_checkpoint(const fs::path& dir, const CheckpointContent& c) {
   }
 }
 
-TrainerState load_training_state(const fs::path& dir, engine::ParameterSet<float>& params, AdamW& optimizer) {
+TrainerState load_training_state(const fs::path& dir, engine::ParameterSet<float>& params, engine::AdamW& optimizer) {
   return with_context(dir.string(), [&] {
     std::ifstream in(dir / kStateFile);
     if (!in) fail("no {} here: not a duet training checkpoint (resume needs one written by duet train)", kStateFile);

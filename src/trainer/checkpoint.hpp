@@ -12,7 +12,7 @@
 #include "layout/step_batcher.hpp"
 #include "loss/loss.hpp"
 #include "model/config.hpp"
-#include "trainer/optimizer.hpp"
+#include "engine/adamw.hpp"
 
 namespace duet::trainer {
 
@@ -26,7 +26,7 @@ struct TrainerState {
 struct CheckpointContent {
   const model::ModelConfig& config;
   const engine::ParameterSet<float>& params;
-  AdamW* optimizer = nullptr;          // null: a final model without training state
+  engine::AdamW* optimizer = nullptr;          // null: a final model without training state
   const TrainerState* state = nullptr;
   std::filesystem::path tokenizer_source;  // folder whose tokenizer files are copied
 };
@@ -36,7 +36,7 @@ void save_checkpoint(const std::filesystem::path& dir, const CheckpointContent& 
 
 // Restores master weights, AdamW moments and the state from `dir`.
 TrainerState load_training_state(const std::filesystem::path& dir, engine::ParameterSet<float>& params,
-                                 AdamW& optimizer);
+                                 engine::AdamW& optimizer);
 
 // Copies tokenizer.json, tokenizer_config.json, special_tokens_map.json and
 // generation_config.json from `from` into `to` when present.

@@ -38,8 +38,6 @@ void TrainOptions::validate() const {
   if (max_length <= 0 || max_prompt_length <= 0) fail("--max-length and --max-prompt-length must be positive");
   if (logging_steps <= 0) fail("--logging-steps must be positive");
   if (save_steps < 0 || eval_steps < 0) fail("--save-steps and --eval-steps must be >= 0");
-  if (device != "cpu")
-    fail("--device {}: only the cpu engine exists in this build (the CUDA engine is not written yet)", device);
   loss::validate(loss);
 }
 

@@ -53,7 +53,7 @@ struct TrainOptions {
   int64_t save_steps = 0;  // 0: only at the end (and on SIGINT)
   int64_t eval_steps = 0;  // 0: only at the end
   unsigned threads = 0;
-  std::string device = "cpu";  // the CUDA engine is the next step; only cpu exists today
+  std::string device = "cpu";  // engine::make_engine says which exist
   bool progress = true;  // a progress bar when stderr is a terminal
 
   void validate() const;

@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 
-#include "engine/scoring.hpp"
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
 #include "trainer/metrics_log.hpp"
@@ -34,24 +33,22 @@ nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& pre
 
 }  // namespace
 
-Trainer::Trainer(TrainOptions options)
-    : o_(std::move(options)),
-      config_(model::load_config(o_.model)),
-      model_(config_),
-      params_(config_),
-      grads_(config_),
-      optimizer_(config_, {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm}) {
+Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   o_.validate();
-  engine::load_weights(params_, o_.model);
-  if (loss::needs_reference(o_.loss) && !o_.ref_cache.empty()) {
+  const bool cached_reference = loss::needs_reference(o_.loss) && !o_.ref_cache.empty();
+  engine::EngineOptions eo;
+  eo.device = o_.device;
+  eo.model = o_.model;
+  if (loss::needs_reference(o_.loss) && !cached_reference) eo.reference = o_.ref_model.empty() ? o_.model : o_.ref_model;
+  eo.adamw = {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm};
+  engine_ = engine::make_engine(eo);
+  if (cached_reference) {
     ref_cache_ = std::make_unique<ReferenceCache>(ReferenceCache::load(o_.ref_cache));
     // With the starting weights as reference, the cache must come from them.
-    if (o_.ref_model.empty() && o_.resume_from_checkpoint.empty() && ref_cache_->weights_hash() != hash_weights(params_))
+    if (o_.ref_model.empty() && o_.resume_from_checkpoint.empty() &&
+        ref_cache_->weights_hash() != hash_weights(engine_->master_weights()))
       fail("{}: built from other reference weights than {}: rebuild it with duet ref --model {}",
            o_.ref_cache.string(), o_.model.string(), o_.model.string());
-  } else if (loss::needs_reference(o_.loss)) {
-    ref_ = std::make_unique<engine::ParameterSet<float>>(config_);
-    engine::load_weights(*ref_, o_.ref_model.empty() ? o_.model : o_.ref_model);
   }
   load_data();
   layout::BatcherOptions b;
@@ -65,7 +62,8 @@ Trainer::Trainer(TrainOptions options)
                      : static_cast<int64_t>(std::ceil(o_.num_train_epochs * static_cast<double>(batcher_->steps_per_epoch())));
   state_.options = to_json(o_);
   if (!o_.resume_from_checkpoint.empty()) {
-    state_ = load_training_state(o_.resume_from_checkpoint, params_, optimizer_);
+    state_ = load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
+    engine_->state_changed();
     batcher_->check_position(state_.position);
   }
 }
@@ -73,7 +71,7 @@ Trainer::Trainer(TrainOptions options)
 Trainer::~Trainer() = default;
 
 void Trainer::load_data() {
-  TrainingData d = load_training_data(o_, config_);
+  TrainingData d = load_training_data(o_, engine_->config());
   train_ = std::move(d.train);
   eval_ = std::move(d.eval);
   tokenizer_dir_ = std::move(d.tokenizer_dir);
@@ -86,13 +84,13 @@ void Trainer::load_data() {
 
 std::vector<engine::ResponseLogp> Trainer::reference_scores(const engine::Batch& batch) {
   if (ref_cache_) return ref_cache_->scores(batch);
-  if (!ref_) return {};
-  return engine::score(model_, *ref_, batch, ws_);
+  if (!engine_->has_reference()) return {};
+  return engine_->score_reference(batch);
 }
 
 Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   StepOutcome out;
-  grads_.fill(0.0f);
+  engine_->zero_grad();
   std::vector<PreferenceBatch> rows;
   for (const auto& members : step.rows) rows.emplace_back(layout::build_row(train_, members, o_.layout, o_.pack_tokens, 0));
   for (int64_t t : step.row_tokens) out.tokens += t;
@@ -103,15 +101,15 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   for (size_t r = 0; r < rows.size(); ++r) {
     const auto& b = rows[r].batch;
     auto ref = reference_scores(b);
-    auto policy = engine::score(model_, params_, b, ws_);
+    auto policy = engine_->score_policy(b);
     row_pairs[r] = rows[r].pairs(policy, ref);
     all_pairs.insert(all_pairs.end(), row_pairs[r].begin(), row_pairs[r].end());
     if (!coupled) {
       // Each row's pairs are independent: backward now, normalised by the
-      // step's N (BRIEF §4), while the activations are still in ws_.
+      // step's N (BRIEF §4), while the engine still holds this row's activations.
       loss::LossState unused = state_.loss_state;
       auto res = loss::compute(o_.loss, row_pairs[r], unused, step.num_examples);
-      engine::backprop(model_, params_, b, rows[r].response_gradients(res.pairs), ws_, grads_);
+      engine_->backprop(b, rows[r].response_gradients(res.pairs));
     }
   }
   if (coupled) {
@@ -121,9 +119,9 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
     size_t first = 0;
     for (size_t r = 0; r < rows.size(); ++r) {
       const size_t n = row_pairs[r].size();
-      engine::score(model_, params_, rows[r].batch, ws_);
+      engine_->score_policy(rows[r].batch);
       std::span<const loss::PairResult> part(out.result.pairs.data() + first, n);
-      engine::backprop(model_, params_, rows[r].batch, rows[r].response_gradients(part), ws_, grads_);
+      engine_->backprop(rows[r].batch, rows[r].response_gradients(part));
       first += n;
     }
   } else {
@@ -138,7 +136,7 @@ nlohmann::json Trainer::evaluate() {
   for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) {
     PreferenceBatch pb(row);
     auto ref = reference_scores(pb.batch);
-    auto policy = engine::score(model_, params_, pb.batch, ws_);
+    auto policy = engine_->score_policy(pb.batch);
     auto p = pb.pairs(policy, ref);
     pairs.insert(pairs.end(), p.begin(), p.end());
   }
@@ -147,14 +145,14 @@ nlohmann::json Trainer::evaluate() {
 
 void Trainer::save_checkpoint_now() {
   const fs::path dir = o_.out / fmt::format("checkpoint-{}", state_.global_step);
-  save_checkpoint(dir, {config_, params_, &optimizer_, &state_, tokenizer_dir_});
+  save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_});
   log_->message(fmt::format("saved {}", dir.string()));
 }
 
 void Trainer::save_final_model() {
   // The output folder itself becomes a model folder, as with TRL.
-  model::save_config(config_, o_.out / "config.json");
-  engine::save_weights(params_, o_.out / "model.safetensors", config_.dtype);
+  model::save_config(engine_->config(), o_.out / "config.json");
+  engine::save_weights(engine_->master_weights(), o_.out / "model.safetensors", engine_->config().dtype);
   if (!tokenizer_dir_.empty()) copy_tokenizer_files(tokenizer_dir_, o_.out);
 }
 
@@ -176,7 +174,7 @@ int Trainer::run() {
     StepOutcome outcome = train_step(step);
     const int64_t step_number = state_.global_step + 1;
     const double lr = schedule.at(step_number);
-    outcome.grad_norm = optimizer_.step(params_, grads_, lr);
+    outcome.grad_norm = engine_->optimizer_step(lr);
     state_.global_step = step_number;
     state_.position = cursor.position();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -2,20 +2,17 @@
 // The training loop of `duet train`: data -> steps of N examples -> micro-batch
 // rows -> policy (and reference) log-probs -> DPO-family loss normalised by N
 // -> backward -> clip -> AdamW, with metrics, checkpoints, eval and exact
-// resume. CPU fp32 engine today; the CUDA engine will slot in behind the same
-// score()/backprop() calls.
+// resume. The model is behind engine::Engine (CPU fp32 today; a CUDA engine
+// implements the same interface).
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "engine/parameters.hpp"
-#include "engine/scoring.hpp"
-#include "engine/transformer.hpp"
+#include "engine/engine.hpp"
 #include "layout/step_batcher.hpp"
 #include "trainer/checkpoint.hpp"
-#include "trainer/optimizer.hpp"
 #include "trainer/options.hpp"
 #include "trainer/reference_cache.hpp"
 
@@ -45,13 +42,8 @@ class Trainer {
   void save_final_model();
 
   TrainOptions o_;
-  model::ModelConfig config_;
-  engine::Transformer<float> model_;
-  engine::ParameterSet<float> params_, grads_;
-  std::unique_ptr<engine::ParameterSet<float>> ref_;  // reference model; null: cache or reference-free
-  std::unique_ptr<ReferenceCache> ref_cache_;         // from duet ref
-  engine::Workspace<float> ws_;
-  AdamW optimizer_;
+  std::unique_ptr<engine::Engine> engine_;     // policy, reference model (if any), optimizer
+  std::unique_ptr<ReferenceCache> ref_cache_;  // from duet ref
   std::vector<layout::TokenizedExample> train_, eval_;
   std::vector<layout::ExampleShape> shapes_;
   std::unique_ptr<layout::StepBatcher> batcher_;

@@ -3,7 +3,7 @@
 // gradient clipping by the global norm, as torch's clip_grad_norm_ + AdamW.
 #include "engine/parameters.hpp"
 
-namespace duet::trainer {
+namespace duet::engine {
 
 struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
@@ -16,17 +16,17 @@ class AdamW {
 
   // One step at learning rate `lr`; returns the global gradient norm before
   // clipping (TRL's grad_norm).
-  double step(engine::ParameterSet<float>& params, const engine::ParameterSet<float>& grads, double lr);
+  double step(ParameterSet<float>& params, const ParameterSet<float>& grads, double lr);
 
   int64_t steps() const { return steps_; }
-  engine::ParameterSet<float>& first_moment() { return m_; }
-  engine::ParameterSet<float>& second_moment() { return v_; }
+  ParameterSet<float>& first_moment() { return m_; }
+  ParameterSet<float>& second_moment() { return v_; }
   void set_steps(int64_t steps) { steps_ = steps; }
 
  private:
   AdamWOptions options_;
-  engine::ParameterSet<float> m_, v_;
+  ParameterSet<float> m_, v_;
   int64_t steps_ = 0;
 };
 
-}  // namespace duet::trainer
+}  // namespace duet::engine

@@ -1,14 +1,14 @@
-#include "trainer/optimizer.hpp"
+#include "engine/adamw.hpp"
 
 #include <vector>
 
 #include "backend/adamw.hpp"
 
-namespace duet::trainer {
+namespace duet::engine {
 
 AdamW::AdamW(const model::ModelConfig& config, AdamWOptions options) : options_(options), m_(config), v_(config) {}
 
-double AdamW::step(engine::ParameterSet<float>& params, const engine::ParameterSet<float>& grads, double lr) {
+double AdamW::step(ParameterSet<float>& params, const ParameterSet<float>& grads, double lr) {
   std::vector<backend::GradView<float>> views;
   for (const auto& s : grads.slots())
     views.push_back({grads.values().data() + s.offset, static_cast<int64_t>(s.numel)});
@@ -30,4 +30,4 @@ double AdamW::step(engine::ParameterSet<float>& params, const engine::ParameterS
   return norm;
 }
 
-}  // namespace duet::trainer
+}  // namespace duet::engine

@@ -1,0 +1,37 @@
+#include "engine/cpu_engine.hpp"
+
+#include "util/error.hpp"
+
+namespace duet::engine {
+
+CpuEngine::CpuEngine(const EngineOptions& o)
+    : model_(model::load_config(o.model)),
+      params_(model_.config()),
+      grads_(model_.config()),
+      optimizer_(model_.config(), o.adamw) {
+  load_weights(params_, o.model);
+  if (!o.reference.empty()) {
+    reference_ = std::make_unique<ParameterSet<float>>(model_.config());
+    load_weights(*reference_, o.reference);
+  }
+}
+
+std::vector<ResponseLogp> CpuEngine::score_policy(const Batch& batch) {
+  return score(model_, params_, batch, workspace_);
+}
+
+std::vector<ResponseLogp> CpuEngine::score_reference(const Batch& batch) {
+  if (!reference_) fail("internal: this engine was built without a reference model");
+  return score(model_, *reference_, batch, workspace_);
+}
+
+void CpuEngine::backprop(const Batch& batch, std::span<const double> d_response) {
+  engine::backprop(model_, params_, batch, d_response, workspace_, grads_);
+}
+
+std::unique_ptr<Engine> make_engine(const EngineOptions& o) {
+  if (o.device == "cpu") return std::make_unique<CpuEngine>(o);
+  fail("--device {}: only the cpu engine exists in this build (the CUDA engine is not written yet)", o.device);
+}
+
+}  // namespace duet::engine

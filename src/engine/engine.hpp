@@ -1,0 +1,58 @@
+#pragma once
+// What the trainer drives: one object per device that owns the policy (fp32
+// master weights, gradients, AdamW state), the optional reference model and
+// the activation workspace. The CPU engine is the fp32 reference; a CUDA
+// engine implements the same interface (bf16 activations on the device), so
+// the trainer, the losses and the checkpoints do not change.
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/adamw.hpp"
+#include "engine/batch.hpp"
+#include "engine/parameters.hpp"
+#include "engine/scoring.hpp"
+#include "model/config.hpp"
+
+namespace duet::engine {
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  virtual const model::ModelConfig& config() const = 0;
+  virtual bool has_reference() const = 0;
+
+  // Sequence log-probs of every response of `batch` (batch.responses order).
+  // score_policy keeps what backprop needs for this batch; score_reference
+  // may overwrite it, so call it first.
+  virtual std::vector<ResponseLogp> score_policy(const Batch& batch) = 0;
+  virtual std::vector<ResponseLogp> score_reference(const Batch& batch) = 0;
+
+  virtual void zero_grad() = 0;
+  // Accumulates the gradient of sum_r d_response[r] * logp_r for the batch
+  // last given to score_policy.
+  virtual void backprop(const Batch& batch, std::span<const double> d_response) = 0;
+  // Clips and applies AdamW at `lr`; returns the gradient norm before clipping.
+  virtual double optimizer_step(double lr) = 0;
+
+  // fp32 master weights and AdamW state, current on the host: what
+  // checkpoints save and resume restores (then call state_changed()).
+  virtual ParameterSet<float>& master_weights() = 0;
+  virtual AdamW& optimizer() = 0;
+  virtual void state_changed() = 0;
+};
+
+struct EngineOptions {
+  std::string device = "cpu";
+  std::filesystem::path model;      // starting weights
+  std::filesystem::path reference;  // empty: no reference model
+  AdamWOptions adamw;
+};
+
+// duet::fail for a device this build has no engine for.
+std::unique_ptr<Engine> make_engine(const EngineOptions& options);
+
+}  // namespace duet::engine
