@@ -100,12 +100,22 @@ TrainOptions base_options(const fs::path& model, const fs::path& data, const fs:
   return o;
 }
 
-TEST(Training, DpoLearnsASyntheticPreference) {
+// Scratch folder, a fresh seed (traced), a tiny random model and n task examples.
+struct TrainingSetup {
   TempDir tmp;
   uint64_t seed = fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  write_model(tmp.path / "model", seed);
-  write_task(tmp.path / "data.jsonl", 160, seed + 1);
+  fs::path model = tmp.path / "model", data = tmp.path / "data.jsonl";
+  explicit TrainingSetup(int examples) {
+    write_model(model, seed);
+    write_task(data, examples, seed + 1);
+  }
+  std::string trace() const { return "seed " + std::to_string(seed); }
+};
+
+TEST(Training, DpoLearnsASyntheticPreference) {
+  TrainingSetup setup(160);
+  SCOPED_TRACE(setup.trace());
+  const TempDir& tmp = setup.tmp;
   TrainOptions o = base_options(tmp.path / "model", tmp.path / "data.jsonl", tmp.path / "out");
   o.eval_fraction = 0.25;
   o.max_steps = 40;
@@ -126,11 +136,9 @@ TEST(Training, DpoLearnsASyntheticPreference) {
 }
 
 TEST(Training, LayoutsGiveTheSameLossCurve) {
-  TempDir tmp;
-  uint64_t seed = fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  write_model(tmp.path / "model", seed);
-  write_task(tmp.path / "data.jsonl", 64, seed + 1);
+  TrainingSetup setup(64);
+  SCOPED_TRACE(setup.trace());
+  const TempDir& tmp = setup.tmp;
   struct Run {
     layout::Layout layout;
     int64_t pack;
@@ -156,11 +164,9 @@ TEST(Training, LayoutsGiveTheSameLossCurve) {
 }
 
 TEST(Training, ResumeContinuesWithIdenticalLosses) {
-  TempDir tmp;
-  uint64_t seed = fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  write_model(tmp.path / "model", seed);
-  write_task(tmp.path / "data.jsonl", 48, seed + 1);
+  TrainingSetup setup(48);
+  SCOPED_TRACE(setup.trace());
+  const TempDir& tmp = setup.tmp;
   TrainOptions whole = base_options(tmp.path / "model", tmp.path / "data.jsonl", tmp.path / "whole");
   whole.max_steps = 8, whole.save_steps = 3, whole.lr_scheduler_type = Schedule::linear, whole.warmup_steps = 2;
   ASSERT_EQ(Trainer(whole).run(), 0);
@@ -179,11 +185,10 @@ TEST(Training, ResumeContinuesWithIdenticalLosses) {
 }
 
 TEST(Training, ReferenceCacheGivesTheSameRunAndRejectsOtherData) {
-  TempDir tmp;
-  uint64_t seed = fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  write_model(tmp.path / "model", seed);
-  write_task(tmp.path / "data.jsonl", 40, seed + 1);
+  TrainingSetup setup(40);
+  SCOPED_TRACE(setup.trace());
+  const TempDir& tmp = setup.tmp;
+  const uint64_t seed = setup.seed;
   TrainOptions with_model = base_options(tmp.path / "model", tmp.path / "data.jsonl", tmp.path / "a");
   with_model.max_steps = 5;
   ASSERT_EQ(Trainer(with_model).run(), 0);
