@@ -132,9 +132,10 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
 
 nlohmann::json Trainer::evaluate() {
   if (eval_.empty()) return {};
+  if (eval_rows_.empty())
+    for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) eval_rows_.emplace_back(row);
   std::vector<loss::PairLogps> pairs;
-  for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) {
-    PreferenceBatch pb(row);
+  for (const PreferenceBatch& pb : eval_rows_) {
     auto ref = reference_scores(pb.batch);
     auto policy = engine_->score_policy(pb.batch);
     auto p = pb.pairs(policy, ref);

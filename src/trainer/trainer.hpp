@@ -45,6 +45,7 @@ class Trainer {
   std::unique_ptr<engine::Engine> engine_;     // policy, reference model (if any), optimizer
   std::unique_ptr<ReferenceCache> ref_cache_;  // from duet ref
   std::vector<layout::TokenizedExample> train_, eval_;
+  std::vector<PreferenceBatch> eval_rows_;  // eval_ laid out once, on the first evaluation
   std::vector<layout::ExampleShape> shapes_;
   std::unique_ptr<layout::StepBatcher> batcher_;
   TrainerState state_;
