@@ -50,20 +50,6 @@ struct LogprobsOptions {
 // still has plenty to choose from.
 constexpr size_t kChunkExamples = 1024;
 
-// --tokenizer, else the model folder's own tokenizer.json, else none
-// (pre-tokenized data needs none). A tokenizer that can emit ids the model
-// lacks is refused before any work.
-std::optional<data::TokenizerBundle> load_tokenizer(const LogprobsOptions& o, const model::ModelConfig& config) {
-  fs::path path = o.tokenizer;
-  if (path.empty()) {
-    if (!fs::exists(fs::path(o.model) / "tokenizer.json")) return std::nullopt;
-    path = o.model;
-  }
-  auto bundle = data::load_tokenizer_bundle(path);
-  data::check_tokenizer_fits(bundle, config.vocab_size, o.model);
-  return bundle;
-}
-
 // JSON has no inf/nan: a non-finite log-prob (overflowing weights) is null.
 std::string number(double v) { return std::isfinite(v) ? fmt::format("{:.17g}", v) : "null"; }
 
@@ -98,7 +84,7 @@ int run_logprobs(const LogprobsOptions& o) {
     fail("--model {}: not a folder; pass a model folder holding config.json and model.safetensors", o.model);
   set_threads(o.threads);
   const model::ModelConfig config = model::load_config(o.model);
-  auto tokenizer = load_tokenizer(o, config);
+  auto tokenizer = data::load_model_tokenizer(o.tokenizer, o.model, config.vocab_size);
 
   data::PrepareOptions p;
   p.columns.apply(o.columns);

@@ -15,6 +15,22 @@ void check_tokenizer_fits(const TokenizerBundle& bundle, int64_t vocab_size, con
          bundle.tokenizer.origin(), bundle.tokenizer.vocab_size(), model, vocab_size);
 }
 
+std::optional<TokenizerBundle> load_model_tokenizer(const std::filesystem::path& tokenizer,
+                                                    const std::filesystem::path& model, int64_t vocab_size,
+                                                    std::filesystem::path* folder) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path path = tokenizer;
+  if (path.empty()) {
+    if (!fs::exists(model / "tokenizer.json", ec)) return std::nullopt;
+    path = model;
+  }
+  auto bundle = load_tokenizer_bundle(path);
+  check_tokenizer_fits(bundle, vocab_size, model.string());
+  if (folder) *folder = fs::is_directory(path, ec) ? path : path.parent_path();
+  return bundle;
+}
+
 namespace {
 
 std::string response_name(size_t r, size_t k) {

@@ -15,17 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The folder holding the tokenizer: --tokenizer, else the model folder; empty
-// when there is none (pre-tokenized data needs no tokenizer).
-fs::path find_tokenizer_dir(const TrainOptions& o) {
-  fs::path p = o.tokenizer.empty() ? o.model : o.tokenizer;
-  std::error_code ec;
-  if (fs::is_regular_file(p, ec)) return p.parent_path();
-  if (fs::exists(p / "tokenizer.json", ec)) return p;
-  if (!o.tokenizer.empty()) fail("{}: no tokenizer.json there", p.string());
-  return {};
-}
-
 std::vector<layout::TokenizedExample> prepare(const fs::path& file, const TrainOptions& o,
                                               const data::TokenizerBundle* tok, int64_t vocab_size) {
   data::PrepareOptions p;
@@ -43,12 +32,8 @@ std::vector<layout::TokenizedExample> prepare(const fs::path& file, const TrainO
 
 TrainingData load_training_data(const TrainOptions& o, const model::ModelConfig& config) {
   TrainingData d;
-  d.tokenizer_dir = find_tokenizer_dir(o);
-  std::optional<data::TokenizerBundle> tok;
-  if (!d.tokenizer_dir.empty()) {
-    tok = data::load_tokenizer_bundle(d.tokenizer_dir);
-    data::check_tokenizer_fits(*tok, config.vocab_size, o.model.string());
-  }
+  // Empty tokenizer_dir: no tokenizer (pre-tokenized data).
+  auto tok = data::load_model_tokenizer(o.tokenizer, o.model, config.vocab_size, &d.tokenizer_dir);
   auto all = prepare(o.data, o, tok ? &*tok : nullptr, config.vocab_size);
   if (!o.eval_data.empty()) {
     d.train = std::move(all);
