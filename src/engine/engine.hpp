@@ -46,7 +46,8 @@ class Engine {
 };
 
 struct EngineOptions {
-  std::string device = "cpu";
+  std::string device = "cpu";       // "cpu" (fp32 reference) or "cuda" (bf16, one GPU)
+  bool gradient_checkpointing = false;  // recompute each layer's activations in the backward (CUDA)
   std::filesystem::path model;      // starting weights
   std::filesystem::path reference;  // empty: no reference model
   AdamWOptions adamw;
