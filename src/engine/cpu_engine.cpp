@@ -29,9 +29,4 @@ void CpuEngine::backprop(const Batch& batch, std::span<const double> d_response)
   engine::backprop(model_, params_, batch, d_response, workspace_, grads_);
 }
 
-std::unique_ptr<Engine> make_engine(const EngineOptions& o) {
-  if (o.device == "cpu") return std::make_unique<CpuEngine>(o);
-  fail("--device {}: only the cpu engine exists in this build (the CUDA engine is not written yet)", o.device);
-}
-
 }  // namespace duet::engine

@@ -5,9 +5,8 @@
 namespace duet::engine {
 
 template <typename T>
-std::vector<ResponseLogp> score(const Transformer<T>& model, const ParameterSet<T>& params, const Batch& batch,
-                                Workspace<T>& ws) {
-  auto logp = model.forward(batch, params, ws);
+std::vector<ResponseLogp> sum_responses(const Batch& batch, std::span<const T> logp) {
+  if (static_cast<int64_t>(logp.size()) != batch.n_targets()) fail("internal: one log-prob per target expected");
   std::vector<ResponseLogp> out;
   out.reserve(batch.responses.size());
   for (const auto& r : batch.responses) {
@@ -19,17 +18,32 @@ std::vector<ResponseLogp> score(const Transformer<T>& model, const ParameterSet<
 }
 
 template <typename T>
-void backprop(const Transformer<T>& model, const ParameterSet<T>& params, const Batch& batch,
-              std::span<const double> d_response, Workspace<T>& ws, ParameterSet<T>& grads) {
+std::vector<T> spread_response_gradients(const Batch& batch, std::span<const double> d_response) {
   if (d_response.size() != batch.responses.size()) fail("internal: one gradient per response expected");
   std::vector<T> d_logp(static_cast<size_t>(batch.n_targets()), T(0));
   for (size_t k = 0; k < batch.responses.size(); ++k) {
     const auto& r = batch.responses[k];
     for (int32_t t = r.first; t < r.first + r.num_tokens; ++t) d_logp[static_cast<size_t>(t)] = static_cast<T>(d_response[k]);
   }
-  model.backward(batch, params, d_logp, ws, grads);
+  return d_logp;
 }
 
+template <typename T>
+std::vector<ResponseLogp> score(const Transformer<T>& model, const ParameterSet<T>& params, const Batch& batch,
+                                Workspace<T>& ws) {
+  return sum_responses<T>(batch, model.forward(batch, params, ws));
+}
+
+template <typename T>
+void backprop(const Transformer<T>& model, const ParameterSet<T>& params, const Batch& batch,
+              std::span<const double> d_response, Workspace<T>& ws, ParameterSet<T>& grads) {
+  model.backward(batch, params, spread_response_gradients<T>(batch, d_response), ws, grads);
+}
+
+template std::vector<ResponseLogp> sum_responses<float>(const Batch&, std::span<const float>);
+template std::vector<ResponseLogp> sum_responses<double>(const Batch&, std::span<const double>);
+template std::vector<float> spread_response_gradients<float>(const Batch&, std::span<const double>);
+template std::vector<double> spread_response_gradients<double>(const Batch&, std::span<const double>);
 template std::vector<ResponseLogp> score<float>(const Transformer<float>&, const ParameterSet<float>&, const Batch&,
                                                 Workspace<float>&);
 template std::vector<ResponseLogp> score<double>(const Transformer<double>&, const ParameterSet<double>&, const Batch&,

@@ -18,6 +18,13 @@ struct ResponseLogp {
   int32_t tokens = 0;
 };
 
+// Per-target log-probs summed per response (in double), in batch.responses order.
+template <typename T>
+std::vector<ResponseLogp> sum_responses(const Batch& batch, std::span<const T> logp);
+// d(loss)/d(logp) per target from d(loss)/d(response log-prob).
+template <typename T>
+std::vector<T> spread_response_gradients(const Batch& batch, std::span<const double> d_response);
+
 // One entry per response of the batch, in batch.responses order.
 template <typename T>
 std::vector<ResponseLogp> score(const Transformer<T>& model, const ParameterSet<T>& params, const Batch& batch,

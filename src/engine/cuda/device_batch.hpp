@@ -1,0 +1,33 @@
+#pragma once
+// One micro-batch on the device: the token-forest arrays, the log-prob
+// targets, the embedding backward's grouping of tokens by id (computed on the
+// host, so the scatter-add needs no atomics) and d(loss)/d(logp) per target.
+// Uploaded from pinned memory with asynchronous copies.
+#include <cstdint>
+#include <vector>
+
+#include "engine/batch.hpp"
+#include "engine/cuda/device_memory.hpp"
+
+namespace duet::engine::cuda {
+
+struct DeviceBatch {
+  int64_t n_tokens = 0, n_targets = 0, n_id_groups = 0;
+  uint32_t* tokens = nullptr;
+  int32_t* positions = nullptr;
+  int32_t* visible_until = nullptr;
+  int32_t* target_rows = nullptr;
+  uint32_t* target_ids = nullptr;
+  int32_t* id_order = nullptr;        // token indices sorted by id (stable)
+  int32_t* id_group_start = nullptr;  // [n_id_groups + 1]
+  float* d_logp = nullptr;            // [n_targets]
+};
+
+// Device room for batches of up to max_tokens tokens and max_targets targets.
+DeviceBatch carve_batch(Arena& arena, int64_t max_tokens, int64_t max_targets);
+
+// Fills `host` (pinned, grown as needed) with the batch's arrays and copies
+// them into `dev` on `stream`; dev's counts are set.
+void upload_batch(const Batch& batch, DeviceBatch& dev, PinnedBuffer& host, cudaStream_t stream);
+
+}  // namespace duet::engine::cuda

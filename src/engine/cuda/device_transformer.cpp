@@ -1,0 +1,263 @@
+#include "engine/cuda/device_transformer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "backend/cuda/attention.hpp"
+#include "backend/cuda/layers.hpp"
+#include "backend/cuda/target_logprobs.hpp"
+#include "model/rope.hpp"
+#include "util/error.hpp"
+
+namespace duet::engine::cuda {
+
+namespace bc = duet::backend::cuda;
+using bc::check;
+using bc::DType;
+
+DeviceTransformer::DeviceTransformer(const model::ModelConfig& config, const DeviceLayout& layout, bool recompute)
+    : c_(config), layout_(layout), recompute_(recompute) {
+  const auto inv = model::rope_inverse_frequencies(c_);
+  inv_freq_.allocate(inv.size() * sizeof(float), "RoPE frequencies");
+  check(cudaMemcpy(inv_freq_.as<float>(), inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice),
+        "copying RoPE frequencies");
+}
+
+backend::AttentionShape DeviceTransformer::attention_shape(const DeviceBatch& b) const {
+  backend::AttentionShape s;
+  s.n_tokens = b.n_tokens;
+  s.n_q_heads = c_.num_attention_heads;
+  s.n_kv_heads = c_.num_key_value_heads;
+  s.head_dim = c_.head_dim;
+  s.visible_until = b.visible_until;
+  s.positions = b.positions;
+  s.window = c_.attention_window().value_or(0);
+  return s;
+}
+
+size_t DeviceTransformer::carve(void* base, int64_t n, int64_t t) {
+  const int64_t d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
+  const int64_t h = c_.num_attention_heads, qkv = q + 2 * kv;
+  Arena a(base);
+  auto carve_layer = [&](Layer& L, bool with_x) {
+    if (with_x) L.x = a.take<bf16>(n * d);
+    L.n1 = a.take<bf16>(n * d), L.qkv = a.take<bf16>(n * qkv), L.o = a.take<bf16>(n * q);
+    L.h = a.take<bf16>(n * d), L.n2 = a.take<bf16>(n * d), L.gate_up = a.take<bf16>(n * 2 * f);
+    L.act = a.take<bf16>(n * f);
+    L.rstd1 = a.take<float>(n), L.rstd2 = a.take<float>(n), L.lse = a.take<float>(n * h);
+  };
+  layers_.assign(static_cast<size_t>(c_.num_hidden_layers), Layer{});
+  if (recompute_) {
+    // One set of layer buffers shared by every layer; only the inputs x differ.
+    Layer shared{};
+    if (!layers_.empty()) carve_layer(shared, false);
+    for (auto& L : layers_) L = shared, L.x = a.take<bf16>(n * d);
+  } else {
+    for (auto& L : layers_) carve_layer(L, true);
+  }
+  x_final_ = a.take<bf16>(n * d), n_final_ = a.take<bf16>(n * d), branch_ = a.take<bf16>(n * d);
+  rstd_final_ = a.take<float>(n);
+  logp_ = a.take<float>(t), target_lse_ = a.take<float>(t), logit_sum_ = a.take<float>(t);
+  d_res_ = a.take<float>(n * d), d_norm_ = a.take<float>(n * d);
+  partials_ = a.take<float>(std::max(bc::rmsnorm_partials_floats(n, d), bc::rmsnorm_partials_floats(n, qkv)));
+  d_res_bf16_ = a.take<bf16>(n * d), d_act_ = a.take<bf16>(n * f), d_gate_up_ = a.take<bf16>(n * 2 * f);
+  d_o_ = a.take<bf16>(n * q), d_qkv_ = a.take<bf16>(n * qkv);
+
+  backend::AttentionShape s;
+  s.n_tokens = n, s.n_q_heads = h, s.n_kv_heads = c_.num_key_value_heads, s.head_dim = c_.head_dim;
+  s.window = c_.attention_window().value_or(0);
+  attention_ws_ = a.take_bytes(bc::attention_workspace_bytes(s));
+  bc::TargetLogprobsShape ts;
+  ts.n_rows = n, ts.hidden_dim = d, ts.vocab = c_.vocab_size, ts.n_targets = t;
+  lm_head_ws_ = a.take_bytes(bc::target_logprobs_workspace_bytes(ts));
+  max_tokens_ = n, max_targets_ = t;
+  return a.used();
+}
+
+template <typename P>
+DeviceTransformer::LayerParams<P> DeviceTransformer::layer_params(P base, int64_t l) const {
+  auto at = [&](const char* suffix) -> P {
+    const std::string name = fmt::format("model.layers.{}.{}", l, suffix);
+    return layout_.has(name) ? base + layout_.offset(name) : nullptr;
+  };
+  return {at("input_layernorm.weight"), at("self_attn.q_proj.weight"), at("self_attn.q_proj.bias"),
+          at("self_attn.o_proj.weight"), at("self_attn.o_proj.bias"), at("post_attention_layernorm.weight"),
+          at("mlp.gate_proj.weight"),    at("mlp.down_proj.weight")};
+}
+
+void DeviceTransformer::linear(const bf16* x, const bf16* w, const bf16* bias, bf16* y, int64_t n, int64_t in,
+                               int64_t out, cudaStream_t s) {
+  bc::GemmParams p;
+  p.a = x, p.b = w, p.d = y, p.d_type = DType::BF16, p.bias = bias;
+  p.b_trans = true, p.m = n, p.n = out, p.k = in;
+  gemm_.run(p, s);
+}
+
+void DeviceTransformer::linear_back(const bf16* x, const bf16* w, const bf16* dy, void* dx, bool dx_f32, float* dw,
+                                    int64_t n, int64_t in, int64_t out, cudaStream_t s) {
+  if (dx) {  // dx[n, in] = dy[n, out] · W[out, in]
+    bc::GemmParams p;
+    p.a = dy, p.b = w, p.d = dx, p.d_type = dx_f32 ? DType::F32 : DType::BF16;
+    p.m = n, p.n = in, p.k = out;
+    gemm_.run(p, s);
+  }
+  if (dw) {  // dW[out, in] += dyᵀ · x
+    bc::GemmParams p;
+    p.a = dy, p.b = x, p.d = dw, p.d_type = DType::F32, p.a_trans = true, p.beta = 1.0f;
+    p.m = out, p.n = in, p.k = n;
+    gemm_.run(p, s);
+  }
+}
+
+void DeviceTransformer::prepare(const DeviceBatch& b, cudaStream_t s) {
+  if (b.n_tokens > max_tokens_ || b.n_targets > max_targets_) fail("internal: batch larger than the carved workspace");
+  bc::attention_plan(attention_shape(b), attention_ws_, s);
+}
+
+void DeviceTransformer::layer_body(const DeviceBatch& b, const LayerParams<const bf16*>& W, const Layer& L,
+                                   bool with_down, cudaStream_t s) {
+  const int64_t n = b.n_tokens, d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
+  const int64_t qkv = q + 2 * kv;
+  linear(L.n1, W.qkv_w, W.qkv_b, L.qkv, n, d, qkv, s);
+  bc::Rope r;
+  r.q = L.qkv, r.k = L.qkv + q, r.q_row_stride = r.k_row_stride = qkv;
+  r.positions = b.positions, r.inv_freq = inv_freq_.as<float>();
+  r.n_tokens = n, r.n_q_heads = c_.num_attention_heads, r.n_kv_heads = c_.num_key_value_heads;
+  r.head_dim = c_.head_dim;
+  bc::rope(r, s);
+  bc::AttentionForward ap;
+  static_cast<backend::AttentionShape&>(ap) = attention_shape(b);
+  ap.q = L.qkv, ap.k = L.qkv + q, ap.v = L.qkv + q + kv, ap.o = L.o, ap.lse = L.lse;
+  ap.q_row_stride = ap.k_row_stride = ap.v_row_stride = qkv, ap.o_row_stride = q;
+  ap.workspace = attention_ws_;
+  bc::attention_forward(ap, s);
+  linear(L.o, W.o_w, W.o_b, branch_, n, q, d, s);
+  bc::AddRmsNormForward nf;
+  nf.residual = L.x, nf.branch = branch_, nf.h_out = L.h, nf.weight = W.post_norm, nf.y = L.n2, nf.rstd = L.rstd2;
+  nf.n_rows = n, nf.dim = d, nf.eps = static_cast<float>(c_.rms_norm_eps);
+  bc::add_rmsnorm_forward(nf, s);
+  linear(L.n2, W.gate_up_w, nullptr, L.gate_up, n, d, 2 * f, s);
+  bc::swiglu_forward({L.gate_up, L.act, n, f}, s);
+  if (with_down) linear(L.act, W.down_w, nullptr, branch_, n, f, d, s);
+}
+
+const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weights, cudaStream_t s) {
+  const int64_t n = b.n_tokens, d = c_.hidden_size;
+  const float eps = static_cast<float>(c_.rms_norm_eps);
+  const int64_t L_count = c_.num_hidden_layers;
+  bc::EmbeddingForward ef;
+  ef.ids = b.tokens, ef.table = weights + layout_.offset("model.embed_tokens.weight");
+  ef.out = L_count > 0 ? layers_[0].x : branch_;
+  ef.n_tokens = n, ef.vocab = c_.vocab_size, ef.dim = d;
+  bc::embedding_forward(ef, s);
+  for (int64_t l = 0; l < L_count; ++l) {
+    const Layer& L = layers_[static_cast<size_t>(l)];
+    const auto W = layer_params(weights, l);
+    bc::AddRmsNormForward nf;  // x_l = h_{l-1} + mlp_{l-1} (layer 0: the embeddings), n1 = norm(x_l)
+    if (l == 0) {
+      nf.residual = L.x;
+    } else {
+      nf.residual = layers_[static_cast<size_t>(l - 1)].h, nf.branch = branch_, nf.h_out = L.x;
+    }
+    nf.weight = W.in_norm, nf.y = L.n1, nf.rstd = L.rstd1, nf.n_rows = n, nf.dim = d, nf.eps = eps;
+    bc::add_rmsnorm_forward(nf, s);
+    layer_body(b, W, L, true, s);
+  }
+  bc::AddRmsNormForward nf;
+  if (L_count > 0) {
+    nf.residual = layers_.back().h, nf.branch = branch_, nf.h_out = x_final_;
+  } else {
+    nf.residual = branch_, nf.h_out = nullptr;
+    check(cudaMemcpyAsync(x_final_, branch_, n * d * sizeof(bf16), cudaMemcpyDeviceToDevice, s), "copy");
+  }
+  nf.weight = weights + layout_.offset("model.norm.weight"), nf.y = n_final_, nf.rstd = rstd_final_;
+  nf.n_rows = n, nf.dim = d, nf.eps = eps;
+  bc::add_rmsnorm_forward(nf, s);
+
+  bc::TargetLogprobsForward tp;
+  tp.n_rows = n, tp.hidden_dim = d, tp.vocab = c_.vocab_size, tp.n_targets = b.n_targets;
+  tp.hidden = n_final_;
+  tp.lm_head = weights + layout_.offset(c_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  tp.target_rows = b.target_rows, tp.target_ids = b.target_ids;
+  tp.logp = logp_, tp.lse = target_lse_, tp.logit_sum = logit_sum_, tp.workspace = lm_head_ws_;
+  bc::target_logprobs_forward(gemm_, tp, s);
+  return logp_;
+}
+
+void DeviceTransformer::layer_backward(const DeviceBatch& b, const LayerParams<const bf16*>& W,
+                                       const LayerParams<float*>& G, const Layer& L, cudaStream_t s) {
+  const int64_t n = b.n_tokens, d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
+  const int64_t qkv = q + 2 * kv;
+  // On entry d_res_ = d(loss)/d(x_{l+1}), x_{l+1} = h + down(swiglu(gate_up(n2))), n2 = norm(h).
+  linear_back(L.act, W.down_w, d_res_bf16_, d_act_, false, G.down_w, n, f, d, s);
+  bc::swiglu_backward({L.gate_up, d_act_, d_gate_up_, n, f}, s);
+  linear_back(L.n2, W.gate_up_w, d_gate_up_, d_norm_, true, G.gate_up_w, n, d, 2 * f, s);
+  bc::RmsNormBackward nb;
+  nb.h = L.h, nb.weight = W.post_norm, nb.rstd = L.rstd2, nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
+  nb.d_weight = G.post_norm, nb.partials = partials_, nb.n_rows = n, nb.dim = d;
+  bc::rmsnorm_backward(nb, s);  // d_res_ = d(loss)/d(h)
+
+  // h = x + o_proj(attention(rope(q), rope(k), v)), [q|k|v] = qkv_proj(n1), n1 = norm(x).
+  linear_back(L.o, W.o_w, d_res_bf16_, d_o_, false, G.o_w, n, q, d, s);
+  if (G.o_b) bc::bias_backward({d_res_bf16_, d, G.o_b, partials_, n, d}, s);
+  bc::AttentionBackward ab;
+  static_cast<backend::AttentionShape&>(ab) = attention_shape(b);
+  ab.q = L.qkv, ab.k = L.qkv + q, ab.v = L.qkv + q + kv, ab.o = L.o, ab.d_o = d_o_, ab.lse = L.lse;
+  ab.dq = d_qkv_, ab.dk = d_qkv_ + q, ab.dv = d_qkv_ + q + kv;
+  ab.q_row_stride = ab.k_row_stride = ab.v_row_stride = qkv, ab.o_row_stride = ab.do_row_stride = q;
+  ab.dq_row_stride = ab.dk_row_stride = ab.dv_row_stride = qkv;
+  ab.workspace = attention_ws_;
+  bc::attention_backward(ab, s);
+  bc::Rope r;
+  r.q = d_qkv_, r.k = d_qkv_ + q, r.q_row_stride = r.k_row_stride = qkv;
+  r.positions = b.positions, r.inv_freq = inv_freq_.as<float>();
+  r.n_tokens = n, r.n_q_heads = c_.num_attention_heads, r.n_kv_heads = c_.num_key_value_heads;
+  r.head_dim = c_.head_dim, r.inverse = true;
+  bc::rope(r, s);
+  linear_back(L.n1, W.qkv_w, d_qkv_, d_norm_, true, G.qkv_w, n, d, qkv, s);
+  if (G.qkv_b) bc::bias_backward({d_qkv_, qkv, G.qkv_b, partials_, n, qkv}, s);
+  nb = {};
+  nb.h = L.x, nb.weight = W.in_norm, nb.rstd = L.rstd1, nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
+  nb.d_weight = G.in_norm, nb.partials = partials_, nb.n_rows = n, nb.dim = d;
+  bc::rmsnorm_backward(nb, s);  // d_res_ = d(loss)/d(x_l)
+}
+
+void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, float* grads, cudaStream_t s) {
+  const int64_t n = b.n_tokens, d = c_.hidden_size;
+  const bool tied = c_.tie_word_embeddings;
+  const char* head_name = tied ? "model.embed_tokens.weight" : "lm_head.weight";
+  bc::fill_f32(d_norm_, 0.0f, n * d, s);
+  bc::fill_f32(d_res_, 0.0f, n * d, s);
+  bc::TargetLogprobsBackward tb;
+  tb.n_rows = n, tb.hidden_dim = d, tb.vocab = c_.vocab_size, tb.n_targets = b.n_targets;
+  tb.hidden = n_final_, tb.lm_head = weights + layout_.offset(head_name);
+  tb.target_rows = b.target_rows, tb.target_ids = b.target_ids, tb.lse = target_lse_, tb.d_logp = b.d_logp;
+  tb.d_hidden = d_norm_, tb.d_lm_head = grads + layout_.offset(head_name), tb.workspace = lm_head_ws_;
+  bc::target_logprobs_backward(gemm_, tb, s);
+  bc::RmsNormBackward nb;
+  nb.h = x_final_, nb.weight = weights + layout_.offset("model.norm.weight"), nb.rstd = rstd_final_;
+  nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
+  nb.d_weight = grads + layout_.offset("model.norm.weight"), nb.partials = partials_, nb.n_rows = n, nb.dim = d;
+  bc::rmsnorm_backward(nb, s);
+
+  for (int64_t l = c_.num_hidden_layers - 1; l >= 0; --l) {
+    const Layer& L = layers_[static_cast<size_t>(l)];
+    const auto W = layer_params(weights, l);
+    if (recompute_) {  // rebuild this layer's activations from its saved input
+      bc::AddRmsNormForward nf;
+      nf.residual = L.x, nf.weight = W.in_norm, nf.y = L.n1, nf.rstd = L.rstd1;
+      nf.n_rows = n, nf.dim = d, nf.eps = static_cast<float>(c_.rms_norm_eps);
+      bc::add_rmsnorm_forward(nf, s);
+      layer_body(b, W, L, false, s);
+    }
+    layer_backward(b, W, layer_params(grads, l), L, s);
+  }
+  bc::EmbeddingBackward eb;
+  eb.ids = b.tokens, eb.order = b.id_order, eb.group_start = b.id_group_start, eb.n_groups = b.n_id_groups;
+  eb.d_out = d_res_, eb.d_table = grads + layout_.offset("model.embed_tokens.weight");
+  eb.n_tokens = n, eb.vocab = c_.vocab_size, eb.dim = d;
+  bc::embedding_backward(eb, s);
+}
+
+}  // namespace duet::engine::cuda

@@ -1,0 +1,81 @@
+#pragma once
+// The Llama-family decoder on the GPU, layer by layer on the CUDA backend ops
+// (the same sequence as engine/transformer.cpp on the CPU, with q/k/v and
+// gate/up fused into one product each and the residual adds fused into the
+// RMSNorms). bf16 activations; fp32 statistics, log-probs and parameter
+// gradients; the residual stream's gradient in fp32.
+//
+// Activations saved for the backward live in one arena carved for the
+// largest batch. With recompute (gradient checkpointing) only each layer's
+// input is kept and the rest of a layer is recomputed before its backward.
+#include <cstdint>
+#include <vector>
+
+#include "backend/attention.hpp"
+#include "backend/cuda/gemm.hpp"
+#include "engine/cuda/device_batch.hpp"
+#include "engine/cuda/device_memory.hpp"
+#include "engine/device_layout.hpp"
+#include "model/config.hpp"
+
+namespace duet::engine::cuda {
+
+using backend::cuda::bf16;
+
+class DeviceTransformer {
+ public:
+  DeviceTransformer(const model::ModelConfig& config, const DeviceLayout& layout, bool recompute);
+
+  // Carves (or, with a null base, only counts) the activations and scratch
+  // for batches of up to max_tokens / max_targets.
+  size_t carve(void* base, int64_t max_tokens, int64_t max_targets);
+
+  // Log-prob of every target (device, [n_targets]) given the bf16 weights
+  // (device layout). Per batch, call prepare() first (the attention plan).
+  void prepare(const DeviceBatch& batch, cudaStream_t stream);
+  const float* forward(const DeviceBatch& batch, const bf16* weights, cudaStream_t stream);
+  // Accumulates into grads (fp32, device layout) the gradient of
+  // Σ_t batch.d_logp[t] · logp[t]; needs the last forward of this batch.
+  void backward(const DeviceBatch& batch, const bf16* weights, float* grads, cudaStream_t stream);
+
+  backend::cuda::Gemm& gemm() { return gemm_; }
+
+ private:
+  struct Layer {  // saved activations of one layer
+    bf16 *x, *n1, *qkv, *o, *h, *n2, *gate_up, *act;
+    float *rstd1, *rstd2, *lse;
+  };
+  template <typename P>
+  struct LayerParams {  // one layer's tensors in a device-layout buffer
+    P in_norm, qkv_w, qkv_b, o_w, o_b, post_norm, gate_up_w, down_w;
+  };
+  template <typename P>
+  LayerParams<P> layer_params(P base, int64_t l) const;
+
+  void layer_body(const DeviceBatch& b, const LayerParams<const bf16*>& W, const Layer& L, bool with_down,
+                  cudaStream_t s);
+  void layer_backward(const DeviceBatch& b, const LayerParams<const bf16*>& W, const LayerParams<float*>& G,
+                      const Layer& L, cudaStream_t s);
+  void linear(const bf16* x, const bf16* w, const bf16* bias, bf16* y, int64_t n, int64_t in, int64_t out,
+              cudaStream_t s);
+  void linear_back(const bf16* x, const bf16* w, const bf16* dy, void* dx, bool dx_f32, float* dw, int64_t n,
+                   int64_t in, int64_t out, cudaStream_t s);
+  backend::AttentionShape attention_shape(const DeviceBatch& b) const;
+
+  model::ModelConfig c_;
+  const DeviceLayout& layout_;
+  bool recompute_;
+  backend::cuda::Gemm gemm_;
+  DeviceBuffer inv_freq_;
+  int64_t max_tokens_ = 0, max_targets_ = 0;
+
+  std::vector<Layer> layers_;
+  bf16 *x_final_ = nullptr, *n_final_ = nullptr, *branch_ = nullptr;
+  float *rstd_final_ = nullptr, *logp_ = nullptr, *target_lse_ = nullptr, *logit_sum_ = nullptr;
+  // Backward scratch.
+  float *d_res_ = nullptr, *d_norm_ = nullptr, *partials_ = nullptr;
+  bf16 *d_res_bf16_ = nullptr, *d_act_ = nullptr, *d_gate_up_ = nullptr, *d_o_ = nullptr, *d_qkv_ = nullptr;
+  void *attention_ws_ = nullptr, *lm_head_ws_ = nullptr;
+};
+
+}  // namespace duet::engine::cuda

@@ -1,0 +1,228 @@
+#include "engine/cuda_engine.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "backend/cuda/adamw.hpp"
+#include "backend/cuda/attention.hpp"
+#include "backend/cuda/layers.hpp"
+#include "engine/scoring.hpp"
+#include "util/error.hpp"
+
+namespace duet::engine {
+
+namespace bc = duet::backend::cuda;
+using bc::bf16;
+using bc::check;
+
+namespace {
+
+// One line for a machine this build cannot use.
+void select_device() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess || count == 0)
+    fail("--device cuda: no CUDA GPU is visible ({}); run on a machine with an NVIDIA GPU or use --device cpu",
+         status == cudaSuccess ? "none found" : cudaGetErrorString(status));
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, 0), "reading the GPU's properties");
+  if (prop.major != 9)
+    fail("--device cuda: {} has compute capability {}.{}, but this build's kernels need a Hopper GPU (sm_90a: H100, "
+         "H200); use --device cpu",
+         prop.name, prop.major, prop.minor);
+  check(cudaSetDevice(0), "selecting GPU 0");
+}
+
+// Uploads host-order fp32 values into a device-layout fp32 buffer.
+void upload(const DeviceLayout& layout, const ParameterSet<float>& host, float* dev) {
+  std::vector<float> flat;
+  layout.to_device_order(host, flat);
+  check(cudaMemcpy(dev, flat.data(), flat.size() * sizeof(float), cudaMemcpyHostToDevice), "copying weights to the GPU");
+}
+
+void download(const DeviceLayout& layout, const float* dev, ParameterSet<float>& host) {
+  std::vector<float> flat(layout.total);
+  check(cudaMemcpy(flat.data(), dev, flat.size() * sizeof(float), cudaMemcpyDeviceToHost), "copying weights from the GPU");
+  layout.to_host_order(flat, host);
+}
+
+}  // namespace
+
+CudaEngine::CudaEngine(const EngineOptions& o)
+    : config_((select_device(), model::load_config(o.model))),
+      layout_(config_),
+      adamw_options_(o.adamw),
+      host_master_(config_),
+      host_optimizer_(config_, o.adamw) {
+  backend::AttentionShape shape;
+  shape.n_q_heads = config_.num_attention_heads, shape.n_kv_heads = config_.num_key_value_heads;
+  shape.head_dim = config_.head_dim;
+  bc::attention_check_supported(shape);
+  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
+  model_ = std::make_unique<cuda::DeviceTransformer>(config_, layout_, o.gradient_checkpointing);
+
+  const size_t n = layout_.total;
+  weights_.allocate(n * sizeof(bf16), "the bf16 weights");
+  master_.allocate(n * sizeof(float), "the fp32 master weights");
+  grads_.allocate(n * sizeof(float), "the gradients");
+  m_.allocate(n * sizeof(float), "AdamW's first moments");
+  v_.allocate(n * sizeof(float), "AdamW's second moments");
+  norm_partials_.allocate(static_cast<size_t>(bc::grad_norm_partials(static_cast<int64_t>(n))) * sizeof(double),
+                          "the gradient norm");
+  grad_norm_.allocate(sizeof(double), "the gradient norm");
+  std::vector<int64_t> offsets;
+  std::vector<uint8_t> decay;
+  for (const auto& s : layout_.slots) offsets.push_back(static_cast<int64_t>(s.offset)), decay.push_back(s.decay);
+  offsets.push_back(static_cast<int64_t>(n));
+  slot_offsets_.allocate(offsets.size() * sizeof(int64_t), "the parameter table");
+  slot_decay_.allocate(decay.size(), "the parameter table");
+  check(cudaMemcpy(slot_offsets_.as<int64_t>(), offsets.data(), offsets.size() * sizeof(int64_t),
+                   cudaMemcpyHostToDevice), "copying the parameter table");
+  check(cudaMemcpy(slot_decay_.as<uint8_t>(), decay.data(), decay.size(), cudaMemcpyHostToDevice),
+        "copying the parameter table");
+
+  load_weights(host_master_, o.model);
+  upload_state();  // master, bf16 weights, zero moments
+  if (!o.reference.empty()) {
+    ParameterSet<float> ref(config_);
+    load_weights(ref, o.reference);
+    reference_.allocate(n * sizeof(bf16), "the reference model");
+    upload(layout_, ref, grads_.as<float>());  // grads_ as fp32 staging, zeroed before use
+    bc::convert_f32_to_bf16(grads_.as<float>(), reference_.as<bf16>(), static_cast<int64_t>(n), stream_);
+  }
+  zero_grad();
+  check(cudaStreamSynchronize(stream_), "loading the model");
+  fixed_bytes_ = weights_.bytes() + reference_.bytes() + master_.bytes() + grads_.bytes() + m_.bytes() + v_.bytes();
+}
+
+CudaEngine::~CudaEngine() {
+  if (stream_) {
+    cudaStreamSynchronize(stream_);
+    cudaStreamDestroy(stream_);
+  }
+}
+
+void CudaEngine::ensure_capacity(int64_t n_tokens, int64_t n_targets) {
+  if (n_tokens <= cap_tokens_ && n_targets <= cap_targets_) return;
+  // Grows to the largest batch seen (rounded up), so the steady state allocates nothing.
+  cap_tokens_ = std::max(cap_tokens_, (n_tokens + 255) / 256 * 256);
+  cap_targets_ = std::max(cap_targets_, (n_targets + 255) / 256 * 256);
+  check(cudaStreamSynchronize(stream_), "growing the activation memory");
+  workspace_.release();
+  cuda::Arena count;
+  cuda::carve_batch(count, cap_tokens_, cap_targets_);
+  const size_t bytes = count.used() + 256 + model_->carve(nullptr, cap_tokens_, cap_targets_);
+  workspace_.allocate(bytes, fmt::format("activations of {} tokens", cap_tokens_).c_str());
+  cuda::Arena arena(workspace_.as<void>());
+  batch_ = cuda::carve_batch(arena, cap_tokens_, cap_targets_);
+  model_->carve(workspace_.as<char>() + (arena.used() + 255) / 256 * 256, cap_tokens_, cap_targets_);
+  has_loaded_ = false;
+}
+
+void CudaEngine::load_batch(const Batch& b) {
+  if (has_loaded_ && b.tokens == loaded_.tokens && b.positions == loaded_.positions &&
+      b.visible_until == loaded_.visible_until && b.target_rows == loaded_.target_rows &&
+      b.target_ids == loaded_.target_ids)
+    return;
+  for (uint32_t t : b.tokens)
+    if (t >= static_cast<uint64_t>(config_.vocab_size))
+      fail("token id {} is outside the model's vocabulary ({}): the tokenizer does not fit this model", t,
+           config_.vocab_size);
+  ensure_capacity(b.n_tokens(), b.n_targets());
+  cuda::upload_batch(b, batch_, staging_, stream_);
+  model_->prepare(batch_, stream_);
+  loaded_ = b;
+  has_loaded_ = true;
+}
+
+std::vector<ResponseLogp> CudaEngine::score_with(const Batch& b, const bf16* weights) {
+  load_batch(b);
+  const float* logp = model_->forward(batch_, weights, stream_);
+  results_.reserve(static_cast<size_t>(b.n_targets()) * sizeof(float) + 64);
+  check(cudaMemcpyAsync(results_.as<float>(), logp, b.n_targets() * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+        "copying log-probs from the GPU");
+  check(cudaStreamSynchronize(stream_), "the forward pass");
+  return sum_responses<float>(b, std::span<const float>(results_.as<float>(), static_cast<size_t>(b.n_targets())));
+}
+
+std::vector<ResponseLogp> CudaEngine::score_policy(const Batch& b) { return score_with(b, weights_.as<bf16>()); }
+
+std::vector<ResponseLogp> CudaEngine::score_reference(const Batch& b) {
+  if (!has_reference()) fail("internal: this engine was built without a reference model");
+  return score_with(b, reference_.as<bf16>());
+}
+
+void CudaEngine::zero_grad() {
+  check(cudaMemsetAsync(grads_.as<float>(), 0, grads_.bytes(), stream_), "zeroing the gradients");
+}
+
+void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
+  if (!has_loaded_ || b.tokens != loaded_.tokens) fail("internal: backprop of a batch that was not scored last");
+  const auto d_logp = spread_response_gradients<float>(b, d_response);
+  // The forward's result copy finished (score_with synchronised), so results_ is free.
+  results_.reserve(d_logp.size() * sizeof(float) + 64);
+  std::memcpy(results_.as<float>(), d_logp.data(), d_logp.size() * sizeof(float));
+  check(cudaMemcpyAsync(batch_.d_logp, results_.as<float>(), d_logp.size() * sizeof(float), cudaMemcpyHostToDevice,
+                        stream_), "copying gradients to the GPU");
+  model_->backward(batch_, weights_.as<bf16>(), grads_.as<float>(), stream_);
+  check(cudaStreamSynchronize(stream_), "the backward pass");  // results_ is reused by the next forward
+}
+
+double CudaEngine::optimizer_step(double lr) {
+  const auto n = static_cast<int64_t>(layout_.total);
+  ++steps_;
+  bc::global_grad_norm(grads_.as<float>(), n, norm_partials_.as<double>(), grad_norm_.as<double>(), stream_);
+  bc::AdamWStep p;
+  p.master = master_.as<float>(), p.weights = weights_.as<bf16>(), p.grads = grads_.as<float>();
+  p.m = m_.as<float>(), p.v = v_.as<float>(), p.n = n;
+  p.slot_offsets = slot_offsets_.as<int64_t>(), p.slot_decay = slot_decay_.as<uint8_t>();
+  p.n_slots = static_cast<int64_t>(layout_.slots.size());
+  p.grad_norm = grad_norm_.as<double>(), p.max_norm = adamw_options_.max_grad_norm;
+  p.lr = lr, p.beta1 = adamw_options_.beta1, p.beta2 = adamw_options_.beta2, p.eps = adamw_options_.eps;
+  p.weight_decay = adamw_options_.weight_decay, p.step = steps_;
+  bc::adamw_step(p, stream_);
+  double norm = 0;
+  check(cudaMemcpyAsync(&norm, grad_norm_.as<double>(), sizeof(double), cudaMemcpyDeviceToHost, stream_),
+        "reading the gradient norm");
+  check(cudaStreamSynchronize(stream_), "the optimizer step");
+  host_stale_ = true;
+  return norm;
+}
+
+void CudaEngine::download_state() {
+  if (!host_stale_) return;
+  check(cudaStreamSynchronize(stream_), "finishing the step");
+  download(layout_, master_.as<float>(), host_master_);
+  download(layout_, m_.as<float>(), host_optimizer_.first_moment());
+  download(layout_, v_.as<float>(), host_optimizer_.second_moment());
+  host_optimizer_.set_steps(steps_);
+  host_stale_ = false;
+}
+
+ParameterSet<float>& CudaEngine::master_weights() {
+  download_state();
+  return host_master_;
+}
+
+AdamW& CudaEngine::optimizer() {
+  download_state();
+  return host_optimizer_;
+}
+
+void CudaEngine::upload_state() {
+  check(cudaStreamSynchronize(stream_), "finishing the step");
+  upload(layout_, host_master_, master_.as<float>());
+  upload(layout_, host_optimizer_.first_moment(), m_.as<float>());
+  upload(layout_, host_optimizer_.second_moment(), v_.as<float>());
+  steps_ = host_optimizer_.steps();
+  bc::convert_f32_to_bf16(master_.as<float>(), weights_.as<bf16>(), static_cast<int64_t>(layout_.total), stream_);
+  check(cudaStreamSynchronize(stream_), "copying the training state to the GPU");
+  host_stale_ = false;
+}
+
+void CudaEngine::state_changed() { upload_state(); }
+
+size_t CudaEngine::peak_memory_bytes() const { return fixed_bytes_ + workspace_.bytes(); }
+
+}  // namespace duet::engine

@@ -1,0 +1,66 @@
+#pragma once
+// The CUDA engine: bf16 training on one GPU. Weights bf16 on the device with
+// fp32 master weights, gradients and AdamW moments (one flat buffer each, in
+// DeviceLayout order); the frozen reference model in bf16 on the same GPU.
+// The host keeps mirrors of the master weights and moments for checkpoints,
+// refreshed only when the trainer asks for them.
+#include <memory>
+#include <vector>
+
+#include "engine/cuda/device_batch.hpp"
+#include "engine/cuda/device_memory.hpp"
+#include "engine/cuda/device_transformer.hpp"
+#include "engine/device_layout.hpp"
+#include "engine/engine.hpp"
+
+namespace duet::engine {
+
+class CudaEngine final : public Engine {
+ public:
+  explicit CudaEngine(const EngineOptions& options);
+  ~CudaEngine() override;
+
+  const model::ModelConfig& config() const override { return config_; }
+  bool has_reference() const override { return reference_.bytes() > 0; }
+  std::vector<ResponseLogp> score_policy(const Batch& batch) override;
+  std::vector<ResponseLogp> score_reference(const Batch& batch) override;
+  void zero_grad() override;
+  void backprop(const Batch& batch, std::span<const double> d_response) override;
+  double optimizer_step(double lr) override;
+  ParameterSet<float>& master_weights() override;
+  AdamW& optimizer() override;
+  void state_changed() override;
+
+  // Peak device memory in use since start (bytes), from the allocator's view.
+  size_t peak_memory_bytes() const;
+
+ private:
+  void ensure_capacity(int64_t n_tokens, int64_t n_targets);
+  void load_batch(const Batch& batch);
+  std::vector<ResponseLogp> score_with(const Batch& batch, const backend::cuda::bf16* weights);
+  void download_state();
+  void upload_state();
+
+  model::ModelConfig config_;
+  DeviceLayout layout_;
+  AdamWOptions adamw_options_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::DeviceTransformer> model_;
+
+  cuda::DeviceBuffer weights_, reference_, master_, grads_, m_, v_;
+  cuda::DeviceBuffer slot_offsets_, slot_decay_, norm_partials_, grad_norm_;
+  cuda::DeviceBuffer workspace_;
+  cuda::DeviceBatch batch_;
+  cuda::PinnedBuffer staging_, results_;
+  int64_t cap_tokens_ = 0, cap_targets_ = 0;
+  Batch loaded_;  // the batch whose arrays are on the device (compared, not re-sent)
+  bool has_loaded_ = false;
+
+  ParameterSet<float> host_master_;
+  AdamW host_optimizer_;
+  bool host_stale_ = false;
+  int64_t steps_ = 0;
+  size_t fixed_bytes_ = 0;
+};
+
+}  // namespace duet::engine
