@@ -17,6 +17,7 @@ class CpuEngine final : public Engine {
   std::vector<ResponseLogp> score_reference(const Batch& batch) override;
   void zero_grad() override { grads_.fill(0.0f); }
   void backprop(const Batch& batch, std::span<const double> d_response) override;
+  const ParameterSet<float>& gradients() override { return grads_; }
   double optimizer_step(double lr) override { return optimizer_.step(params_, grads_, lr); }
   ParameterSet<float>& master_weights() override { return params_; }
   AdamW& optimizer() override { return optimizer_; }

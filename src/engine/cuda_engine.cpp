@@ -169,6 +169,13 @@ void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
   check(cudaStreamSynchronize(stream_), "the backward pass");  // results_ is reused by the next forward
 }
 
+const ParameterSet<float>& CudaEngine::gradients() {
+  if (!host_grads_) host_grads_ = std::make_unique<ParameterSet<float>>(config_);
+  check(cudaStreamSynchronize(stream_), "finishing the backward");
+  download(layout_, grads_.as<float>(), *host_grads_);
+  return *host_grads_;
+}
+
 double CudaEngine::optimizer_step(double lr) {
   const auto n = static_cast<int64_t>(layout_.total);
   ++steps_;

@@ -26,6 +26,7 @@ class CudaEngine final : public Engine {
   std::vector<ResponseLogp> score_reference(const Batch& batch) override;
   void zero_grad() override;
   void backprop(const Batch& batch, std::span<const double> d_response) override;
+  const ParameterSet<float>& gradients() override;
   double optimizer_step(double lr) override;
   ParameterSet<float>& master_weights() override;
   AdamW& optimizer() override;
@@ -57,6 +58,7 @@ class CudaEngine final : public Engine {
   bool has_loaded_ = false;
 
   ParameterSet<float> host_master_;
+  std::unique_ptr<ParameterSet<float>> host_grads_;  // made on first use
   AdamW host_optimizer_;
   bool host_stale_ = false;
   int64_t steps_ = 0;

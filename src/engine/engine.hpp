@@ -35,6 +35,8 @@ class Engine {
   // Accumulates the gradient of sum_r d_response[r] * logp_r for the batch
   // last given to score_policy.
   virtual void backprop(const Batch& batch, std::span<const double> d_response) = 0;
+  // The gradients accumulated since zero_grad(), on the host (tests, debugging).
+  virtual const ParameterSet<float>& gradients() = 0;
   // Clips and applies AdamW at `lr`; returns the gradient norm before clipping.
   virtual double optimizer_step(double lr) = 0;
 

@@ -1,8 +1,8 @@
 #include "engine/cuda/device_batch.hpp"
 
-#include <algorithm>
 #include <cstring>
-#include <numeric>
+
+#include "backend/cuda/grouping.hpp"
 
 namespace duet::engine::cuda {
 
@@ -17,6 +17,8 @@ DeviceBatch carve_batch(Arena& a, int64_t n, int64_t t) {
   b.target_ids = a.take<uint32_t>(t);
   b.id_order = a.take<int32_t>(n);
   b.id_group_start = a.take<int32_t>(n + 1);
+  b.row_order = a.take<int32_t>(t);
+  b.row_group_start = a.take<int32_t>(t + 1);
   b.d_logp = a.take<float>(t);
   return b;
 }
@@ -37,28 +39,26 @@ void stage(const std::vector<T>& v, T* dst, char*& cursor, cudaStream_t stream) 
 
 void upload_batch(const Batch& batch, DeviceBatch& dev, PinnedBuffer& host, cudaStream_t stream) {
   const auto n = static_cast<size_t>(batch.n_tokens());
-  std::vector<int32_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return batch.tokens[a] < batch.tokens[b]; });
-  std::vector<int32_t> group_start;
-  for (size_t i = 0; i < n; ++i)
-    if (i == 0 || batch.tokens[order[i]] != batch.tokens[order[i - 1]]) group_start.push_back(static_cast<int32_t>(i));
-  group_start.push_back(static_cast<int32_t>(n));
+  const auto by_id = backend::cuda::group_by_key(std::span<const uint32_t>(batch.tokens));
+  const auto by_row = backend::cuda::group_by_key(std::span<const int32_t>(batch.target_rows));
 
   // The previous batch's copies may still read the staging area.
   check(cudaStreamSynchronize(stream), "waiting for the previous batch");
-  host.reserve(8 * 256 + n * 6 * sizeof(int32_t) + batch.target_ids.size() * 2 * sizeof(int32_t) + 1024);
+  host.reserve(10 * 256 + (n * 6 + batch.target_ids.size() * 4 + 2) * sizeof(int32_t));
   char* cursor = host.as<char>();
   stage(batch.tokens, dev.tokens, cursor, stream);
   stage(batch.positions, dev.positions, cursor, stream);
   stage(batch.visible_until, dev.visible_until, cursor, stream);
   stage(batch.target_rows, dev.target_rows, cursor, stream);
   stage(batch.target_ids, dev.target_ids, cursor, stream);
-  stage(order, dev.id_order, cursor, stream);
-  stage(group_start, dev.id_group_start, cursor, stream);
+  stage(by_id.order, dev.id_order, cursor, stream);
+  stage(by_id.group_start, dev.id_group_start, cursor, stream);
+  stage(by_row.order, dev.row_order, cursor, stream);
+  stage(by_row.group_start, dev.row_group_start, cursor, stream);
   dev.n_tokens = batch.n_tokens();
   dev.n_targets = batch.n_targets();
-  dev.n_id_groups = static_cast<int64_t>(group_start.size()) - 1;
+  dev.n_id_groups = by_id.n_groups();
+  dev.n_row_groups = by_row.n_groups();
 }
 
 }  // namespace duet::engine::cuda

@@ -1,7 +1,7 @@
 #pragma once
 // One micro-batch on the device: the token-forest arrays, the log-prob
-// targets, the embedding backward's grouping of tokens by id (computed on the
-// host, so the scatter-add needs no atomics) and d(loss)/d(logp) per target.
+// targets, the groupings of tokens by id and of targets by row (computed on
+// the host, so the backward's scatter-adds need no atomics) and d(loss)/d(logp) per target.
 // Uploaded from pinned memory with asynchronous copies.
 #include <cstdint>
 #include <vector>
@@ -12,7 +12,7 @@
 namespace duet::engine::cuda {
 
 struct DeviceBatch {
-  int64_t n_tokens = 0, n_targets = 0, n_id_groups = 0;
+  int64_t n_tokens = 0, n_targets = 0, n_id_groups = 0, n_row_groups = 0;
   uint32_t* tokens = nullptr;
   int32_t* positions = nullptr;
   int32_t* visible_until = nullptr;
@@ -20,6 +20,8 @@ struct DeviceBatch {
   uint32_t* target_ids = nullptr;
   int32_t* id_order = nullptr;        // token indices sorted by id (stable)
   int32_t* id_group_start = nullptr;  // [n_id_groups + 1]
+  int32_t* row_order = nullptr;       // target indices sorted by target row (stable)
+  int32_t* row_group_start = nullptr;  // [n_row_groups + 1]
   float* d_logp = nullptr;            // [n_targets]
 };
 

@@ -234,6 +234,7 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, floa
   tb.hidden = n_final_, tb.lm_head = weights + layout_.offset(head_name);
   tb.target_rows = b.target_rows, tb.target_ids = b.target_ids, tb.lse = target_lse_, tb.d_logp = b.d_logp;
   tb.d_hidden = d_norm_, tb.d_lm_head = grads + layout_.offset(head_name), tb.workspace = lm_head_ws_;
+  tb.row_order = b.row_order, tb.row_group_start = b.row_group_start, tb.n_row_groups = b.n_row_groups;
   bc::target_logprobs_backward(gemm_, tb, s);
   bc::RmsNormBackward nb;
   nb.h = x_final_, nb.weight = weights + layout_.offset("model.norm.weight"), nb.rstd = rstd_final_;

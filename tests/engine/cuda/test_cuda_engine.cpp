@@ -1,0 +1,361 @@
+// The CUDA engine against the fp32 CPU engine (the reference) on random tiny
+// models of each family with head_dim 64, on one GPU (label cuda):
+//   - per-response log-probs and every parameter's gradient, paired and
+//     shared+packed rows, within bf16 tolerances stated below;
+//   - recompute (gradient checkpointing) gives the same numbers as keeping
+//     the activations (same kernels, same order: bitwise);
+//   - 50 DPO steps on a learnable task: the CUDA loss curve follows the CPU
+//     curve, paired and shared+packed curves agree, held-out accuracy matches;
+//   - the host mirror round trip (checkpoint out, state back in) is exact.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "common/seeds.hpp"
+#include "engine/cpu_engine.hpp"
+#include "engine/cuda_engine.hpp"
+#include "layout/pack_rows.hpp"
+#include "loss/loss.hpp"
+#include "model/config.hpp"
+
+namespace duet::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using Key = std::pair<int64_t, int32_t>;  // (example, response)
+
+// Hidden 256 = 4 query heads of 64 (2 kv heads), two layers.
+model::ModelConfig cuda_tiny_config(model::Architecture arch) {
+  model::ModelConfig c;
+  c.architecture = arch;
+  c.vocab_size = 512;
+  c.hidden_size = 256;
+  c.intermediate_size = 512;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 64;
+  c.rms_norm_eps = 1e-5;
+  c.max_position_embeddings = 4096;
+  c.dtype = model::DType::F32;
+  if (arch == model::Architecture::Qwen2) c.tie_word_embeddings = true;  // and q/k/v biases
+  if (arch == model::Architecture::Llama) {
+    c.rope_scaling = {model::RopeType::Llama3, 8.0, 1.0, 4.0, 64};
+    c.rope_theta = 500000.0;
+  }
+  if (arch == model::Architecture::Mistral) c.sliding_window = 48;  // shorter than most rows
+  return c;
+}
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("duet_cuda_" + std::to_string(test::fresh_seed()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// A model folder with random weights: matrices N(0, 0.06) (log-probs far from
+// uniform at hidden 256), norms 1 + N(0, 0.2), biases N(0, 0.2).
+fs::path write_model(const fs::path& dir, const model::ModelConfig& c, uint64_t seed) {
+  fs::create_directories(dir);
+  model::save_config(c, dir / "config.json");
+  ParameterSet<float> p(c);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const auto& s : p.slots()) {
+    float* v = p.values().data() + s.offset;
+    const bool norm = s.name.ends_with("norm.weight"), bias = s.name.ends_with(".bias");
+    for (size_t i = 0; i < s.numel; ++i) v[i] = norm ? 1.0f + 0.2f * normal(rng) : (bias ? 0.2f : 0.06f) * normal(rng);
+  }
+  save_weights(p, dir / "model.safetensors", c.dtype);
+  return dir;
+}
+
+std::vector<layout::TokenizedExample> random_examples(std::mt19937_64& rng, int n, int64_t vocab, int max_prompt,
+                                                      int max_response, int max_k) {
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::vector<layout::TokenizedExample> out;
+  for (int i = 0; i < n; ++i) {
+    layout::TokenizedExample e;
+    e.index = i;
+    e.prompt.resize(static_cast<size_t>(uni(1, max_prompt)));
+    for (auto& t : e.prompt) t = static_cast<layout::TokenId>(uni(0, static_cast<int>(vocab) - 1));
+    e.responses.resize(static_cast<size_t>(uni(2, max_k)));
+    for (auto& r : e.responses) {
+      r.resize(static_cast<size_t>(uni(1, max_response)));
+      for (auto& t : r) t = static_cast<layout::TokenId>(uni(0, static_cast<int>(vocab) - 1));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<Batch> batches(const std::vector<layout::TokenizedExample>& ex, layout::Layout layout, int64_t pack) {
+  std::vector<Batch> out;
+  for (const auto& row : layout::pack_examples(ex, layout, pack, 0)) out.push_back(make_batch(row));
+  return out;
+}
+
+// Per-response log-probs, and the gradient of Σ_r w_r logp_r (fixed random
+// weights w per response) accumulated over the batches.
+struct Scored {
+  std::map<Key, ResponseLogp> logp;
+  std::vector<float> grads;
+};
+
+Scored score_and_backprop(Engine& engine, const std::vector<Batch>& bs, const std::map<Key, double>& weight) {
+  Scored s;
+  engine.zero_grad();
+  for (const auto& b : bs) {
+    std::vector<double> d;
+    for (const auto& r : engine.score_policy(b)) {
+      s.logp[{r.example, r.response}] = r;
+      d.push_back(weight.at({r.example, r.response}));
+    }
+    engine.backprop(b, d);
+  }
+  const auto& g = engine.gradients();
+  s.grads.assign(g.values().begin(), g.values().end());
+  return s;
+}
+
+// bf16 tolerances for log-prob sums. Each token's log-prob carries the bf16
+// rounding of the activations that produce its logits (2^-9 relative at each
+// of ~10 roundings per layer, partly cancelling): about 1e-2 nats per token
+// for these random models, random-signed, so a sum of n tokens drifts by
+// ~1e-2·√n. The bound allows 4× that plus 0.2% of the value (the logit scale).
+double logp_tolerance(const ResponseLogp& ref) { return 0.04 * std::sqrt(ref.tokens) + 2e-3 * std::abs(ref.logp); }
+
+// Per tensor: ‖g − g_ref‖ / ‖g_ref‖. bf16 backward through two layers lands
+// near 1e-2; 6e-2 leaves room without admitting a wrong formula (off by O(1)).
+constexpr double kGradTolerance = 6e-2;
+
+void expect_close_logps(const std::map<Key, ResponseLogp>& got, const std::map<Key, ResponseLogp>& ref,
+                        const char* what) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
+  double worst = 0;
+  for (const auto& [k, r] : ref) {
+    const auto& g = got.at(k);
+    ASSERT_EQ(g.tokens, r.tokens);
+    ASSERT_TRUE(std::isfinite(g.logp)) << what;
+    worst = std::max(worst, std::abs(g.logp - r.logp) / logp_tolerance(r));
+    EXPECT_NEAR(g.logp, r.logp, logp_tolerance(r)) << what << " example " << k.first << " response " << k.second;
+  }
+  std::printf("  %s: worst log-prob error %.3f of tolerance\n", what, worst);
+}
+
+void expect_close_grads(const ParameterSet<float>& layout, const std::vector<float>& got, const std::vector<float>& ref,
+                        const char* what) {
+  double worst = 0;
+  std::string worst_name;
+  for (const auto& s : layout.slots()) {
+    double num = 0, den = 0;
+    for (size_t i = s.offset; i < s.offset + s.numel; ++i) {
+      ASSERT_TRUE(std::isfinite(got[i])) << what << " " << s.name;
+      num += (double(got[i]) - ref[i]) * (double(got[i]) - ref[i]);
+      den += double(ref[i]) * ref[i];
+    }
+    const double rel = std::sqrt(num / std::max(den, 1e-300));
+    if (rel > worst) worst = rel, worst_name = s.name;
+    EXPECT_LE(rel, kGradTolerance) << what << " " << s.name;
+  }
+  std::printf("  %s: worst gradient error %.2e (%s)\n", what, worst, worst_name.c_str());
+}
+
+class CudaEngineFamilies : public ::testing::TestWithParam<model::Architecture> {};
+
+TEST_P(CudaEngineFamilies, LogprobsAndGradientsMatchTheCpuEngine) {
+  DUET_SEEDED_RNG(rng);
+  TempDir tmp;
+  const auto config = cuda_tiny_config(GetParam());
+  EngineOptions o;
+  o.model = write_model(tmp.path / "model", config, rng());
+  // Prompts and responses long enough that rows span several 64/128 tiles.
+  const auto examples = random_examples(rng, 12, config.vocab_size, 150, 90, 3);
+  std::map<Key, double> weight;
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (const auto& e : examples)
+    for (size_t r = 0; r < e.responses.size(); ++r) weight[{e.index, static_cast<int32_t>(r)}] = normal(rng);
+
+  CpuEngine cpu(o);
+  o.device = "cuda";
+  CudaEngine gpu(o);
+  const auto paired = batches(examples, layout::Layout::paired, 0);
+  const auto shared = batches(examples, layout::Layout::shared, 1000);
+  const Scored ref = score_and_backprop(cpu, paired, weight);
+  const Scored gp = score_and_backprop(gpu, paired, weight);
+  const Scored gs = score_and_backprop(gpu, shared, weight);
+  expect_close_logps(gp.logp, ref.logp, "cuda paired vs cpu");
+  expect_close_logps(gs.logp, ref.logp, "cuda shared+packed vs cpu");
+  expect_close_grads(cpu.master_weights(), gp.grads, ref.grads, "cuda paired vs cpu");
+  expect_close_grads(cpu.master_weights(), gs.grads, ref.grads, "cuda shared+packed vs cpu");
+
+  // Recompute runs the same kernels in the same order: identical bits.
+  o.gradient_checkpointing = true;
+  CudaEngine recompute(o);
+  const Scored gr = score_and_backprop(recompute, shared, weight);
+  for (const auto& [k, r] : gs.logp) EXPECT_EQ(gr.logp.at(k).logp, r.logp);
+  EXPECT_EQ(gr.grads, gs.grads);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, CudaEngineFamilies,
+                         ::testing::Values(model::Architecture::Llama, model::Architecture::Qwen2,
+                                           model::Architecture::Mistral),
+                         [](const auto& info) {
+                           return std::string(model::architecture_model_type(info.param));
+                         });
+
+// Chosen responses use tokens 10..19, rejected ones 40..49, after a random
+// prompt: DPO learns it, and held-out pairs tell whether it did.
+std::vector<layout::TokenizedExample> task(std::mt19937_64& rng, int n) {
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::vector<layout::TokenizedExample> out;
+  for (int i = 0; i < n; ++i) {
+    layout::TokenizedExample e;
+    e.index = i;
+    e.prompt.resize(static_cast<size_t>(uni(2, 40)));
+    for (auto& t : e.prompt) t = static_cast<layout::TokenId>(uni(1, 511));
+    e.responses.resize(2);
+    e.responses[0].resize(static_cast<size_t>(uni(1, 24)));
+    e.responses[1].resize(static_cast<size_t>(uni(1, 24)));
+    for (auto& t : e.responses[0]) t = static_cast<layout::TokenId>(uni(10, 19));
+    for (auto& t : e.responses[1]) t = static_cast<layout::TokenId>(uni(40, 49));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+struct Curve {
+  std::vector<double> loss;
+  double held_out_accuracy = 0;
+};
+
+// DPO (sigmoid, beta 0.5) with the starting model as reference, AdamW at lr
+// 2e-3, steps of 8 examples laid out as `layout`.
+Curve train(Engine& engine, const std::vector<layout::TokenizedExample>& train_set,
+            const std::vector<layout::TokenizedExample>& held_out, layout::Layout layout, int steps) {
+  auto logps_of = [&](const std::vector<Batch>& bs, std::map<Key, double>& into) {
+    for (const auto& b : bs)
+      for (const auto& r : engine.score_policy(b)) into[{r.example, r.response}] = r.logp;
+  };
+  auto pairs_of = [](const std::vector<layout::TokenizedExample>& ex, const std::map<Key, double>& pol,
+                     const std::map<Key, double>& ref) {
+    std::vector<loss::PairLogps> p;
+    for (const auto& e : ex)
+      p.push_back({pol.at({e.index, 0}), pol.at({e.index, 1}), ref.at({e.index, 0}), ref.at({e.index, 1}),
+                   static_cast<int64_t>(e.responses[0].size()), static_cast<int64_t>(e.responses[1].size())});
+    return p;
+  };
+  const int64_t pack = layout == layout::Layout::paired ? 0 : 256;
+  std::map<Key, double> ref_train, ref_held;
+  logps_of(batches(train_set, layout::Layout::paired, 0), ref_train);
+  logps_of(batches(held_out, layout::Layout::paired, 0), ref_held);
+  loss::LossConfig cfg;
+  cfg.beta = 0.5;
+  loss::LossState state;
+  Curve c;
+  for (int s = 0; s < steps; ++s) {
+    std::vector<layout::TokenizedExample> step;
+    for (int i = 0; i < 8; ++i) step.push_back(train_set[static_cast<size_t>((s * 8 + i) % train_set.size())]);
+    const auto bs = batches(step, layout, pack);
+    std::map<Key, double> pol;
+    logps_of(bs, pol);
+    const auto result = loss::compute(cfg, pairs_of(step, pol, ref_train), state);
+    c.loss.push_back(result.loss_mean);
+    std::map<int64_t, size_t> pair_of;
+    for (size_t i = 0; i < step.size(); ++i) pair_of[step[i].index] = i;
+    engine.zero_grad();
+    for (const auto& b : bs) {
+      engine.score_policy(b);
+      std::vector<double> d;
+      for (const auto& r : b.responses) {
+        const auto& pr = result.pairs[pair_of.at(r.example)];
+        d.push_back(r.response == 0 ? pr.d_policy_chosen : pr.d_policy_rejected);
+      }
+      engine.backprop(b, d);
+    }
+    engine.optimizer_step(2e-3);
+  }
+  std::map<Key, double> pol;
+  logps_of(batches(held_out, layout::Layout::paired, 0), pol);
+  int right = 0;
+  for (const auto& e : held_out) right += (pol.at({e.index, 0}) - ref_held.at({e.index, 0})) >
+                                          (pol.at({e.index, 1}) - ref_held.at({e.index, 1}));
+  c.held_out_accuracy = static_cast<double>(right) / static_cast<double>(held_out.size());
+  return c;
+}
+
+TEST(CudaEngineTraining, FiftyStepsFollowTheCpuCurveInEveryLayout) {
+  DUET_SEEDED_RNG(rng);
+  TempDir tmp;
+  const auto config = cuda_tiny_config(model::Architecture::Llama);
+  EngineOptions o;
+  o.model = write_model(tmp.path / "model", config, rng());
+  o.adamw.weight_decay = 0.0;
+  const auto train_set = task(rng, 96), held_out = task(rng, 48);
+  constexpr int kSteps = 50;
+  CpuEngine cpu(o);
+  const Curve ref = train(cpu, train_set, held_out, layout::Layout::paired, kSteps);
+  o.device = "cuda";
+  CudaEngine gpu_paired(o), gpu_shared(o);
+  const Curve paired = train(gpu_paired, train_set, held_out, layout::Layout::paired, kSteps);
+  const Curve shared = train(gpu_shared, train_set, held_out, layout::Layout::shared, kSteps);
+  // Step 1: policy = reference, loss log 2 up to the bf16 noise of two forwards.
+  EXPECT_NEAR(paired.loss.front(), std::log(2.0), 5e-3);
+  // bf16 noise grows as training amplifies differences; 0.05 absolute on a
+  // loss falling from 0.69 towards 0 separates noise from a wrong gradient
+  // (a wrong one stalls or diverges by O(0.1-1) within a few steps).
+  double cpu_gap = 0, layout_gap = 0;
+  for (int s = 0; s < kSteps; ++s) {
+    cpu_gap = std::max(cpu_gap, std::abs(paired.loss[s] - ref.loss[s]));
+    layout_gap = std::max(layout_gap, std::abs(shared.loss[s] - paired.loss[s]));
+  }
+  std::printf("  loss: cpu %.4f -> %.4f, cuda paired -> %.4f, shared -> %.4f; max |cuda-cpu| %.2e, "
+              "max |shared-paired| %.2e; held-out accuracy cpu %.3f cuda %.3f / %.3f\n",
+              ref.loss.front(), ref.loss.back(), paired.loss.back(), shared.loss.back(), cpu_gap, layout_gap,
+              ref.held_out_accuracy, paired.held_out_accuracy, shared.held_out_accuracy);
+  EXPECT_LT(cpu_gap, 0.05);
+  EXPECT_LT(layout_gap, 0.05);
+  EXPECT_LT(paired.loss.back(), 0.3);
+  EXPECT_GE(paired.held_out_accuracy, std::min(ref.held_out_accuracy, 0.95));
+  EXPECT_GE(shared.held_out_accuracy, std::min(ref.held_out_accuracy, 0.95));
+}
+
+TEST(CudaEngineState, HostMirrorRoundTripIsExact) {
+  DUET_SEEDED_RNG(rng);
+  TempDir tmp;
+  const auto config = cuda_tiny_config(model::Architecture::Qwen2);
+  EngineOptions o;
+  o.model = write_model(tmp.path / "model", config, rng());
+  o.device = "cuda";
+  CudaEngine a(o), b(o);
+  const auto ex = random_examples(rng, 6, config.vocab_size, 40, 30, 2);
+  const auto bs = batches(ex, layout::Layout::shared, 400);
+  for (int step = 0; step < 2; ++step) {
+    a.zero_grad();
+    for (const auto& batch : bs) {
+      auto r = a.score_policy(batch);
+      a.backprop(batch, std::vector<double>(r.size(), 0.1));
+    }
+    a.optimizer_step(1e-3);
+  }
+  // b takes a's state through the host mirrors, as a resume from a checkpoint does.
+  std::copy(a.master_weights().values().begin(), a.master_weights().values().end(), b.master_weights().values().begin());
+  auto copy = [](ParameterSet<float>& from, ParameterSet<float>& to) {
+    std::copy(from.values().begin(), from.values().end(), to.values().begin());
+  };
+  copy(a.optimizer().first_moment(), b.optimizer().first_moment());
+  copy(a.optimizer().second_moment(), b.optimizer().second_moment());
+  b.optimizer().set_steps(a.optimizer().steps());
+  b.state_changed();
+  for (const auto& batch : bs) {
+    const auto ra = a.score_policy(batch), rb = b.score_policy(batch);
+    for (size_t i = 0; i < ra.size(); ++i) EXPECT_EQ(ra[i].logp, rb[i].logp);
+  }
+  EXPECT_EQ(b.optimizer().steps(), 2);
+}
+
+}  // namespace
+}  // namespace duet::engine
