@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""duet's CUDA engine (bf16) against transformers on random models saved by transformers.
+
+  scripts/gpu/compare_cuda.py --duet BUILD/duet [--work DIR] [--seed N] [--out report.json]
+
+For each family (hidden 256, 4 query / 2 KV heads of 64, 2 layers, vocab 1000;
+llama3 RoPE + GQA, Qwen2 tied + q/k/v biases, Mistral with a 48-token window and
+with a window longer than every row), a random float32 model is saved with
+save_pretrained and ~24 random pre-tokenized examples (prompts up to 200 tokens,
+responses up to 120, so rows span several attention tiles) are scored by
+  - transformers in float64 (eager attention): the reference;
+  - transformers in bfloat16 with SDPA on the GPU (logits cast to float32 before
+    log_softmax, as TRL does): what a PyTorch user gets;
+  - duet logprobs --device cuda, paired and shared+packed (2048-token rows);
+  - duet logprobs --device cpu (fp32), as a check of the reference.
+Pass (the CUDA engine issue's acceptance): duet's bf16 error against float64 is
+no larger than transformers' bf16 error, as the mean and the max over responses,
+in both layouts.
+
+Then a training checkpoint: duet train --device cuda (3 steps, shared+packed)
+writes a folder that transformers loads with no missing or unexpected keys,
+whose transformers float32 log-probs equal the CPU engine's (1e-4 relative) and
+against which the CUDA engine's error stays within transformers' bf16 error; and
+resume: 3 steps + resume to 6 gives the loss curve of 6 uninterrupted steps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare_logprobs as cl  # noqa: E402  (the shared duet/transformers helpers)
+
+cl.BASE = {**cl.BASE, "vocab_size": 1000, "hidden_size": 256, "intermediate_size": 512, "head_dim": 64,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
+           "initializer_range": 0.06}
+cl.WEIGHT_STD = 0.06
+cl.MAX_PROMPT, cl.MAX_RESPONSE = 200, 120
+cl.FAMILIES = {
+    "llama_llama3_gqa": cl.FAMILIES["llama_llama3_gqa"],
+    "qwen2_tied_bias": cl.FAMILIES["qwen2_tied_bias"],
+    "mistral_window_48": {**cl.FAMILIES["mistral_window_16"], "sliding_window": 48},
+    "mistral_window_big": cl.FAMILIES["mistral_window_big"],
+}
+LAYOUTS = {"paired": ["--layout", "paired"], "shared_pack2048": ["--layout", "shared", "--pack-tokens", "2048"]}
+N_EXAMPLES = 24
+
+
+def hf_logprobs_on(model, examples, device, dtype_logits) -> list[list[float]]:
+    import torch
+    out = []
+    with torch.no_grad():
+        for e in examples:
+            row = []
+            for resp in e["responses"]:
+                ids = torch.tensor([e["prompt"] + resp], device=device)
+                logits = model(input_ids=ids).logits[0].to(dtype_logits)
+                logp = torch.log_softmax(logits[:-1], dim=-1)
+                p = len(e["prompt"])
+                row.append(float(logp[p - 1:p - 1 + len(resp)].gather(1, ids[0, p:, None]).double().sum()))
+            out.append(row)
+    return out
+
+
+def errors(ours, ref) -> dict:
+    d = [abs(a - b) for ra, rb in zip(ours, ref) for a, b in zip(ra, rb)]
+    if any(not math.isfinite(x) for x in d):
+        return {"mean_abs": math.inf, "max_abs": math.inf}
+    return {"mean_abs": sum(d) / len(d), "max_abs": max(d)}
+
+
+def train_losses(folder: str) -> list[float]:
+    with open(os.path.join(folder, "metrics.jsonl")) as f:
+        return [j["loss"] for j in map(json.loads, f) if "loss" in j]
+
+
+def check_family(name, args, gen, rng, report, failures):
+    import torch
+    from transformers import AutoModelForCausalLM
+    folder = os.path.join(args.work, name)
+    model = cl.build_hf_model(name, folder, gen)
+    examples = cl.make_examples(rng, N_EXAMPLES, cl.BASE["vocab_size"])
+    data = os.path.join(folder, "data.jsonl")
+    cl.write_jsonl(data, examples)
+    ref = hf_logprobs_on(model.double(), examples, "cpu", torch.float64)
+    hf16 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
+    entry = {"hf_bf16_sdpa": errors(hf_logprobs_on(hf16, examples, "cuda", torch.float32), ref)}
+    del hf16
+    entry["duet_cpu_fp32"] = errors(cl.duet_logprobs(args.duet, folder, data, LAYOUTS["paired"], examples), ref)
+    for layout, la in LAYOUTS.items():
+        try:
+            e = errors(cl.duet_logprobs(args.duet, folder, data, ["--device", "cuda", *la], examples), ref)
+        except RuntimeError as err:
+            e = {"mean_abs": math.inf, "max_abs": math.inf, "error": str(err)}
+        h = entry["hf_bf16_sdpa"]
+        e["pass"] = e["mean_abs"] <= h["mean_abs"] and e["max_abs"] <= h["max_abs"]
+        entry[f"duet_cuda_{layout}"] = e
+        if not e["pass"]:
+            failures.append(f"{name} cuda {layout}: {e} vs transformers bf16 {h}")
+    if entry["duet_cpu_fp32"]["max_abs"] > 1e-3:
+        failures.append(f"{name}: the fp32 CPU engine is off float64 by {entry['duet_cpu_fp32']}")
+    report["families"][name] = entry
+
+
+def check_checkpoint(args, rng, report, failures):
+    """A CUDA-trained checkpoint in transformers and the CPU engine; resume."""
+    from transformers import AutoModelForCausalLM  # noqa: F401  (cl.load_hf uses it)
+    import torch
+    name = "llama_llama3_gqa"
+    folder = os.path.join(args.work, name)
+    data = os.path.join(folder, "data.jsonl")
+    examples = [json.loads(l) for l in open(data)]
+    examples = [{"prompt": e["prompt_input_ids"], "responses": [e["chosen_input_ids"], e["rejected_input_ids"]]}
+                for e in examples]
+    common = ["--model", folder, "--data", data, "--batch-size", "8", "--learning-rate", "1e-3", "--layout", "shared",
+              "--pack-tokens", "2048", "--no-progress", "--device", "cuda", "--seed", "3"]
+    res = {}
+    full, part = os.path.join(args.work, "train6"), os.path.join(args.work, "train3")
+    for d in (full, part):
+        shutil.rmtree(d, ignore_errors=True)
+    cl.run([args.duet, "train", *common, "--out", full, "--max-steps", "6"])
+    cl.run([args.duet, "train", *common, "--out", part, "--max-steps", "3", "--save-steps", "3"])
+    loaded, info = cl.load_hf(part, with_info=True)
+    bad = {k: list(v) for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    hf32 = cl.hf_logprobs(loaded, examples)
+    cpu = cl.compare(cl.duet_logprobs(args.duet, part, data, LAYOUTS["paired"], examples), hf32)
+    ref = hf_logprobs_on(loaded.double(), examples, "cpu", torch.float64)
+    cuda = errors(cl.duet_logprobs(args.duet, part, data, ["--device", "cuda", *LAYOUTS["paired"]], examples), ref)
+    hf16 = cl.load_hf(part).to(torch.bfloat16).cuda()
+    hf16_err = errors(hf_logprobs_on(hf16, examples, "cuda", torch.float32), ref)
+    res.update({"loading_problems": bad, "cpu_engine_vs_transformers_fp32": cpu["max_rel"],
+                "cuda_vs_float64": cuda, "transformers_bf16_vs_float64": hf16_err})
+    # Resume from checkpoint-3 to step 6: the same curve as 6 steps in one go.
+    resumed = os.path.join(args.work, "train3_resumed")
+    shutil.rmtree(resumed, ignore_errors=True)
+    shutil.copytree(part, resumed)
+    cl.run([args.duet, "train", *common, "--out", resumed, "--max-steps", "6", "--resume-from-checkpoint",
+            os.path.join(resumed, "checkpoint-3")])
+    a, b = train_losses(full), train_losses(resumed)
+    res["loss_6_steps"], res["loss_resumed"] = a, b
+    res["resume_max_diff"] = max(abs(x - y) for x, y in zip(a, b[-len(a):])) if len(b) >= len(a) else math.inf
+    res["pass"] = (not bad and cpu["max_rel"] <= 1e-4 and cuda["max_abs"] <= max(hf16_err["max_abs"], 1e-9)
+                   and res["resume_max_diff"] <= 1e-3)
+    if not res["pass"]:
+        failures.append(f"checkpoint/resume: {res}")
+    report["checkpoint"] = res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duet", required=True)
+    ap.add_argument("--work", default="/tmp/duet-cuda-compare")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    import torch
+    import transformers
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+    print(f"transformers {transformers.__version__} torch {torch.__version__} seed {seed}", flush=True)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    rng = random.Random(seed)
+    os.makedirs(args.work, exist_ok=True)
+    report = {"seed": seed, "families": {}}
+    failures: list[str] = []
+    for name in cl.FAMILIES:
+        try:
+            check_family(name, args, gen, rng, report, failures)
+        except Exception as err:
+            failures.append(f"{name}: {type(err).__name__}: {err}")
+    try:
+        check_checkpoint(args, rng, report, failures)
+    except Exception as err:
+        failures.append(f"checkpoint: {type(err).__name__}: {err}")
+    print(f"{'family':20} {'hf bf16 mean/max':>20} {'duet paired':>20} {'duet shared+pack':>20} {'cpu fp32 max':>12}")
+    for name, e in report["families"].items():
+        cell = lambda k: f"{e.get(k, {}).get('mean_abs', math.inf):.2e}/{e.get(k, {}).get('max_abs', math.inf):.2e}"
+        print(f"{name:20} {cell('hf_bf16_sdpa'):>20} {cell('duet_cuda_paired'):>20} "
+              f"{cell('duet_cuda_shared_pack2048'):>20} {e['duet_cpu_fp32']['max_abs']:12.2e}")
+    print("(absolute error of response log-prob sums against transformers float64, nats)")
+    if "checkpoint" in report:
+        c = report["checkpoint"]
+        print(f"checkpoint: loads {not c.get('loading_problems')}, cpu engine vs transformers fp32 "
+              f"{c.get('cpu_engine_vs_transformers_fp32', math.inf):.2e} rel, cuda vs f64 max "
+              f"{c.get('cuda_vs_float64', {}).get('max_abs', math.inf):.2e} (hf bf16 "
+              f"{c.get('transformers_bf16_vs_float64', {}).get('max_abs', math.inf):.2e}), resume max diff "
+              f"{c.get('resume_max_diff', math.inf):.2e}")
+    for f in failures:
+        print("FAIL:", f)
+    report["failures"] = failures
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2, default=str)
+    print(f"{len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

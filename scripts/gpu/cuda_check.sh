@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# On the GPU test machine: builds duet, runs the CUDA tests (ctest -L cuda),
+# compares the CUDA engine with transformers (scripts/gpu/compare_cuda.py) and
+# runs the CUDA benchmarks; logs and JSON go to $OUT, a short table is printed
+# last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
+#   scripts/gpu/cuda_check.sh [tests|compare|bench]...   (default: all three)
+set -uo pipefail
+OUT=${OUT:-/tmp/duet-out}
+mkdir -p "$OUT"
+steps=("$@")
+((${#steps[@]})) || steps=(tests compare bench)
+start=$(date +%s)
+source scripts/gpu/setup.sh "" || exit 1
+set +e
+echo "build: $(( $(date +%s) - start )) s"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
+summary=()
+for step in "${steps[@]}"; do
+  t0=$(date +%s)
+  case $step in
+    tests)
+      ctest --test-dir build-gpu -L cuda --output-on-failure -j1 > "$OUT/ctest_cuda.log" 2>&1
+      rc=$?
+      grep -E "^\s+[0-9]+/[0-9]+ Test.*(Failed|\*\*\*)" "$OUT/ctest_cuda.log" | head -20
+      grep -hE "worst|loss:" "$OUT/ctest_cuda.log" | head -20
+      summary+=("tests: exit $rc, $(grep -E 'tests passed' "$OUT/ctest_cuda.log")") ;;
+    compare)
+      PYTHONUNBUFFERED=1 python3 scripts/gpu/compare_cuda.py --duet build-gpu/duet --out "$OUT/compare_cuda.json" \
+        > "$OUT/compare_cuda.txt" 2>&1
+      rc=$?
+      tail -12 "$OUT/compare_cuda.txt"
+      summary+=("compare vs transformers: exit $rc") ;;
+    bench)
+      build-gpu/bench/bench_attention_cuda --dump /tmp/duet-rows > "$OUT/bench_attention.txt" 2>&1
+      rc=$?
+      PYTHONUNBUFFERED=1 python3 bench/attention_peer.py --rows /tmp/duet-rows > "$OUT/attention_peer.txt" 2>&1
+      rc2=$?
+      tail -20 "$OUT/bench_attention.txt"; tail -20 "$OUT/attention_peer.txt"
+      summary+=("bench: exit $rc / peer $rc2") ;;
+  esac
+  summary[-1]+=" ($(( $(date +%s) - t0 )) s)"
+done
+echo "== summary"
+printf '%s\n' "${summary[@]}"
