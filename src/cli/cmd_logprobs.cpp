@@ -17,7 +17,7 @@
 #include "cli/commands.hpp"
 #include "data/model_fit.hpp"
 #include "data/prepare.hpp"
-#include "engine/scoring.hpp"
+#include "engine/engine.hpp"
 #include "layout/pack_rows.hpp"
 #include "model/config.hpp"
 #include "util/error.hpp"
@@ -44,6 +44,7 @@ struct LogprobsOptions {
   std::vector<std::string> columns;
   std::string on_error = "fail";
   unsigned threads = 0;
+  std::string device = "cpu";
 };
 
 // Examples scored per round: bounds the rows held at once, and packing
@@ -108,10 +109,10 @@ int run_logprobs(const LogprobsOptions& o) {
     if (d.examples[i].index != static_cast<int64_t>(i)) fail("internal: examples are not numbered in file order");
 
   // Weights last: data errors come before the (slow, large) load.
-  engine::ParameterSet<float> params(config);
-  engine::load_weights(params, o.model);
-  const engine::Transformer<float> model(config);
-  engine::Workspace<float> ws;
+  engine::EngineOptions eo;
+  eo.device = o.device;
+  eo.model = o.model;
+  auto engine = engine::make_engine(eo);
   for (size_t first = 0; first < d.examples.size(); first += kChunkExamples) {
     const size_t n = std::min(kChunkExamples, d.examples.size() - first);
     std::span<const layout::TokenizedExample> chunk(d.examples.data() + first, n);
@@ -120,7 +121,7 @@ int run_logprobs(const LogprobsOptions& o) {
     for (size_t i = 0; i < n; ++i) results[i].resize(chunk[i].responses.size());
     for (const auto& row : layout::pack_examples(chunk, lay, o.pack_tokens, 0)) {
       const engine::Batch batch = engine::make_batch(row);
-      for (const auto& r : engine::score(model, params, batch, ws))
+      for (const auto& r : engine->score_policy(batch))
         results[static_cast<size_t>(r.example) - first][static_cast<size_t>(r.response)] = r;
     }
     std::string out;
@@ -149,6 +150,8 @@ Command add_logprobs(CLI::App& app) {
   sub->add_option("--column", o->columns, "ROLE=KEY: read ROLE (prompt, chosen, ...) from column KEY");
   sub->add_option("--on-error", o->on_error, "fail (default: stop on any bad example) or skip (drop it)");
   sub->add_option("--threads", o->threads, "worker threads (0 = all cores)");
+  sub->add_option("--device", o->device, "cpu (default: the fp32 reference engine) or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   return {sub, [o] { return run_logprobs(*o); }};
 }
 

@@ -6,8 +6,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
-#include "engine/parameters.hpp"
-#include "engine/transformer.hpp"
+#include "engine/engine.hpp"
 #include "trainer/reference_cache.hpp"
 #include "trainer/training_data.hpp"
 #include "util/error.hpp"
@@ -21,6 +20,7 @@ struct RefOptions {
   std::string out;
   int64_t pack_tokens = 2048;
   std::string on_error = "fail";
+  std::string device = "cpu";
 };
 
 int run_ref(RefOptions& o) {
@@ -32,10 +32,12 @@ int run_ref(RefOptions& o) {
   o.train.pack_tokens = 0;
   o.train.skip_bad_examples = o.on_error == "skip";
   auto data = trainer::load_training_data(o.train, config);
-  engine::ParameterSet<float> ref(config);
-  engine::load_weights(ref, o.train.model);
-  engine::Transformer<float> model(config);
-  trainer::ReferenceCache::build(o.out, model, ref, data.train, o.pack_tokens);
+  // Weights after the data: data errors come before the (slow, large) load.
+  engine::EngineOptions eo;
+  eo.device = o.device;
+  eo.model = o.train.model;
+  auto reference = engine::make_engine(eo);
+  trainer::ReferenceCache::build(o.out, *reference, data.train, o.pack_tokens);
   std::fprintf(stderr, "duet ref: %zu examples scored, cache written to %s\n", data.train.size(), o.out.c_str());
   return 0;
 }
@@ -55,6 +57,8 @@ Command add_ref(CLI::App& app) {
   sub->add_option("--on-error", o->on_error, "fail (default) or skip, as duet train")->check(CLI::IsMember({"fail", "skip"}));
   sub->add_option("--pack-tokens", o->pack_tokens, "row capacity used for scoring (default 2048)");
   sub->add_option("--threads", o->train.threads, "CPU threads for data preparation (0: all)");
+  sub->add_option("--device", o->device, "cpu (default: the fp32 reference engine) or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   return {sub, [o] { return run_ref(*o); }};
 }
 

@@ -51,14 +51,12 @@ uint64_t hash_weights(const engine::ParameterSet<float>& params) {
   return XXH3_64bits(params.values().data(), params.values().size() * sizeof(float));
 }
 
-void ReferenceCache::build(const std::filesystem::path& file, const engine::Transformer<float>& model,
-                           const engine::ParameterSet<float>& ref, std::span<const layout::TokenizedExample> examples,
-                           int64_t pack_tokens) {
+void ReferenceCache::build(const std::filesystem::path& file, engine::Engine& reference,
+                           std::span<const layout::TokenizedExample> examples, int64_t pack_tokens) {
   std::unordered_map<int64_t, std::vector<double>> logps;
-  engine::Workspace<float> ws;
   for (const auto& row : layout::pack_examples(examples, layout::Layout::shared, pack_tokens, 0)) {
     const auto batch = engine::make_batch(row);
-    for (const auto& r : engine::score(model, ref, batch, ws)) {
+    for (const auto& r : reference.score_policy(batch)) {
       auto& v = logps[r.example];
       if (v.size() <= static_cast<size_t>(r.response)) v.resize(static_cast<size_t>(r.response) + 1);
       v[static_cast<size_t>(r.response)] = r.logp;
@@ -67,7 +65,7 @@ void ReferenceCache::build(const std::filesystem::path& file, const engine::Tran
   const std::filesystem::path tmp = file.string() + ".tmp";
   {
     std::ofstream out(tmp);
-    out << nlohmann::json{{"format", kFormat}, {"weights_xxh3", hex(hash_weights(ref))}, {"examples", examples.size()}}.dump()
+    out << nlohmann::json{{"format", kFormat}, {"weights_xxh3", hex(hash_weights(reference.master_weights()))}, {"examples", examples.size()}}.dump()
         << "\n";
     for (const auto& e : examples)
       out << nlohmann::json{{"index", e.index}, {"tokens_xxh3", hex(hash_tokens(e))}, {"logps", logps.at(e.index)}}.dump()

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/engine.hpp"
 #include "engine/parameters.hpp"
 #include "engine/scoring.hpp"
 #include "layout/example.hpp"
@@ -27,11 +28,11 @@ struct CachedExample {
 
 class ReferenceCache {
  public:
-  // Scores `examples` with the reference (shared layout, packed into rows of
-  // pack_tokens) and writes the cache file.
-  static void build(const std::filesystem::path& file, const engine::Transformer<float>& model,
-                    const engine::ParameterSet<float>& ref, std::span<const layout::TokenizedExample> examples,
-                    int64_t pack_tokens);
+  // Scores `examples` with the engine's policy, which holds the reference
+  // weights (shared layout, packed into rows of pack_tokens), and writes the
+  // cache file.
+  static void build(const std::filesystem::path& file, engine::Engine& reference,
+                    std::span<const layout::TokenizedExample> examples, int64_t pack_tokens);
 
   static ReferenceCache load(const std::filesystem::path& file);
 

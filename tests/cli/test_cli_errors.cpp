@@ -104,6 +104,18 @@ TEST(CliErrors, TokenizerLargerThanTheModel) {
   EXPECT_FALSE(fs::exists(f.dir / "with_tok"));
 }
 
+TEST(CliErrors, DeviceGoesToTheEngine) {
+  Fixture f;
+  // This build's engines decide which devices exist (the CPU engine only, here).
+  expect_one_line_error(f.logprobs("model", "data.jsonl", " --device cuda"), "--device cuda");
+  expect_one_line_error(run_duet(f.dir, "ref --model " + f.str("model") + " --data " + f.str("data.jsonl") +
+                                            " --out " + f.str("ref.jsonl") + " --device cuda"),
+                        "--device cuda");
+  EXPECT_FALSE(fs::exists(f.dir / "ref.jsonl"));
+  // Not a device at all: refused by the command line.
+  EXPECT_NE(f.logprobs("model", "data.jsonl", " --device tpu").status, 0);
+}
+
 TEST(CliErrors, BadLayoutAndPackingTooSmall) {
   Fixture f;
   expect_one_line_error(f.logprobs("model", "data.jsonl", " --layout tree"), "tree");

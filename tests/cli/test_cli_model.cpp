@@ -51,7 +51,7 @@ TEST_P(CliModel, LayoutsAgreeFollowInputOrderAndMatchTheEngine) {
   write_file(dir / "data.jsonl", to_jsonl(examples));
   const std::string base = "logprobs --model " + (dir / "model").string() + " --data " + (dir / "data.jsonl").string();
   const char* variants[] = {" --layout paired", " --layout shared", " --layout shared --pack-tokens 256",
-                            " --layout paired --pack-tokens 256 --threads 1"};
+                            " --layout paired --pack-tokens 256 --threads 1 --device cpu"};
   std::vector<std::vector<json>> outputs;
   for (const char* v : variants) {
     Result r = run_duet(dir, base + v);

@@ -194,11 +194,11 @@ TEST(Training, ReferenceCacheGivesTheSameRunAndRejectsOtherData) {
   ASSERT_EQ(Trainer(with_model).run(), 0);
 
   // Build the cache as duet ref does: all examples, shared layout, packed.
-  auto config = model::load_config(with_model.model);
-  engine::ParameterSet<float> ref(config);
-  engine::load_weights(ref, with_model.model);
-  auto data = load_training_data(with_model, config);
-  ReferenceCache::build(tmp.path / "ref.jsonl", engine::Transformer<float>(config), ref, data.train, 64);
+  engine::EngineOptions eo;
+  eo.model = with_model.model;
+  auto reference = engine::make_engine(eo);
+  auto data = load_training_data(with_model, reference->config());
+  ReferenceCache::build(tmp.path / "ref.jsonl", *reference, data.train, 64);
 
   TrainOptions with_cache = with_model;
   with_cache.out = tmp.path / "b";
