@@ -104,6 +104,7 @@ Command add_train(CLI::App& app) {
   add("out", Kind::text, "output folder: metrics.jsonl, checkpoint-N/, the final model");
   add("tokenizer", Kind::text, "tokenizer.json or folder (default: the model folder)");
   add("ref_model", Kind::text, "reference model folder (default: --model)");
+  add("ref_cache", Kind::text, "reference log-probs from duet ref (no reference model is loaded)");
   add("eval_data", Kind::text, "evaluation dataset");
   add("eval_fraction", Kind::real, "hold out this fraction of --data for evaluation (seeded)");
   add("resume_from_checkpoint", Kind::text, "a checkpoint-N folder written by duet train");
@@ -137,7 +138,8 @@ Command add_train(CLI::App& app) {
   add("save_steps", Kind::integer, "checkpoint every N steps (0: only at the end)");
   add("eval_steps", Kind::integer, "evaluate every N steps (0: only at the end)");
   add("threads", Kind::integer, "CPU threads for data preparation (0: all)");
-  add("device", Kind::text, "cpu (the fp32 reference engine; cuda is coming)");
+  add("device", Kind::text, "cpu (the fp32 reference engine) or cuda");
+  add("gradient_checkpointing", Kind::flag, "recompute activations in the backward: less memory, more time (cuda)");
   add("no_progress", Kind::flag, "plain log lines instead of a progress bar");
   return {sub, [flags] { return run_train(*flags); }};
 }

@@ -109,6 +109,7 @@ void apply_json(TrainOptions& o, const nlohmann::json& object, const std::string
     else if (key == "eval_steps") take(value, "eval_steps", o.eval_steps, origin);
     else if (key == "threads") take(value, "threads", o.threads, origin);
     else if (key == "device") take(value, "device", o.device, origin);
+    else if (key == "gradient_checkpointing") take(value, "gradient_checkpointing", o.gradient_checkpointing, origin);
     else if (key == "loss_type" || key == "loss_weights" || key == "beta" || key == "label_smoothing" ||
              key == "rpo_alpha" || key == "simpo_gamma" || key == "discopop_tau")
       loss_part[key] = value;
@@ -155,6 +156,7 @@ nlohmann::json to_json(const TrainOptions& o) {
   j["save_steps"] = o.save_steps;
   j["eval_steps"] = o.eval_steps;
   j["device"] = o.device;
+  j["gradient_checkpointing"] = o.gradient_checkpointing;
   const nlohmann::json loss_part = loss::to_json(o.loss);  // items() must not outlive its json
   for (const auto& [k, v] : loss_part.items()) j[k] = v;
   return j;

@@ -54,6 +54,7 @@ struct TrainOptions {
   int64_t eval_steps = 0;  // 0: only at the end
   unsigned threads = 0;
   std::string device = "cpu";  // engine::make_engine says which exist
+  bool gradient_checkpointing = false;  // recompute activations in the backward (memory for time)
   bool progress = true;  // a progress bar when stderr is a terminal
 
   void validate() const;

@@ -38,6 +38,7 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   const bool cached_reference = loss::needs_reference(o_.loss) && !o_.ref_cache.empty();
   engine::EngineOptions eo;
   eo.device = o_.device;
+  eo.gradient_checkpointing = o_.gradient_checkpointing;
   eo.model = o_.model;
   if (loss::needs_reference(o_.loss) && !cached_reference) eo.reference = o_.ref_model.empty() ? o_.model : o_.ref_model;
   eo.adamw = {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm};

@@ -82,6 +82,38 @@ TEST(CliTrain, SigintWritesACheckpointThatResumes) {
   EXPECT_EQ(metrics(out).back()["step"].get<int64_t>(), done + 2);
 }
 
+TEST(CliTrain, DuetRefCacheGivesTheSameLosses) {
+  TrainSetup s(24);
+  const std::string base = "train --model " + s.model + " --data " + s.data +
+                           " --batch-size 4 --max-steps 4 --learning-rate 1e-3 --no-progress --out ";
+  Result ref = run_duet(s.dir, "ref --device cpu --pack-tokens 128 --model " + s.model + " --data " + s.data +
+                                   " --out " + (s.dir / "ref.jsonl").string());
+  ASSERT_EQ(ref.status, 0) << ref.err;
+  Result with_model = run_duet(s.dir, base + (s.dir / "a").string());
+  ASSERT_EQ(with_model.status, 0) << with_model.err;
+  Result with_cache = run_duet(s.dir, base + (s.dir / "b").string() + " --ref-cache " + (s.dir / "ref.jsonl").string());
+  ASSERT_EQ(with_cache.status, 0) << with_cache.err;
+  auto a = metrics(s.dir / "a"), b = metrics(s.dir / "b");
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i)  // the cache was scored packed: equal up to fp32 summation order
+    EXPECT_NEAR(b[i]["loss"].get<double>(), a[i]["loss"].get<double>(), 1e-5) << "step " << i + 1;
+}
+
+TEST(CliTrain, GradientCheckpointingIsRecordedAndChangesNoNumber) {
+  TrainSetup s(16);
+  const std::string base = "train --model " + s.model + " --data " + s.data +
+                           " --batch-size 4 --max-steps 2 --learning-rate 1e-3 --no-progress --out ";
+  ASSERT_EQ(run_duet(s.dir, base + (s.dir / "a").string()).status, 0);
+  Result r = run_duet(s.dir, base + (s.dir / "b").string() + " --gradient-checkpointing");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto a = metrics(s.dir / "a"), b = metrics(s.dir / "b");
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(b[i]["loss"], a[i]["loss"]) << "step " << i + 1;
+  const json state = json::parse(read_file(s.dir / "b" / "checkpoint-2" / "trainer_state.json"));
+  EXPECT_EQ(state["options"]["gradient_checkpointing"], true) << state.dump();
+}
+
 TEST(CliTrain, InputsThatDoNotFitGiveOneLine) {
   TrainSetup s(8);
   const std::string base = "train --model " + s.model + " --data " + s.data + " --out " + (s.dir / "o").string();
