@@ -23,6 +23,14 @@
 
 #include "backend/common.hpp"
 
+// classify_tile and attention_visible are shared with the CUDA kernels, so the
+// GPU skips exactly the tiles the CPU skips.
+#if defined(__CUDACC__)
+#define DUET_HOST_DEVICE __host__ __device__
+#else
+#define DUET_HOST_DEVICE
+#endif
+
 namespace duet::backend {
 
 enum class TileKind { Skip, Full, Partial };
@@ -41,7 +49,8 @@ struct KeyTile {
 };
 
 // window = 0: no sliding window (positions are then not used).
-inline TileKind classify_tile(const QueryBlock& q, const KeyTile& k, int64_t window) {
+DUET_HOST_DEVICE inline TileKind classify_tile(const QueryBlock& q, const KeyTile& k,
+                                               int64_t window) {
   // Skip: every query precedes every key, or comes after every key's subtree
   // ended, or (window) is too far from every key.
   if (q.end - 1 < k.begin || q.begin >= k.max_visible_until) return TileKind::Skip;
@@ -54,8 +63,9 @@ inline TileKind classify_tile(const QueryBlock& q, const KeyTile& k, int64_t win
 }
 
 // The mask itself, for one pair (partial tiles, and references).
-inline bool attention_visible(int64_t i, int64_t j, const int32_t* visible_until,
-                              const int32_t* positions, int64_t window) {
+DUET_HOST_DEVICE inline bool attention_visible(int64_t i, int64_t j,
+                                               const int32_t* visible_until,
+                                               const int32_t* positions, int64_t window) {
   if (j > i || i >= visible_until[j]) return false;
   return window == 0 || int64_t{positions[i]} - positions[j] < window;
 }
