@@ -22,8 +22,9 @@ void embedding_forward(const EmbeddingForward& p, cudaStream_t stream);
 
 // Deterministic scatter-add: the host gives the tokens grouped by id (a stable
 // sort of token indices by id, `order`, and group boundaries `group_start`,
-// n_groups + 1 of them); each group's rows are summed in token order in fp32
-// and added once into d_table[id]. No atomics, so the result is reproducible.
+// n_groups + 1 of them; group_by_key(ids) in backend/cuda/grouping.hpp builds
+// them); each group's rows are summed in token order in fp32 and added once
+// into d_table[id]. No atomics, so the result is reproducible.
 struct EmbeddingBackward {
   const uint32_t* ids = nullptr;         // [n_tokens]
   const int32_t* order = nullptr;        // [n_tokens]: token indices sorted by id (stable)

@@ -22,8 +22,11 @@ struct TargetLogprobsShape {
   int64_t vocab_chunk = 8192;
 };
 
-// Device scratch for both directions (gathered rows, one chunk of logits, the
-// running statistics, dH); the caller allocates it once for the largest shape.
+// Device scratch for both directions (gathered rows, one chunk of logits and of
+// G, the running statistics, dH); the caller allocates it once for the largest
+// shape (it grows with n_targets × (hidden_dim + vocab_chunk), not with n_rows).
+// Any vocab_chunk works (it need not divide vocab nor be a multiple of 8: the
+// tiles' row stride is rounded up to 8 internally).
 size_t target_logprobs_workspace_bytes(const TargetLogprobsShape& s);
 
 struct TargetLogprobsForward : TargetLogprobsShape {
@@ -48,6 +51,13 @@ struct TargetLogprobsBackward : TargetLogprobsShape {
   float* d_hidden = nullptr;      // [n_rows, hidden_dim], += at target rows only
   float* d_lm_head = nullptr;     // [vocab, hidden_dim], +=; null: frozen
   void* workspace = nullptr;
+  // The targets grouped by row, for the deterministic scatter of dH into
+  // d_hidden: group_by_key(target_rows) (backend/cuda/grouping.hpp) on the
+  // host when the batch is prepared, copied to the device. Required when
+  // n_targets > 0.
+  const int32_t* row_order = nullptr;        // [n_targets]: target indices stably sorted by row
+  const int32_t* row_group_start = nullptr;  // [n_row_groups + 1]
+  int64_t n_row_groups = 0;
 };
 void target_logprobs_backward(Gemm& gemm, const TargetLogprobsBackward& p, cudaStream_t stream);
 

@@ -1,0 +1,40 @@
+// Conversions and fills (fp32 master -> bf16 working copies, zeroing gradients).
+#include "backend/cuda/layers.hpp"
+#include "backend/cuda/ops_internal.hpp"
+
+namespace duet::backend::cuda {
+
+namespace {
+__global__ void convert_kernel(const float* in, bf16* out, int64_t n) {
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    out[i] = __float2bfloat16_rn(in[i]);
+}
+
+__global__ void fill_kernel(float* out, float value, int64_t n) {
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    out[i] = value;
+}
+
+constexpr int kThreads = 256;
+// Grid-stride loops over at most this many blocks.
+unsigned blocks_for(int64_t n) {
+  const unsigned g = grid_for(n, kThreads);
+  return g < 65536u ? g : 65536u;
+}
+}  // namespace
+
+void convert_f32_to_bf16(const float* in, bf16* out, int64_t n, cudaStream_t stream) {
+  detail::validate_conversion("convert_f32_to_bf16", in, true, out, n);
+  if (n == 0) return;
+  convert_kernel<<<blocks_for(n), kThreads, 0, stream>>>(in, out, n);
+  check_launch("convert_f32_to_bf16");
+}
+
+void fill_f32(float* out, float value, int64_t n, cudaStream_t stream) {
+  detail::validate_conversion("fill_f32", nullptr, false, out, n);
+  if (n == 0) return;
+  fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(out, value, n);
+  check_launch("fill_f32");
+}
+
+}  // namespace duet::backend::cuda

@@ -1,0 +1,165 @@
+// cuBLASLt products (backend/cuda/gemm.hpp) against the product in double on
+// the same bf16 inputs: every transpose combination, bf16 and fp32 outputs,
+// beta = 1 accumulation, the bias epilogue, padded leading dimensions and
+// sizes that are not multiples of 8.
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "backend/cuda/gemm.hpp"
+#include "backend/cuda/ops_helpers.hpp"
+
+namespace duet::test::ops {
+namespace {
+
+using backend::cuda::DType;
+using backend::cuda::Gemm;
+using backend::cuda::GemmParams;
+
+struct Shape {
+  int64_t m, n, k;
+  bool a_trans, b_trans;
+  DType d_type;
+  bool bias;
+  float beta;
+  bool padded = false;  // every ld = its row rounded up to 8, plus 8 (else packed)
+};
+
+int64_t ld_for(int64_t cols, bool padded) { return padded ? (cols + 7) / 8 * 8 + 8 : cols; }
+
+std::string describe(const Shape& s) {
+  return "gemm m" + std::to_string(s.m) + " n" + std::to_string(s.n) + " k" + std::to_string(s.k) +
+         (s.a_trans ? " aT" : " aN") + (s.b_trans ? " bT" : " bN") + (s.d_type == DType::BF16 ? " bf16" : " f32") +
+         (s.bias ? " bias" : "") + (s.beta != 0 ? " beta1" : "") + (s.padded ? " padded" : "");
+}
+
+// Runs one product on the GPU and checks it against double.
+void check_product(Gemm& gemm, std::mt19937_64& rng, const Shape& s) {
+  SCOPED_TRACE(describe(s));
+  const int64_t a_rows = s.a_trans ? s.k : s.m, a_cols = s.a_trans ? s.m : s.k;
+  const int64_t b_rows = s.b_trans ? s.n : s.k, b_cols = s.b_trans ? s.k : s.n;
+  const int64_t lda = ld_for(a_cols, s.padded), ldb = ld_for(b_cols, s.padded), ldd = ld_for(s.n, s.padded);
+  const std::vector<double> a = random_bf16_values(rng, a_rows * lda), b = random_bf16_values(rng, b_rows * ldb);
+  const std::vector<double> bias = random_bf16_values(rng, s.n);
+  std::vector<double> d0 = s.d_type == DType::BF16 ? random_bf16_values(rng, s.m * ldd) : random_values(rng, s.m * ldd);
+  if (s.beta == 0)  // D is write-only then: poison it (the padding columns keep values, to see them untouched)
+    for (int64_t i = 0; i < s.m; ++i)
+      for (int64_t j = 0; j < s.n; ++j) d0[i * ldd + j] = std::numeric_limits<double>::quiet_NaN();
+  auto A = [&](int64_t i, int64_t l) { return s.a_trans ? a[l * lda + i] : a[i * lda + l]; };
+  auto B = [&](int64_t l, int64_t j) { return s.b_trans ? b[j * ldb + l] : b[l * ldb + j]; };
+
+  // Oracle in double; naive bf16 = round(round(AB) + C) then + bias, each rounded;
+  // fp32 bound: (2k + 4) u32 (Σ|a b| + |C| + |bias|) (fp32 accumulation,
+  // allowing tensor-core truncation: 2u per add).
+  std::vector<double> oracle = d0, naive = d0, bound(d0.size(), 0.0);
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      double sum = 0, abs_sum = 0;
+      for (int64_t l = 0; l < s.k; ++l) {
+        sum += A(i, l) * B(l, j);
+        abs_sum += std::abs(A(i, l) * B(l, j));
+      }
+      const double c = s.beta != 0 ? s.beta * d0[i * ldd + j] : 0.0, bj = s.bias ? bias[j] : 0.0;
+      oracle[i * ldd + j] = sum + c + bj;
+      double nv = round_bf16(sum);
+      if (s.beta != 0) nv = round_bf16(nv + c);
+      if (s.bias) nv = round_bf16(nv + bj);
+      naive[i * ldd + j] = nv;
+      bound[i * ldd + j] = (2.0 * s.k + 4) * kU32 * (abs_sum + std::abs(c) + std::abs(bj));
+    }
+
+  DeviceArray<bf16> da(to_bf16(a)), db(to_bf16(b)), dbias(to_bf16(bias));
+  GemmParams p;
+  p.a = da.get(), p.b = db.get(), p.bias = s.bias ? dbias.get() : nullptr;
+  p.a_trans = s.a_trans, p.b_trans = s.b_trans, p.d_type = s.d_type;
+  p.m = s.m, p.n = s.n, p.k = s.k;
+  p.lda = s.padded ? lda : 0, p.ldb = s.padded ? ldb : 0, p.ldd = s.padded ? ldd : 0;
+  p.beta = s.beta;
+  // Only the m × n block of D is compared; the padding columns must stay as they were.
+  auto keep_padding = [&](std::vector<double>& v) {
+    for (int64_t i = 0; i < s.m; ++i)
+      for (int64_t j = s.n; j < ldd; ++j) v[i * ldd + j] = d0[i * ldd + j];
+  };
+  keep_padding(oracle);
+  keep_padding(naive);
+  if (s.d_type == DType::BF16) {
+    DeviceArray<bf16> dd(to_bf16(d0));
+    p.d = dd.get();
+    gemm.run(p, nullptr);
+    const std::vector<bf16> first = dd.download();
+    expect_within_naive(describe(s), widen(first), oracle, naive);
+    dd.upload(to_bf16(d0));
+    gemm.run(p, nullptr);  // the cached plan, same bits
+    expect_same_bits(dd.download(), first, describe(s) + " rerun");
+  } else {
+    DeviceArray<float> dd(to_f32(d0));
+    p.d = dd.get();
+    gemm.run(p, nullptr);
+    for (int64_t i = 0; i < s.m; ++i)
+      for (int64_t j = s.n; j < ldd; ++j) bound[i * ldd + j] = 0;  // padding untouched
+    const std::vector<float> first = dd.download();
+    expect_within_bound(describe(s), widen(first), oracle, bound);
+    dd.upload(to_f32(d0));
+    gemm.run(p, nullptr);
+    expect_same_bits(dd.download(), first, describe(s) + " rerun");
+  }
+}
+
+TEST(CudaGemm, EngineProductsAllTransposes) {
+  DUET_OPS_REQUIRE_GPU();
+  DUET_SEEDED_RNG(rng);
+  Gemm gemm;
+  // forward y = x Wᵀ (bf16), input gradient dx = dy W (bf16 and fp32),
+  // weight gradient dW += dyᵀ x (fp32, beta 1), and aT bT for completeness.
+  for (const Shape& s : {Shape{64, 96, 128, false, true, DType::BF16, false, 0},
+                         Shape{256, 512, 384, false, true, DType::BF16, false, 0},
+                         Shape{64, 128, 96, false, false, DType::BF16, false, 0},
+                         Shape{64, 128, 96, false, false, DType::F32, false, 0},
+                         Shape{96, 64, 136, true, false, DType::F32, false, 1.0f},
+                         Shape{40, 56, 48, true, true, DType::F32, false, 0},
+                         Shape{40, 56, 48, true, true, DType::BF16, false, 1.0f}})
+    check_product(gemm, rng, s);
+}
+
+TEST(CudaGemm, OddSizesAndPaddedLeadingDimensions) {
+  DUET_OPS_REQUIRE_GPU();
+  DUET_SEEDED_RNG(rng);
+  Gemm gemm;
+  // m, n, k not multiples of 8 (cuBLASLt takes any sizes); the leading
+  // dimensions stay multiples of 8 elements (16-byte rows, which validate()
+  // requires), here padded beyond the row. Bias with bf16 D, beta 0 and 1.
+  for (bool at : {false, true})
+    for (bool bt : {false, true})
+      for (DType dt : {DType::BF16, DType::F32})
+        for (bool bias : {false, true}) {
+          if (bias && dt == DType::F32) continue;
+          check_product(gemm, rng, Shape{37, 45, 27, at, bt, dt, bias, dt == DType::F32 || bias ? 1.0f : 0.0f, true});
+        }
+  check_product(gemm, rng, Shape{1, 3, 5, false, true, DType::BF16, true, 0.0f, true});
+  check_product(gemm, rng, Shape{200, 328, 1000, false, true, DType::BF16, true, 0.0f, false});  // q/k/v with bias
+}
+
+TEST(CudaGemm, Validation) {
+  DUET_OPS_REQUIRE_GPU();
+  Gemm gemm;
+  DeviceArray<bf16> a(64 * 64), b(64 * 64), d(64 * 64);
+  DeviceArray<float> f(64 * 64);
+  GemmParams p;
+  p.a = a.get(), p.b = b.get(), p.d = d.get(), p.m = 16, p.n = 16, p.k = 16;
+  auto with = [&](auto change) {
+    GemmParams q = p;
+    change(q);
+    return [&gemm, q] { gemm.run(q, nullptr); };
+  };
+  expect_error(with([](GemmParams& q) { q.lda = 20; }), "lda (20) must be a multiple of 8");
+  expect_error(with([](GemmParams& q) { q.ldb = 8; }), "ldb (8) is smaller than a row");
+  expect_error(with([](GemmParams& q) { q.n = 12, q.b_trans = true; }), "ldd (12) must be a multiple of 8");
+  expect_error(with([&](GemmParams& q) { q.a = a.get() + 1; }), "a must be 16-byte aligned");
+  expect_error(with([](GemmParams& q) { q.b = nullptr; }), "gemm: b is null");
+  expect_error(with([&](GemmParams& q) { q.d = f.get(), q.d_type = DType::F32, q.bias = a.get(); }),
+               "bias needs a bf16 d");
+  expect_error(with([](GemmParams& q) { q.k = 0; }), "k must be positive");
+}
+
+}  // namespace
+}  // namespace duet::test::ops
