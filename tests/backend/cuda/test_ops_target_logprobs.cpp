@@ -56,7 +56,7 @@ struct Oracle {
 // |Δlogp| <= 2 ε_t + K u + u (|lse| + |logp|) + u; Σ z errs by <= V ε_t +
 // (c/256 + 8 + n_chunks + 1) u Σ|z|.
 // Backward: G = dlogp (onehot − p) is rounded to bf16 (<= ub |G|) after p errs
-// relatively by δ_t = 2 ε_t + K u + 4u; the products accumulate in fp32:
+// relatively by δ_t = 2 ε_t + K u + u |lse| + 4u; the products accumulate in fp32:
 // |ΔdH| <= Σ_{t,v} (ub |G| + |dlogp| p δ_t + 2 (c + n_chunks + 2) u |G|) |W| + 2u |dH|,
 // |ΔdW| <= Σ_t (ub |G| + |dlogp| p δ_t + 2 (n_t + 2) u |G|) |h| + 2u |dW|.
 Oracle oracle(const Case& c, int64_t chunk, const std::vector<double>& dh0, const std::vector<double>& dw0) {
@@ -92,7 +92,7 @@ Oracle oracle(const Case& c, int64_t chunk, const std::vector<double>& dh0, cons
     o.b_lse[t] = eps_t + K * kU32 + kU32 * std::abs(o.lse[t]);
     o.b_logp[t] = 2 * eps_t + K * kU32 + kU32 * (std::abs(o.lse[t]) + std::abs(o.logp[t])) + kU32;
     o.b_logit_sum[t] = V * eps_t + (eff / 256.0 + 8 + n_chunks + 1) * kU32 * abs_z;
-    const double delta = 2 * eps_t + K * kU32 + 4 * kU32, dl = c.d_logp[t];
+    const double delta = 2 * eps_t + K * kU32 + kU32 * std::abs(o.lse[t]) + 4 * kU32, dl = c.d_logp[t];
     for (int64_t v = 0; v < V; ++v) {
       const double p = std::exp(z[v] - o.lse[t]);
       const double g = std::abs(dl * ((v == c.target_ids[t]) - p));
