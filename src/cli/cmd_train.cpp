@@ -108,6 +108,7 @@ Command add_train(CLI::App& app) {
   add("eval_data", Kind::text, "evaluation dataset");
   add("eval_fraction", Kind::real, "hold out this fraction of --data for evaluation (seeded)");
   add("resume_from_checkpoint", Kind::text, "a checkpoint-N folder written by duet train");
+  add("overwrite_output_dir", Kind::flag, "replace an earlier run in --out (its metrics, checkpoints, model)");
   add("layout", Kind::text, "paired | shared (prefix sharing, default)");
   add("pack_tokens", Kind::integer, "row capacity for packing (0: one example per row)");
   add("max_length", Kind::integer, "longest prompt+response in tokens (default 1024)");
@@ -136,6 +137,7 @@ Command add_train(CLI::App& app) {
   add("discopop_tau", Kind::real, "DiscoPOP temperature");
   add("logging_steps", Kind::integer, "log every N steps (default 1)");
   add("save_steps", Kind::integer, "checkpoint every N steps (0: only at the end)");
+  add("save_total_limit", Kind::integer, "keep only the newest N checkpoints (0: all)");
   add("eval_steps", Kind::integer, "evaluate every N steps (0: only at the end)");
   add("threads", Kind::integer, "CPU threads for data preparation (0: all)");
   add("device", Kind::text, "cpu (the fp32 reference engine) or cuda");

@@ -3,6 +3,7 @@
 // printed as one line.
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <vector>
 
 #include "cli/commands.hpp"
@@ -31,6 +32,11 @@ int main(int argc, char** argv) {
   } catch (const duet::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "duet: error: %s\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A file-system failure the command did not word itself: still one line, naming the path.
+    std::fflush(stdout);
+    std::fprintf(stderr, "duet: error: %s: %s\n", e.path1().c_str(), e.code().message().c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "duet: error: out of memory\n");

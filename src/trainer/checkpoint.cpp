@@ -20,7 +20,37 @@ constexpr const char* kGroups[] = {"master", "exp_avg", "exp_avg_sq"};
 void write_json(const fs::path& file, const nlohmann::json& j) {
   std::ofstream out(file);
   out << j.dump(2) << "\n";
-  if (!out) fail("{}: cannot write", file.string());
+  out.close();  // a full disk shows when the buffer is flushed
+  if (!out) fail("{}: cannot write; check free disk space", file.string());
+}
+
+// Writes into `tmp` and renames it to `dir`; a failure on the way removes
+// `tmp` and turns a file-system error into one line naming the folder.
+template <typename Body>
+void write_folder_atomically(const fs::path& dir, Body&& body) {
+  const fs::path tmp = dir.string() + ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  try {
+    fs::create_directories(tmp);
+    body(tmp);
+    // Replace an existing folder only once the new one is complete.
+    if (fs::exists(dir)) {
+      const fs::path old = dir.string() + ".old";
+      fs::remove_all(old);
+      fs::rename(dir, old);
+      fs::rename(tmp, dir);
+      fs::remove_all(old);
+    } else {
+      fs::rename(tmp, dir);
+    }
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp, ec);
+    fail("{}: cannot write the checkpoint ({})", dir.string(), e.code().message());
+  } catch (const Error& e) {
+    fs::remove_all(tmp, ec);
+    fail("{}: checkpoint not written: {}", dir.string(), e.what());
+  }
 }
 
 }  // namespace
@@ -29,43 +59,47 @@ void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
   for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                            "generation_config.json"}) {
     std::error_code ec;
-    if (fs::exists(from / name, ec)) fs::copy_file(from / name, to / name, fs::copy_options::overwrite_existing);
+    if (!fs::exists(from / name, ec)) continue;
+    const fs::path tmp = to / (std::string(name) + ".tmp");  // copy, then rename: never half a file
+    fs::copy_file(from / name, tmp, fs::copy_options::overwrite_existing);
+    fs::rename(tmp, to / name);
   }
 }
 
 void save_checkpoint(const fs::path& dir, const CheckpointContent& c) {
-  const fs::path tmp = dir.string() + ".tmp";
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
-  model::save_config(c.config, tmp / "config.json");
-  engine::save_weights(c.params, tmp / "model.safetensors", c.config.dtype);
-  if (!c.tokenizer_source.empty()) copy_tokenizer_files(c.tokenizer_source, tmp);
-  if (c.optimizer && c.state) {
-    const engine::ParameterSet<float>* sets[] = {&c.params, &c.optimizer->first_moment(),
-                                                 &c.optimizer->second_moment()};
-    std::vector<model::TensorData> tensors;
-    for (int g = 0; g < 3; ++g)
-      for (const auto& s : c.params.slots())
-        tensors.push_back({std::string(kGroups[g]) + "." + s.name, s.shape,
-                           std::span<const float>(sets[g]->values().data() + s.offset, s.numel)});
-    model::write_safetensors(tmp / kOptimizerFile, tensors, model::DType::F32);
-    write_json(tmp / kStateFile, {{"global_step", c.state->global_step},
-                                  {"epoch", c.state->position.epoch},
-                                  {"step_in_epoch", c.state->position.step},
-                                  {"adam_steps", c.optimizer->steps()},
-                                  {"loss_state", loss::to_json(c.state->loss_state)},
-                                  {"options", c.state->options}});
-  }
-  // Replace an existing checkpoint only once the new one is complete.
-  if (fs::exists(dir, ec)) {
-    const fs::path old = dir.string() + ".old";
-    fs::remove_all(old, ec);
-    fs::rename(dir, old);
-    fs::rename(tmp, dir);
-    fs::remove_all(old, ec);
-  } else {
-    fs::rename(tmp, dir);
+  write_folder_atomically(dir, [&](const fs::path& tmp) {
+    engine::save_weights(c.params, tmp / "model.safetensors", c.config.dtype);
+    if (!c.tokenizer_source.empty()) copy_tokenizer_files(c.tokenizer_source, tmp);
+    if (c.optimizer && c.state) {
+      const engine::ParameterSet<float>* sets[] = {&c.params, &c.optimizer->first_moment(),
+                                                   &c.optimizer->second_moment()};
+      std::vector<model::TensorData> tensors;
+      for (int g = 0; g < 3; ++g)
+        for (const auto& s : c.params.slots())
+          tensors.push_back({std::string(kGroups[g]) + "." + s.name, s.shape,
+                             std::span<const float>(sets[g]->values().data() + s.offset, s.numel)});
+      model::write_safetensors(tmp / kOptimizerFile, tensors, model::DType::F32);
+      write_json(tmp / kStateFile, {{"global_step", c.state->global_step},
+                                    {"epoch", c.state->position.epoch},
+                                    {"step_in_epoch", c.state->position.step},
+                                    {"adam_steps", c.optimizer->steps()},
+                                    {"loss_state", loss::to_json(c.state->loss_state)},
+                                    {"options", c.state->options},
+                                    {"fingerprints", c.state->fingerprints}});
+    }
+    model::save_config(c.config, tmp / "config.json");  // last: a folder with a config is complete
+  });
+}
+
+void save_final_model(const fs::path& dir, const model::ModelConfig& config, const engine::ParameterSet<float>& params,
+                      const fs::path& tokenizer_source) {
+  try {
+    // Each file atomically, weights before config: a folder with a config.json is complete.
+    engine::save_weights(params, dir / "model.safetensors", config.dtype);
+    if (!tokenizer_source.empty()) copy_tokenizer_files(tokenizer_source, dir);
+    model::save_config(config, dir / "config.json");
+  } catch (const fs::filesystem_error& e) {
+    fail("{}: cannot write the final model ({})", dir.string(), e.code().message());
   }
 }
 
@@ -81,6 +115,7 @@ TrainerState load_training_state(const fs::path& dir, engine::ParameterSet<float
       s.position = {j.at("epoch"), j.at("step_in_epoch")};
       s.loss_state = loss::state_from_json(j.at("loss_state"));
       s.options = j.value("options", nlohmann::json::object());
+      s.fingerprints = j.value("fingerprints", nlohmann::json::object());
       optimizer.set_steps(j.at("adam_steps"));
     } catch (const nlohmann::json::exception& e) {
       fail("{} is incomplete: {}", kStateFile, e.what());

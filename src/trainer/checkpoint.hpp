@@ -20,7 +20,8 @@ struct TrainerState {
   int64_t global_step = 0;            // optimizer steps done
   layout::StepPosition position;      // of the next step
   loss::LossState loss_state;
-  nlohmann::json options;             // the run's options, for the record
+  nlohmann::json options;             // the run's options, checked on resume
+  nlohmann::json fingerprints = nlohmann::json::object();  // hashes of the inputs, checked on resume
 };
 
 struct CheckpointContent {
@@ -33,6 +34,11 @@ struct CheckpointContent {
 
 // Writes `dir` atomically (dir.tmp, then rename; an existing dir is replaced).
 void save_checkpoint(const std::filesystem::path& dir, const CheckpointContent& content);
+
+// The output folder as a model folder (weights, tokenizer files, then config),
+// each file written atomically.
+void save_final_model(const std::filesystem::path& dir, const model::ModelConfig& config,
+                      const engine::ParameterSet<float>& params, const std::filesystem::path& tokenizer_source);
 
 // Restores master weights, AdamW moments and the state from `dir`.
 TrainerState load_training_state(const std::filesystem::path& dir, engine::ParameterSet<float>& params,

@@ -38,6 +38,7 @@ void TrainOptions::validate() const {
   if (max_length <= 0 || max_prompt_length <= 0) fail("--max-length and --max-prompt-length must be positive");
   if (logging_steps <= 0) fail("--logging-steps must be positive");
   if (save_steps < 0 || eval_steps < 0) fail("--save-steps and --eval-steps must be >= 0");
+  if (save_total_limit < 0) fail("--save-total-limit must be >= 0 (0: keep every checkpoint)");
   loss::validate(loss);
 }
 
@@ -71,6 +72,8 @@ void apply_json(TrainOptions& o, const nlohmann::json& object, const std::string
     else if (key == "ref_cache") path(o.ref_cache);
     else if (key == "eval_data") path(o.eval_data);
     else if (key == "resume_from_checkpoint") path(o.resume_from_checkpoint);
+    else if (key == "overwrite_output_dir") take(value, "overwrite_output_dir", o.overwrite_output_dir, origin);
+    else if (key == "save_total_limit") take(value, "save_total_limit", o.save_total_limit, origin);
     else if (key == "eval_fraction") take(value, "eval_fraction", o.eval_fraction, origin);
     else if (key == "layout") {
       std::string s;
@@ -154,6 +157,7 @@ nlohmann::json to_json(const TrainOptions& o) {
   j["seed"] = o.seed;
   j["logging_steps"] = o.logging_steps;
   j["save_steps"] = o.save_steps;
+  j["save_total_limit"] = o.save_total_limit;
   j["eval_steps"] = o.eval_steps;
   j["device"] = o.device;
   j["gradient_checkpointing"] = o.gradient_checkpointing;

@@ -26,6 +26,7 @@ struct TrainOptions {
   std::filesystem::path eval_data;   // empty: --eval-fraction of --data, or no eval
   double eval_fraction = 0.0;
   std::filesystem::path resume_from_checkpoint;
+  bool overwrite_output_dir = false;  // replace an earlier run in `out` (TRL's name)
 
   // Layout and data.
   layout::Layout layout = layout::Layout::shared;
@@ -51,6 +52,7 @@ struct TrainOptions {
   // Bookkeeping.
   int64_t logging_steps = 1;
   int64_t save_steps = 0;  // 0: only at the end (and on SIGINT)
+  int64_t save_total_limit = 0;  // keep the newest N checkpoints (0: all)
   int64_t eval_steps = 0;  // 0: only at the end
   unsigned threads = 0;
   std::string device = "cpu";  // engine::make_engine says which exist

@@ -4,12 +4,15 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
+#include <iterator>
 
 #include <fmt/format.h>
 
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
 #include "trainer/metrics_log.hpp"
+#include "trainer/output_dir.hpp"
 #include "trainer/preference_batch.hpp"
 #include "trainer/schedule.hpp"
 #include "trainer/training_data.hpp"
@@ -21,8 +24,30 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted = true; }
+// The signal that asked the run to stop (SIGINT, SIGTERM, SIGUSR1), or 0.
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+// Installs on_stop_signal for the run's lifetime and restores the previous handlers.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &action, &previous_[i]);
+  }
+  ~StopSignals() {
+    for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &previous_[i], nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGUSR1};
+  struct sigaction previous_[std::size(kSignals)];
+};
 
 nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& prefix) {
   nlohmann::json j;
@@ -35,6 +60,7 @@ nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& pre
 
 Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   o_.validate();
+  out_ = std::make_unique<OutputDir>(o_);
   const bool cached_reference = loss::needs_reference(o_.loss) && !o_.ref_cache.empty();
   engine::EngineOptions eo;
   eo.device = o_.device;
@@ -149,24 +175,25 @@ void Trainer::save_checkpoint_now() {
   const fs::path dir = o_.out / fmt::format("checkpoint-{}", state_.global_step);
   save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_});
   log_->message(fmt::format("saved {}", dir.string()));
+  for (const auto& old : out_->prune_checkpoints(o_.save_total_limit))
+    log_->message(fmt::format("removed {} (--save-total-limit {})", old.string(), o_.save_total_limit));
 }
 
 void Trainer::save_final_model() {
   // The output folder itself becomes a model folder, as with TRL.
-  model::save_config(engine_->config(), o_.out / "config.json");
-  engine::save_weights(engine_->master_weights(), o_.out / "model.safetensors", engine_->config().dtype);
-  if (!tokenizer_dir_.empty()) copy_tokenizer_files(tokenizer_dir_, o_.out);
+  trainer::save_final_model(o_.out, engine_->config(), engine_->master_weights(), tokenizer_dir_);
 }
 
 int Trainer::run() {
-  fs::create_directories(o_.out);
+  // Steps after the resumed checkpoint were logged by a run that did not
+  // save them: they are done again, and logged again.
+  if (!o_.resume_from_checkpoint.empty()) out_->cut_metrics_after(state_.global_step);
   log_ = std::make_unique<MetricsLog>(o_.out / "metrics.jsonl", total_steps_, o_.progress);
   log_->message(fmt::format("duet train: {} train / {} eval examples, {} layout, pack_tokens {}, {} steps of {} examples",
                             train_.size(), eval_.size(), layout::layout_name(o_.layout), o_.pack_tokens, total_steps_,
                             o_.batch_size));
   const LrSchedule schedule = make_schedule(o_, total_steps_);
-  auto previous = std::signal(SIGINT, on_sigint);
-  g_interrupted = false;
+  const StopSignals stop_signals;
   layout::StepCursor cursor(*batcher_, state_.position);
   const double steps_per_epoch = static_cast<double>(batcher_->steps_per_epoch());
 
@@ -201,16 +228,14 @@ int Trainer::run() {
                                 record["eval_loss"].get<double>(), record.value("eval_rewards/accuracies", 0.0)));
     }
     if ((o_.save_steps > 0 && step_number % o_.save_steps == 0) || last) save_checkpoint_now();
-    if (g_interrupted && !last) {
+    if (const int signal = g_stop_signal; signal != 0 && !last) {
       save_checkpoint_now();
-      log_->message("interrupted: resume with --resume-from-checkpoint " +
-                    (o_.out / fmt::format("checkpoint-{}", step_number)).string());
-      std::signal(SIGINT, previous);
-      return 130;
+      log_->message(fmt::format("stopped by {}: resume with --resume-from-checkpoint {}", strsignal(signal),
+                                (o_.out / fmt::format("checkpoint-{}", step_number)).string()));
+      return 128 + signal;
     }
   }
   save_final_model();
-  std::signal(SIGINT, previous);
   return 0;
 }
 

@@ -19,13 +19,15 @@
 namespace duet::trainer {
 
 class MetricsLog;
+class OutputDir;
 class PreferenceBatch;
 
 class Trainer {
  public:
   explicit Trainer(TrainOptions options);
   ~Trainer();
-  // Trains to the end (0) or until SIGINT (130, after writing a checkpoint).
+  // Trains to the end (0) or until SIGINT, SIGTERM or SIGUSR1 (128 + the
+  // signal's number, after writing a checkpoint).
   int run();
 
  private:
@@ -42,6 +44,7 @@ class Trainer {
   void save_final_model();
 
   TrainOptions o_;
+  std::unique_ptr<OutputDir> out_;             // checked and locked before anything is loaded
   std::unique_ptr<engine::Engine> engine_;     // policy, reference model (if any), optimizer
   std::unique_ptr<ReferenceCache> ref_cache_;  // from duet ref
   std::vector<layout::TokenizedExample> train_, eval_;

@@ -155,4 +155,25 @@ inline std::vector<json> parse_lines(const std::string& text) {
   return out;
 }
 
+// A model made by duet init (tiny Llama, vocabulary 300) and random
+// pre-tokenized preference data, for duet train.
+struct TrainSetup {
+  TempDir dir;
+  std::string model, data;
+  explicit TrainSetup(int examples) {
+    std::mt19937_64 rng(fresh_seed());
+    write_file(dir / "config.json", tiny_config("LlamaForCausalLM", 300).dump());
+    model = (dir / "model").string();
+    data = (dir / "data.jsonl").string();
+    EXPECT_EQ(run_duet(dir, "init --config " + (dir / "config.json").string() + " --out " + model + " --std 0.3").status, 0);
+    write_file(data, to_jsonl(random_examples(rng, examples, 300, 20, 12)));
+  }
+  // duet train arguments: this model and data into `out`, batches of 2, plain log lines.
+  std::string train(const fs::path& out) const {
+    return "train --model " + model + " --data " + data + " --out " + out.string() + " --batch-size 2 --no-progress";
+  }
+};
+
+inline std::vector<json> metrics(const fs::path& out) { return parse_lines(read_file(out / "metrics.jsonl")); }
+
 }  // namespace duet::cli::testing

@@ -9,21 +9,6 @@
 namespace duet::cli::testing {
 namespace {
 
-struct TrainSetup {
-  TempDir dir;
-  std::string model, data;
-  explicit TrainSetup(int examples) {
-    std::mt19937_64 rng(fresh_seed());
-    write_file(dir / "config.json", tiny_config("LlamaForCausalLM", 300).dump());
-    model = (dir / "model").string();
-    data = (dir / "data.jsonl").string();
-    EXPECT_EQ(run_duet(dir, "init --config " + (dir / "config.json").string() + " --out " + model + " --std 0.3").status, 0);
-    write_file(data, to_jsonl(random_examples(rng, examples, 300, 20, 12)));
-  }
-};
-
-std::vector<json> metrics(const fs::path& out) { return parse_lines(read_file(out / "metrics.jsonl")); }
-
 TEST(CliTrain, ConfigFileWithFlagOverrides) {
   TrainSetup s(24);
   json file = json::object();
