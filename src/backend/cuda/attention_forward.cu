@@ -25,14 +25,27 @@ struct ForwardArgs {
 };
 
 constexpr int kFwdRows = 128, kFwdThreads = 256, kTileK = 64;
+// Blocks per multiprocessor the forward is compiled for (tuning knobs,
+// -DDUET_ATTN_FWD128_MIN_BLOCKS=2 ...): hd128 with 1 gets 211 registers and no
+// spills, with 2 it is capped at 128 (76 spilled bytes) for twice the warps;
+// hd64 fits 128 registers at 2. docs/attention-cuda.md has the measured effect.
+#ifndef DUET_ATTN_FWD128_MIN_BLOCKS
+#define DUET_ATTN_FWD128_MIN_BLOCKS 1
+#endif
+#ifndef DUET_ATTN_FWD64_MIN_BLOCKS
+#define DUET_ATTN_FWD64_MIN_BLOCKS 2
+#endif
 
 template <int D>
 constexpr size_t forward_shared_bytes() {
   return sizeof(bf16) * (kFwdRows * D + 4 * kTileK * D) + sizeof(int32_t) * 4 * kTileK;
 }
 
+constexpr int kFwdMinBlocks128 = DUET_ATTN_FWD128_MIN_BLOCKS, kFwdMinBlocks64 = DUET_ATTN_FWD64_MIN_BLOCKS;
+
 template <int D>
-__global__ void __launch_bounds__(kFwdThreads, D == 128 ? 1 : 2) forward_kernel(const ForwardArgs a) {
+__global__ void __launch_bounds__(kFwdThreads, D == 128 ? kFwdMinBlocks128 : kFwdMinBlocks64)
+    forward_kernel(const ForwardArgs a) {
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* sQ = reinterpret_cast<bf16*>(smem);
   bf16* sK = sQ + kFwdRows * D;   // [2][64][D]
