@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cuda/adamw.hpp"
@@ -34,17 +35,37 @@ void select_device() {
   check(cudaSetDevice(0), "selecting GPU 0");
 }
 
-// Uploads host-order fp32 values into a device-layout fp32 buffer.
+// Host-order fp32 values into a device-layout fp32 buffer, tensor by tensor
+// (no second host copy of an 8B model); the padding between groups is zeroed.
 void upload(const DeviceLayout& layout, const ParameterSet<float>& host, float* dev) {
-  std::vector<float> flat;
-  layout.to_device_order(host, flat);
-  check(cudaMemcpy(dev, flat.data(), flat.size() * sizeof(float), cudaMemcpyHostToDevice), "copying weights to the GPU");
+  check(cudaMemset(dev, 0, layout.total * sizeof(float)), "clearing a parameter buffer");
+  for (const auto& s : layout.slots)
+    check(cudaMemcpy(dev + s.offset, host.values().data() + s.host_offset, s.numel * sizeof(float),
+                     cudaMemcpyHostToDevice),
+          "copying weights to the GPU");
+}
+
+// Host-order fp32 values into a device-layout bf16 buffer, through an fp32
+// staging buffer of the largest tensor.
+void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf16* dev, cudaStream_t stream) {
+  size_t largest = 0;
+  for (const auto& s : layout.slots) largest = std::max(largest, s.numel);
+  cuda::DeviceBuffer staging(largest * sizeof(float), "loading the weights");
+  check(cudaMemsetAsync(dev, 0, layout.total * sizeof(bf16), stream), "clearing the weights");
+  for (const auto& s : layout.slots) {
+    check(cudaMemcpyAsync(staging.as<float>(), host.values().data() + s.host_offset, s.numel * sizeof(float),
+                          cudaMemcpyHostToDevice, stream),
+          "copying weights to the GPU");
+    bc::convert_f32_to_bf16(staging.as<float>(), dev + s.offset, static_cast<int64_t>(s.numel), stream);
+  }
+  check(cudaStreamSynchronize(stream), "loading the weights");
 }
 
 void download(const DeviceLayout& layout, const float* dev, ParameterSet<float>& host) {
-  std::vector<float> flat(layout.total);
-  check(cudaMemcpy(flat.data(), dev, flat.size() * sizeof(float), cudaMemcpyDeviceToHost), "copying weights from the GPU");
-  layout.to_host_order(flat, host);
+  for (const auto& s : layout.slots)
+    check(cudaMemcpy(host.values().data() + s.host_offset, dev + s.offset, s.numel * sizeof(float),
+                     cudaMemcpyDeviceToHost),
+          "copying weights from the GPU");
 }
 
 }  // namespace
@@ -63,11 +84,14 @@ CudaEngine::CudaEngine(const EngineOptions& o)
   model_ = std::make_unique<cuda::DeviceTransformer>(config_, layout_, o.gradient_checkpointing);
 
   const size_t n = layout_.total;
+  const bool training = o.state == EngineState::training;
   weights_.allocate(n * sizeof(bf16), "the bf16 weights");
-  master_.allocate(n * sizeof(float), "the fp32 master weights");
-  grads_.allocate(n * sizeof(float), "the gradients");
-  m_.allocate(n * sizeof(float), "AdamW's first moments");
-  v_.allocate(n * sizeof(float), "AdamW's second moments");
+  if (o.state != EngineState::scoring) grads_.allocate(n * sizeof(float), "the gradients");
+  if (training) {
+    master_.allocate(n * sizeof(float), "the fp32 master weights");
+    m_.allocate(n * sizeof(float), "AdamW's first moments");
+    v_.allocate(n * sizeof(float), "AdamW's second moments");
+  }
   norm_partials_.allocate(static_cast<size_t>(bc::grad_norm_partials(static_cast<int64_t>(n))) * sizeof(double),
                           "the gradient norm");
   grad_norm_.allocate(sizeof(double), "the gradient norm");
@@ -83,15 +107,18 @@ CudaEngine::CudaEngine(const EngineOptions& o)
         "copying the parameter table");
 
   load_weights(host_master_, o.model);
-  upload_state();  // master, bf16 weights, zero moments
+  if (training) {
+    upload_state();  // master, bf16 weights from it, zero moments
+  } else {
+    upload_bf16(layout_, host_master_, weights_.as<bf16>(), stream_);
+  }
   if (!o.reference.empty()) {
     ParameterSet<float> ref(config_);
     load_weights(ref, o.reference);
     reference_.allocate(n * sizeof(bf16), "the reference model");
-    upload(layout_, ref, grads_.as<float>());  // grads_ as fp32 staging, zeroed before use
-    bc::convert_f32_to_bf16(grads_.as<float>(), reference_.as<bf16>(), static_cast<int64_t>(n), stream_);
+    upload_bf16(layout_, ref, reference_.as<bf16>(), stream_);
   }
-  zero_grad();
+  if (grads_.bytes()) zero_grad();
   check(cudaStreamSynchronize(stream_), "loading the model");
   fixed_bytes_ = weights_.bytes() + reference_.bytes() + master_.bytes() + grads_.bytes() + m_.bytes() + v_.bytes();
 }
@@ -153,11 +180,19 @@ std::vector<ResponseLogp> CudaEngine::score_reference(const Batch& b) {
   return score_with(b, reference_.as<bf16>());
 }
 
+void CudaEngine::require(EngineState needed, const char* what) const {
+  const bool ok = needed == EngineState::gradients ? grads_.bytes() > 0 : master_.bytes() > 0;
+  if (!ok) fail("internal: {} needs an engine built with the {} state", what,
+                needed == EngineState::gradients ? "gradients" : "training");
+}
+
 void CudaEngine::zero_grad() {
+  require(EngineState::gradients, "zero_grad");
   check(cudaMemsetAsync(grads_.as<float>(), 0, grads_.bytes(), stream_), "zeroing the gradients");
 }
 
 void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
+  require(EngineState::gradients, "backprop");
   if (!has_loaded_ || b.tokens != loaded_.tokens) fail("internal: backprop of a batch that was not scored last");
   const auto d_logp = spread_response_gradients<float>(b, d_response);
   // The forward's result copy finished (score_with synchronised), so results_ is free.
@@ -170,6 +205,7 @@ void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
 }
 
 const ParameterSet<float>& CudaEngine::gradients() {
+  require(EngineState::gradients, "gradients");
   if (!host_grads_) host_grads_ = std::make_unique<ParameterSet<float>>(config_);
   check(cudaStreamSynchronize(stream_), "finishing the backward");
   download(layout_, grads_.as<float>(), *host_grads_);
@@ -177,6 +213,7 @@ const ParameterSet<float>& CudaEngine::gradients() {
 }
 
 double CudaEngine::optimizer_step(double lr) {
+  require(EngineState::training, "optimizer_step");
   const auto n = static_cast<int64_t>(layout_.total);
   ++steps_;
   bc::global_grad_norm(grads_.as<float>(), n, norm_partials_.as<double>(), grad_norm_.as<double>(), stream_);
@@ -198,7 +235,7 @@ double CudaEngine::optimizer_step(double lr) {
 }
 
 void CudaEngine::download_state() {
-  if (!host_stale_) return;
+  if (!host_stale_ || !master_.bytes()) return;
   check(cudaStreamSynchronize(stream_), "finishing the step");
   download(layout_, master_.as<float>(), host_master_);
   download(layout_, m_.as<float>(), host_optimizer_.first_moment());
@@ -228,7 +265,10 @@ void CudaEngine::upload_state() {
   host_stale_ = false;
 }
 
-void CudaEngine::state_changed() { upload_state(); }
+void CudaEngine::state_changed() {
+  require(EngineState::training, "state_changed");
+  upload_state();
+}
 
 size_t CudaEngine::peak_memory_bytes() const { return fixed_bytes_ + workspace_.bytes(); }
 

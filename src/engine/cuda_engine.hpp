@@ -40,6 +40,7 @@ class CudaEngine final : public Engine {
   void load_batch(const Batch& batch);
   std::vector<ResponseLogp> score_with(const Batch& batch, const backend::cuda::bf16* weights);
   void download_state();
+  void require(EngineState needed, const char* what) const;
   void upload_state();
 
   model::ModelConfig config_;

@@ -49,7 +49,7 @@ DeviceLayout::DeviceLayout(const model::ModelConfig& config)
       auto it = index.find(name);
       if (it == index.end()) continue;
       const TensorSlot& s = host_slots_[it->second];
-      slots.push_back({it->second, offset, s.numel, s.decay});
+      slots.push_back({it->second, s.offset, offset, s.numel, s.decay});
       offset += s.numel;
       index.erase(it);
       any = true;

@@ -17,6 +17,7 @@ namespace duet::engine {
 
 struct DeviceSlot {
   size_t host_slot = 0;      // index into layout_parameters(config)
+  size_t host_offset = 0;    // in elements, in the host ParameterSet
   size_t offset = 0;         // in elements, in the device buffers
   size_t numel = 0;
   bool decay = true;

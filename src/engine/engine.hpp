@@ -47,9 +47,16 @@ class Engine {
   virtual void state_changed() = 0;
 };
 
+// What an engine must hold beyond the weights it scores with: nothing
+// (duet logprobs, duet ref), gradients (benchmarks of the step without the
+// optimizer), or the whole training state (master weights, gradients, AdamW
+// moments). The CPU engine always holds everything (fp32 reference).
+enum class EngineState { scoring, gradients, training };
+
 struct EngineOptions {
   std::string device = "cpu";       // "cpu" (fp32 reference) or "cuda" (bf16, one GPU)
   bool gradient_checkpointing = false;  // recompute each layer's activations in the backward (CUDA)
+  EngineState state = EngineState::training;
   std::filesystem::path model;      // starting weights
   std::filesystem::path reference;  // empty: no reference model
   AdamWOptions adamw;
