@@ -25,7 +25,7 @@ namespace duet::test::ops {
 using bf16 = __nv_bfloat16;
 
 constexpr double kU32 = 0x1p-24;  // fp32 unit roundoff
-constexpr double kU16 = 0x1p-9;   // bf16 unit roundoff
+constexpr double kU16 = 0x1p-8;   // bf16 unit roundoff (8 significant bits)
 
 bool have_gpu();
 #define DUET_OPS_REQUIRE_GPU() \

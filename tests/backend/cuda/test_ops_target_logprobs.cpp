@@ -47,7 +47,7 @@ struct Oracle {
 
 // The CPU kernel in double, plus Σ_v z_v and the error bounds, for one chunk size.
 //
-// Derivation (u = 2^-24, ub = 2^-9): a logit is a k = dim fp32 accumulation of
+// Derivation (u = 2^-24, ub = 2^-8): a logit is a k = dim fp32 accumulation of
 // exact bf16 products: |Δz| <= ε_t = 2 (dim + 2) u max_v Σ_d |h_d w_vd| (2u per
 // add allows tensor-core truncation). The running sum of exp(z − m) over a
 // chunk of c logits: per-thread sums of c/256 terms, an 8-level tree, then one
