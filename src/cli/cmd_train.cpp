@@ -65,14 +65,16 @@ int run_train(const TrainFlags& flags) {
     }
     given[key] = to_json_value(kind, text, kebab(key));
   }
-  if (given.contains("loss_type")) {  // comma lists on the command line
-    auto split = [](const std::string& s) {
-      nlohmann::json list = nlohmann::json::array();
-      size_t b = 0;
-      for (size_t e; (e = s.find(',', b)) != std::string::npos; b = e + 1) list.push_back(s.substr(b, e - b));
-      list.push_back(s.substr(b));
-      return list;
-    };
+  auto split = [](const std::string& s) {  // comma lists on the command line
+    nlohmann::json list = nlohmann::json::array();
+    size_t b = 0;
+    for (size_t e; (e = s.find(',', b)) != std::string::npos; b = e + 1) list.push_back(s.substr(b, e - b));
+    list.push_back(s.substr(b));
+    return list;
+  };
+  if (given.contains("allow_option_changes"))
+    given["allow_option_changes"] = split(given["allow_option_changes"].get<std::string>());
+  if (given.contains("loss_type")) {
     given["loss_type"] = split(given["loss_type"].get<std::string>());
     if (given.contains("loss_weights")) {
       nlohmann::json w = nlohmann::json::array();
@@ -108,6 +110,7 @@ Command add_train(CLI::App& app) {
   add("eval_data", Kind::text, "evaluation dataset");
   add("eval_fraction", Kind::real, "hold out this fraction of --data for evaluation (seeded)");
   add("resume_from_checkpoint", Kind::text, "a checkpoint-N folder written by duet train");
+  add("allow_option_changes", Kind::text, "on resume: comma list of options (or model, data) that may differ from the checkpoint's");
   add("overwrite_output_dir", Kind::flag, "replace an earlier run in --out (its metrics, checkpoints, model)");
   add("layout", Kind::text, "paired | shared (prefix sharing, default)");
   add("pack_tokens", Kind::integer, "row capacity for packing (0: one example per row)");

@@ -1,5 +1,9 @@
 #include "trainer/options.hpp"
 
+#include <algorithm>
+#include <iterator>
+
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "util/error.hpp"
@@ -72,7 +76,14 @@ void apply_json(TrainOptions& o, const nlohmann::json& object, const std::string
     else if (key == "ref_cache") path(o.ref_cache);
     else if (key == "eval_data") path(o.eval_data);
     else if (key == "resume_from_checkpoint") path(o.resume_from_checkpoint);
-    else if (key == "overwrite_output_dir") take(value, "overwrite_output_dir", o.overwrite_output_dir, origin);
+    else if (key == "allow_option_changes") {
+      take(value, "allow_option_changes", o.allow_option_changes, origin);
+      const auto known = run_option_names();
+      for (const auto& name : o.allow_option_changes)
+        if (std::find(known.begin(), known.end(), name) == known.end())
+          fail("{}: allow_option_changes: '{}' is not an option a resume checks ({})", origin, name,
+               fmt::format("{}", fmt::join(known, ", ")));
+    } else if (key == "overwrite_output_dir") take(value, "overwrite_output_dir", o.overwrite_output_dir, origin);
     else if (key == "save_total_limit") take(value, "save_total_limit", o.save_total_limit, origin);
     else if (key == "eval_fraction") take(value, "eval_fraction", o.eval_fraction, origin);
     else if (key == "layout") {
@@ -124,6 +135,40 @@ void apply_json(TrainOptions& o, const nlohmann::json& object, const std::string
     for (const auto& [k, v] : loss_part.items()) merged[k] = v;
     o.loss = with_context(origin, [&] { return loss::config_from_json(merged); });
   }
+}
+
+namespace {
+
+// Options that change nothing a resumed run computes: where things are (the
+// model and data are compared by their fingerprints instead), threads,
+// device, logging, evaluation and checkpoint cadence.
+bool alters_run(const std::string& key) {
+  static const char* const kNeutral[] = {
+      "model", "data", "out", "tokenizer", "ref_cache", "eval_data", "resume_from_checkpoint",
+      "overwrite_output_dir", "allow_option_changes", "layout", "pack_tokens", "on_error", "threads", "device",
+      "gradient_checkpointing", "logging_steps", "save_steps", "save_total_limit", "eval_steps"};
+  return std::find(std::begin(kNeutral), std::end(kNeutral), key) == std::end(kNeutral);
+}
+
+}  // namespace
+
+std::vector<std::string> run_option_names() {
+  std::vector<std::string> names = {"model", "data"};  // the fingerprints
+  const nlohmann::json all = to_json(TrainOptions{});
+  for (const auto& [key, value] : all.items())
+    if (alters_run(key)) names.push_back(key);
+  return names;
+}
+
+std::vector<std::string> changed_run_options(const nlohmann::json& saved, const nlohmann::json& now,
+                                             const std::vector<std::string>& allowed) {
+  std::vector<std::string> changes;
+  for (const auto& [key, value] : now.items()) {
+    if (!alters_run(key) || std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    const nlohmann::json before = saved.contains(key) ? saved[key] : nlohmann::json();
+    if (before != value) changes.push_back(fmt::format("{}: {} -> {}", key, before.dump(), value.dump()));
+  }
+  return changes;
 }
 
 nlohmann::json to_json(const TrainOptions& o) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -27,6 +28,7 @@ struct TrainOptions {
   double eval_fraction = 0.0;
   std::filesystem::path resume_from_checkpoint;
   bool overwrite_output_dir = false;  // replace an earlier run in `out` (TRL's name)
+  std::vector<std::string> allow_option_changes;  // on resume: options (and "model", "data") that may differ
 
   // Layout and data.
   layout::Layout layout = layout::Layout::shared;
@@ -66,5 +68,13 @@ struct TrainOptions {
 // keys are an error naming them.
 void apply_json(TrainOptions& options, const nlohmann::json& object, const std::string& origin);
 nlohmann::json to_json(const TrainOptions& options);
+
+// On resume: the options of `saved` (to_json of the interrupted run) that
+// `now` changes in a way that alters the training (not paths, threads,
+// logging or checkpoint cadence), as "key: old -> new".
+std::vector<std::string> changed_run_options(const nlohmann::json& saved, const nlohmann::json& now,
+                                             const std::vector<std::string>& allowed);
+// The names --allow-option-changes accepts.
+std::vector<std::string> run_option_names();
 
 }  // namespace duet::trainer

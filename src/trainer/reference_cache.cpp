@@ -17,7 +17,6 @@ namespace {
 
 constexpr const char* kFormat = "duet-ref-cache/1";
 
-std::string hex(uint64_t h) { return fmt::format("{:016x}", h); }
 
 uint64_t parse_hex(const std::string& s, const std::string& where) {
   try {
@@ -47,6 +46,15 @@ uint64_t hash_tokens(const layout::TokenizedExample& e) {
   return h;
 }
 
+std::string hash_hex(uint64_t h) { return fmt::format("{:016x}", h); }
+
+uint64_t hash_examples(std::span<const layout::TokenizedExample> examples) {
+  std::vector<uint64_t> hashes;
+  hashes.reserve(examples.size());
+  for (const auto& e : examples) hashes.push_back(hash_tokens(e));
+  return XXH3_64bits(hashes.data(), hashes.size() * sizeof(uint64_t));
+}
+
 uint64_t hash_weights(const engine::ParameterSet<float>& params) {
   return XXH3_64bits(params.values().data(), params.values().size() * sizeof(float));
 }
@@ -65,10 +73,10 @@ void ReferenceCache::build(const std::filesystem::path& file, engine::Engine& re
   const std::filesystem::path tmp = file.string() + ".tmp";
   {
     std::ofstream out(tmp);
-    out << nlohmann::json{{"format", kFormat}, {"weights_xxh3", hex(hash_weights(reference.master_weights()))}, {"examples", examples.size()}}.dump()
+    out << nlohmann::json{{"format", kFormat}, {"weights_xxh3", hash_hex(hash_weights(reference.master_weights()))}, {"examples", examples.size()}}.dump()
         << "\n";
     for (const auto& e : examples)
-      out << nlohmann::json{{"index", e.index}, {"tokens_xxh3", hex(hash_tokens(e))}, {"logps", logps.at(e.index)}}.dump()
+      out << nlohmann::json{{"index", e.index}, {"tokens_xxh3", hash_hex(hash_tokens(e))}, {"logps", logps.at(e.index)}}.dump()
           << "\n";
     if (!out) fail("{}: cannot write", tmp.string());
   }

@@ -20,6 +20,9 @@ namespace duet::trainer {
 
 uint64_t hash_tokens(const layout::TokenizedExample& example);
 uint64_t hash_weights(const engine::ParameterSet<float>& params);
+// Of the examples' hash_tokens in order: the data a run trains on.
+uint64_t hash_examples(std::span<const layout::TokenizedExample> examples);
+std::string hash_hex(uint64_t hash);
 
 struct CachedExample {
   uint64_t tokens_hash = 0;

@@ -1,5 +1,6 @@
 #include "trainer/trainer.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <iterator>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
@@ -69,15 +71,25 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   if (loss::needs_reference(o_.loss) && !cached_reference) eo.reference = o_.ref_model.empty() ? o_.model : o_.ref_model;
   eo.adamw = {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm};
   engine_ = engine::make_engine(eo);
+  // The starting weights, before a resume replaces them.
+  const uint64_t model_hash = hash_weights(engine_->master_weights());
+  state_.fingerprints["model_xxh3"] = hash_hex(model_hash);
   if (cached_reference) {
     ref_cache_ = std::make_unique<ReferenceCache>(ReferenceCache::load(o_.ref_cache));
-    // With the starting weights as reference, the cache must come from them.
-    if (o_.ref_model.empty() && o_.resume_from_checkpoint.empty() &&
-        ref_cache_->weights_hash() != hash_weights(engine_->master_weights()))
+    // The cache must come from the reference: the starting weights, or --ref-model's.
+    const fs::path reference = o_.ref_model.empty() ? o_.model : o_.ref_model;
+    uint64_t reference_hash = model_hash;
+    if (!o_.ref_model.empty()) {
+      engine::ParameterSet<float> weights(engine_->config());
+      engine::load_weights(weights, o_.ref_model);
+      reference_hash = hash_weights(weights);
+    }
+    if (ref_cache_->weights_hash() != reference_hash)
       fail("{}: built from other reference weights than {}: rebuild it with duet ref --model {}",
-           o_.ref_cache.string(), o_.model.string(), o_.model.string());
+           o_.ref_cache.string(), reference.string(), reference.string());
   }
   load_data();
+  state_.fingerprints["data_xxh3"] = hash_hex(hash_examples(train_));
   layout::BatcherOptions b;
   b.layout = o_.layout;
   b.global_batch = o_.batch_size;
@@ -88,11 +100,38 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
                      ? o_.max_steps
                      : static_cast<int64_t>(std::ceil(o_.num_train_epochs * static_cast<double>(batcher_->steps_per_epoch())));
   state_.options = to_json(o_);
-  if (!o_.resume_from_checkpoint.empty()) {
-    state_ = load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
-    engine_->state_changed();
-    batcher_->check_position(state_.position);
+  if (!o_.resume_from_checkpoint.empty()) resume();
+}
+
+void Trainer::resume() {
+  TrainerState saved =
+      load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
+  engine_->state_changed();
+  // A resumed run must be the run that was interrupted: the same inputs and
+  // the options that shape it, unless the user lists what may change.
+  std::vector<std::string> changes = changed_run_options(saved.options, state_.options, o_.allow_option_changes);
+  const auto allowed = [&](const char* name) {
+    return std::find(o_.allow_option_changes.begin(), o_.allow_option_changes.end(), name) !=
+           o_.allow_option_changes.end();
+  };
+  const std::pair<const char*, const char*> fingerprints[] = {
+      {"model_xxh3", "model (other starting weights)"},
+      {"data_xxh3", "data (other training examples, tokenizer, template or truncation)"}};
+  for (const auto& [key, what] : fingerprints) {
+    const std::string name = std::string(key).substr(0, std::string(key).find('_'));
+    if (saved.fingerprints.contains(key) && saved.fingerprints[key] != state_.fingerprints[key] &&
+        !allowed(name.c_str()))
+      changes.push_back(what);
   }
+  if (!changes.empty())
+    fail("--resume-from-checkpoint {}: this run is not the one that wrote the checkpoint: {}; give the same options, "
+         "or list what may change with --allow-option-changes NAME,...",
+         o_.resume_from_checkpoint.string(), fmt::format("{}", fmt::join(changes, "; ")));
+  const nlohmann::json options = state_.options, fingerprints_now = state_.fingerprints;
+  state_ = std::move(saved);
+  state_.options = options;  // what the next checkpoint records: this run's
+  state_.fingerprints = fingerprints_now;
+  batcher_->check_position(state_.position);
 }
 
 Trainer::~Trainer() = default;

@@ -17,7 +17,7 @@ namespace duet::cli::testing {
 namespace {
 
 // A resume with another --max-steps than the interrupted run's.
-const std::string kAllowMaxSteps = "";
+const std::string kAllowMaxSteps = " --allow-option-changes max_steps";
 
 std::vector<int64_t> steps(const fs::path& out) {
   std::vector<int64_t> s;

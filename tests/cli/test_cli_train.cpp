@@ -62,7 +62,7 @@ TEST(CliTrain, SigintWritesACheckpointThatResumes) {
   // Resume for two more steps: the step count continues.
   Result r = run_duet(s.dir, "train --model " + s.model + " --data " + s.data + " --out " + out.string() +
                                  " --batch-size 2 --max-steps " + std::to_string(done + 2) +
-                                 " --no-progress --resume-from-checkpoint " + ckpt.string());
+                                 " --no-progress --allow-option-changes max_steps --resume-from-checkpoint " + ckpt.string());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(metrics(out).back()["step"].get<int64_t>(), done + 2);
 }
@@ -105,6 +105,7 @@ TEST(CliTrain, InputsThatDoNotFitGiveOneLine) {
   expect_one_line_error(run_duet(s.dir, base + " --device cuda"), "--device cuda");
   expect_one_line_error(run_duet(s.dir, base + " --loss-type nope"), "nope");
   expect_one_line_error(run_duet(s.dir, base + " --batch-size 0"), "--batch-size");
+  expect_one_line_error(run_duet(s.dir, base + " --allow-option-changes max_steps,nope"), "'nope'");
   expect_one_line_error(run_duet(s.dir, base + " --resume-from-checkpoint " + s.model), "trainer_state.json");
   // Token ids beyond the model's vocabulary (300).
   write_file(s.dir / "big.jsonl", R"({"prompt_input_ids":[1,2],"chosen_input_ids":[3],"rejected_input_ids":[999]})" "\n");

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -182,6 +183,96 @@ TEST(Training, ResumeContinuesWithIdenticalLosses) {
     EXPECT_EQ(b[s]["loss"].get<double>(), a[s + 3]["loss"].get<double>()) << "step " << s + 4;
     EXPECT_EQ(b[s]["learning_rate"].get<double>(), a[s + 3]["learning_rate"].get<double>());
   }
+}
+
+// The error of constructing a Trainer, or "" when it accepts the options.
+std::string refusal(const TrainOptions& o) {
+  try {
+    Trainer t(o);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Training, ResumeRefusesAnotherRunNamingTheDifference) {
+  TrainingSetup setup(32);
+  SCOPED_TRACE(setup.trace());
+  const TempDir& tmp = setup.tmp;
+  TrainOptions first = base_options(setup.model, setup.data, tmp.path / "first");
+  first.max_steps = 4, first.save_steps = 2;
+  ASSERT_EQ(Trainer(first).run(), 0);
+  TrainOptions same = first;
+  same.out = tmp.path / "resumed";
+  same.resume_from_checkpoint = first.out / "checkpoint-2";
+  same.threads = 1, same.logging_steps = 2;  // neutral: they change no number
+  EXPECT_EQ(refusal(same), "");
+
+  struct Change {
+    const char* name;
+    std::function<void(TrainOptions&)> apply;
+  };
+  const Change changes[] = {
+      {"max_steps", [](TrainOptions& o) { o.max_steps = 9; }},
+      {"batch_size", [](TrainOptions& o) { o.batch_size = 4; }},
+      {"learning_rate", [](TrainOptions& o) { o.learning_rate = 1e-4; }},
+      {"loss_type", [](TrainOptions& o) { o.loss = loss::config_from_json({{"loss_type", "ipo"}, {"beta", 0.5}}); }},
+      {"seed", [](TrainOptions& o) { o.seed = 8; }},
+      {"max_prompt_length", [](TrainOptions& o) { o.max_prompt_length = 6; }},
+      {"model", [&](TrainOptions& o) {
+         write_model(tmp.path / "other_model", setup.seed + 9);
+         o.model = tmp.path / "other_model";
+       }},
+      {"data", [&](TrainOptions& o) {
+         write_task(tmp.path / "other.jsonl", 32, setup.seed + 9);
+         o.data = tmp.path / "other.jsonl";
+       }},
+  };
+  for (const Change& c : changes) {
+    SCOPED_TRACE(c.name);
+    TrainOptions changed = same;
+    c.apply(changed);
+    const std::string why = refusal(changed);
+    EXPECT_NE(why.find("not the one that wrote the checkpoint"), std::string::npos) << why;
+    EXPECT_NE(why.find(c.name), std::string::npos) << why;
+    changed.allow_option_changes = {c.name};
+    if (std::string(c.name) == "max_prompt_length") changed.allow_option_changes.push_back("data");  // it truncates
+    EXPECT_EQ(refusal(changed), "");
+  }
+  // The resumed run's checkpoints record its own options.
+  TrainOptions longer = same;
+  longer.max_steps = 5, longer.allow_option_changes = {"max_steps"};
+  ASSERT_EQ(Trainer(longer).run(), 0);
+  std::ifstream state(longer.out / "checkpoint-5" / "trainer_state.json");
+  EXPECT_EQ(nlohmann::json::parse(state)["options"]["max_steps"], 5);
+}
+
+TEST(Training, ReferenceCacheIsCheckedWithRefModelAndOnResume) {
+  TrainingSetup setup(24);
+  SCOPED_TRACE(setup.trace());
+  const TempDir& tmp = setup.tmp;
+  write_model(tmp.path / "other_model", setup.seed + 5);
+  TrainOptions o = base_options(setup.model, setup.data, tmp.path / "a");
+  o.max_steps = 2, o.save_steps = 1;
+  engine::EngineOptions eo;
+  eo.model = setup.model;
+  auto reference = engine::make_engine(eo);
+  ReferenceCache::build(tmp.path / "ref.jsonl", *reference, load_training_data(o, reference->config()).train, 64);
+  o.ref_cache = tmp.path / "ref.jsonl";
+  ASSERT_EQ(Trainer(o).run(), 0);
+  TrainOptions other_ref = o;
+  other_ref.out = tmp.path / "b";
+  other_ref.ref_model = tmp.path / "other_model";
+  EXPECT_NE(refusal(other_ref).find("other reference weights"), std::string::npos);
+  other_ref.ref_model = setup.model;  // --ref-model naming the weights the cache came from
+  EXPECT_EQ(refusal(other_ref), "");
+  // On resume the starting weights are still the reference: another --model is caught.
+  TrainOptions resumed = o;
+  resumed.out = tmp.path / "c";
+  resumed.resume_from_checkpoint = o.out / "checkpoint-1";
+  resumed.model = tmp.path / "other_model";
+  resumed.allow_option_changes = {"model"};
+  EXPECT_NE(refusal(resumed).find("other reference weights"), std::string::npos);
 }
 
 TEST(Training, ReferenceCacheGivesTheSameRunAndRejectsOtherData) {
