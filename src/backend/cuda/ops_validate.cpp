@@ -19,10 +19,12 @@ void require_rows(const char* op, int64_t n_rows, int64_t dim) {
 }
 
 void require_groups(const char* op, const char* order_name, const int32_t* order, const char* start_name,
-                    const int32_t* group_start, int64_t n_groups, int64_t n_items) {
-  require_non_negative(op, "n_groups", n_groups);
-  if (n_groups > n_items) fail("{}: n_groups ({}) exceeds the number of items ({})", op, n_groups, n_items);
-  if (n_items > 0 && n_groups == 0) fail("{}: n_groups is 0 for {} items (see group_by_key)", op, n_items);
+                    const int32_t* group_start, const char* count_name, int64_t n_groups, int64_t n_items) {
+  require_non_negative(op, count_name, n_groups);
+  if (n_groups > n_items) fail("{}: {} ({}) exceeds the number of items ({})", op, count_name, n_groups, n_items);
+  if (n_items > 0 && n_groups == 0)
+    fail("{}: {} is 0 for {} items (fill the grouping with group_by_key, backend/cuda/grouping.hpp)", op, count_name,
+         n_items);
   require_data(op, order_name, order, n_items);
   require_data(op, start_name, group_start, n_items > 0 ? n_groups + 1 : 0);
 }
@@ -46,7 +48,7 @@ void validate(const EmbeddingForward& p) {
 void validate(const EmbeddingBackward& p) {
   const char* op = "embedding backward";
   require_tokens(op, p.n_tokens, p.vocab, p.dim, p.ids);
-  require_groups(op, "order", p.order, "group_start", p.group_start, p.n_groups, p.n_tokens);
+  require_groups(op, "order", p.order, "group_start", p.group_start, "n_groups", p.n_groups, p.n_tokens);
   require_data(op, "d_out", p.d_out, p.n_tokens * p.dim);
   require_data(op, "d_table", p.d_table, p.vocab * p.dim);
 }
@@ -145,7 +147,8 @@ void validate(const TargetLogprobsBackward& p) {
   require_data(op, "lse", p.lse, p.n_targets);
   require_data(op, "d_logp", p.d_logp, p.n_targets);
   require_data(op, "d_hidden", p.d_hidden, p.n_rows * p.hidden_dim);
-  require_groups(op, "row_order", p.row_order, "row_group_start", p.row_group_start, p.n_row_groups, p.n_targets);
+  require_groups(op, "row_order", p.row_order, "row_group_start", p.row_group_start, "n_row_groups", p.n_row_groups,
+                 p.n_targets);
 }
 
 void validate(const AdamWStep& p) {

@@ -183,7 +183,7 @@ TEST(CudaTargetLogprobs, Validation) {
   b.n_rows = 4, b.hidden_dim = 8, b.vocab = 16, b.n_targets = 4, b.vocab_chunk = 8;
   b.hidden = a.get(), b.lm_head = a.get(), b.target_rows = rows.get(), b.target_ids = ids.get();
   b.lse = f.get(), b.d_logp = f.get(), b.d_hidden = f.get(), b.workspace = f.get();
-  expect_error([&] { bc::target_logprobs_backward(gemm, b, nullptr); }, "n_groups is 0 for 4 items");
+  expect_error([&] { bc::target_logprobs_backward(gemm, b, nullptr); }, "n_row_groups is 0 for 4 items");
   b.hidden_dim = 12;
   expect_error([&] { bc::target_logprobs_backward(gemm, b, nullptr); }, "hidden_dim (12) must be a multiple of 8");
 }
