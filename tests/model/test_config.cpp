@@ -6,6 +6,7 @@
 
 #include "helpers.hpp"
 #include "model/config.hpp"
+#include "model/presets.hpp"
 #include "util/error.hpp"
 
 namespace duet::model {
@@ -367,6 +368,34 @@ TEST(Config, LoadReportsMissingAndMalformedFiles) {
   }
   test::write_bytes(dir / "config.json", kQwen25_05B);
   EXPECT_EQ(load_config(dir / "config.json"), parse(kQwen25_05B));
+}
+
+}  // namespace
+}  // namespace duet::model
+
+namespace duet::model {
+namespace {
+
+// Presets parse through the same validation as config.json files and carry
+// the published shapes (spot checks that would catch a swapped field).
+TEST(Presets, ParseAndHaveThePublishedShapes) {
+  for (const auto& name : preset_names()) EXPECT_NO_THROW(preset_config(name)) << name;
+  const auto l8 = preset_config("llama-3.1-8b");
+  EXPECT_EQ(l8.hidden_size, 4096);
+  EXPECT_EQ(l8.intermediate_size, 14336);
+  EXPECT_EQ(l8.head_dim, 128);
+  EXPECT_EQ(l8.num_key_value_heads, 8);
+  EXPECT_EQ(l8.rope_scaling.type, RopeType::Llama3);
+  EXPECT_FALSE(l8.tie_word_embeddings);
+  const auto l1 = preset_config("llama-3.2-1b");
+  EXPECT_EQ(l1.head_dim, 64);
+  EXPECT_TRUE(l1.tie_word_embeddings);
+  const auto q = preset_config("qwen2.5-7b");
+  EXPECT_EQ(q.head_dim, 128);  // 3584 / 28
+  EXPECT_TRUE(q.has_qkv_bias());
+  EXPECT_FALSE(q.attention_window().has_value());
+  EXPECT_EQ(preset_config("mistral-7b").attention_window().value_or(0), 4096);
+  EXPECT_THROW(preset_config("llama-9"), Error);
 }
 
 }  // namespace
