@@ -26,11 +26,12 @@ struct ForwardArgs {
 
 constexpr int kFwdRows = 128, kFwdThreads = 256, kTileK = 64;
 // Blocks per multiprocessor the forward is compiled for (tuning knobs,
-// -DDUET_ATTN_FWD128_MIN_BLOCKS=2 ...): hd128 with 1 gets 211 registers and no
-// spills, with 2 it is capped at 128 (76 spilled bytes) for twice the warps;
-// hd64 fits 128 registers at 2. docs/attention-cuda.md has the measured effect.
+// -DDUET_ATTN_FWD128_MIN_BLOCKS=1 ...). hd128 at 2 is capped at 128 registers
+// (76 spilled bytes) for twice the warps: 14-19 % faster on the H200 than at 1
+// (211 registers, no spill). hd64 fits 128 registers at 2; at 3 it spills 188
+// bytes and ran 7-12 % slower. docs/attention-cuda.md has the numbers.
 #ifndef DUET_ATTN_FWD128_MIN_BLOCKS
-#define DUET_ATTN_FWD128_MIN_BLOCKS 1
+#define DUET_ATTN_FWD128_MIN_BLOCKS 2
 #endif
 #ifndef DUET_ATTN_FWD64_MIN_BLOCKS
 #define DUET_ATTN_FWD64_MIN_BLOCKS 2
