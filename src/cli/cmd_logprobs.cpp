@@ -111,6 +111,7 @@ int run_logprobs(const LogprobsOptions& o) {
   // Weights last: data errors come before the (slow, large) load.
   engine::EngineOptions eo;
   eo.device = o.device;
+  eo.state = engine::EngineState::scoring;  // weights only: no gradients, no optimizer state
   eo.model = o.model;
   auto engine = engine::make_engine(eo);
   for (size_t first = 0; first < d.examples.size(); first += kChunkExamples) {

@@ -35,6 +35,7 @@ int run_ref(RefOptions& o) {
   // Weights after the data: data errors come before the (slow, large) load.
   engine::EngineOptions eo;
   eo.device = o.device;
+  eo.state = engine::EngineState::scoring;  // weights only: no gradients, no optimizer state
   eo.model = o.train.model;
   auto reference = engine::make_engine(eo);
   trainer::ReferenceCache::build(o.out, *reference, data.train, o.pack_tokens);

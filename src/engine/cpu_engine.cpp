@@ -5,12 +5,18 @@
 namespace duet::engine {
 
 CpuEngine::CpuEngine(const EngineOptions& o)
-    : model_(model::load_config(o.model)),
+    : model_(o.random_model ? *o.random_model : model::load_config(o.model)),
       params_(model_.config()),
       grads_(model_.config()),
       optimizer_(model_.config(), o.adamw) {
-  load_weights(params_, o.model);
-  if (!o.reference.empty()) {
+  if (o.random_model) {
+    init_random(params_, o.random_seed, o.random_std);
+  } else {
+    load_weights(params_, o.model);
+  }
+  if (o.reference_is_start) {
+    reference_ = std::make_unique<ParameterSet<float>>(params_);
+  } else if (!o.reference.empty()) {
     reference_ = std::make_unique<ParameterSet<float>>(model_.config());
     load_weights(*reference_, o.reference);
   }

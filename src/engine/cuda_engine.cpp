@@ -71,7 +71,7 @@ void download(const DeviceLayout& layout, const float* dev, ParameterSet<float>&
 }  // namespace
 
 CudaEngine::CudaEngine(const EngineOptions& o)
-    : config_((select_device(), model::load_config(o.model))),
+    : config_((select_device(), o.random_model ? *o.random_model : model::load_config(o.model))),
       layout_(config_),
       adamw_options_(o.adamw),
       host_master_(config_),
@@ -106,13 +106,22 @@ CudaEngine::CudaEngine(const EngineOptions& o)
   check(cudaMemcpy(slot_decay_.as<uint8_t>(), decay.data(), decay.size(), cudaMemcpyHostToDevice),
         "copying the parameter table");
 
-  load_weights(host_master_, o.model);
-  if (training) {
-    upload_state();  // master, bf16 weights from it, zero moments
+  if (o.random_model) {
+    random_weights(o.random_seed, static_cast<float>(o.random_std));
   } else {
-    upload_bf16(layout_, host_master_, weights_.as<bf16>(), stream_);
+    load_weights(host_master_, o.model);
+    if (training) {
+      upload_state();  // master, bf16 weights from it, zero moments
+    } else {
+      upload_bf16(layout_, host_master_, weights_.as<bf16>(), stream_);
+    }
   }
-  if (!o.reference.empty()) {
+  if (o.reference_is_start) {
+    reference_.allocate(n * sizeof(bf16), "the reference model");
+    check(cudaMemcpyAsync(reference_.as<bf16>(), weights_.as<bf16>(), n * sizeof(bf16), cudaMemcpyDeviceToDevice,
+                          stream_),
+          "copying the reference model");
+  } else if (!o.reference.empty()) {
     ParameterSet<float> ref(config_);
     load_weights(ref, o.reference);
     reference_.allocate(n * sizeof(bf16), "the reference model");
@@ -120,7 +129,39 @@ CudaEngine::CudaEngine(const EngineOptions& o)
   }
   if (grads_.bytes()) zero_grad();
   check(cudaStreamSynchronize(stream_), "loading the model");
-  fixed_bytes_ = weights_.bytes() + reference_.bytes() + master_.bytes() + grads_.bytes() + m_.bytes() + v_.bytes();
+}
+
+// Random weights made on the device (no host values): each tensor drawn in
+// fp32 from its own stream of the seed, then rounded to bf16; the master
+// weights keep the fp32 draws and the host mirror is filled on demand.
+void CudaEngine::random_weights(uint64_t seed, float std) {
+  const auto host_slots = layout_parameters(config_);
+  size_t largest = 0;
+  for (const auto& s : layout_.slots) largest = std::max(largest, s.numel);
+  cuda::DeviceBuffer staging(master_.bytes() ? 0 : largest * sizeof(float), "making random weights");
+  check(cudaMemsetAsync(weights_.as<bf16>(), 0, weights_.bytes(), stream_), "clearing the weights");
+  if (master_.bytes()) check(cudaMemsetAsync(master_.as<float>(), 0, master_.bytes(), stream_), "clearing");
+  for (size_t i = 0; i < layout_.slots.size(); ++i) {
+    const auto& s = layout_.slots[i];
+    const std::string& name = host_slots[s.host_slot].name;
+    float* f32 = master_.bytes() ? master_.as<float>() + s.offset : staging.as<float>();
+    const auto numel = static_cast<int64_t>(s.numel);
+    if (name.ends_with("norm.weight")) {
+      bc::fill_f32(f32, 1.0f, numel, stream_);
+    } else if (name.ends_with(".bias")) {
+      bc::fill_f32(f32, 0.0f, numel, stream_);
+    } else {
+      bc::fill_normal_f32(f32, std, seed * 1000003u + s.host_slot, numel, stream_);
+    }
+    bc::convert_f32_to_bf16(f32, weights_.as<bf16>() + s.offset, numel, stream_);
+  }
+  if (master_.bytes()) {
+    check(cudaMemsetAsync(m_.as<float>(), 0, m_.bytes(), stream_), "clearing AdamW's moments");
+    check(cudaMemsetAsync(v_.as<float>(), 0, v_.bytes(), stream_), "clearing AdamW's moments");
+  }
+  check(cudaStreamSynchronize(stream_), "making random weights");
+  host_stale_ = true;  // the host mirror is read back when asked for
+  random_ = true;
 }
 
 CudaEngine::~CudaEngine() {
@@ -235,6 +276,7 @@ double CudaEngine::optimizer_step(double lr) {
 }
 
 void CudaEngine::download_state() {
+  if (random_ && !master_.bytes()) fail("internal: a random model's weights are on the GPU only (training state needed)");
   if (!host_stale_ || !master_.bytes()) return;
   check(cudaStreamSynchronize(stream_), "finishing the step");
   download(layout_, master_.as<float>(), host_master_);
@@ -270,6 +312,10 @@ void CudaEngine::state_changed() {
   upload_state();
 }
 
-size_t CudaEngine::peak_memory_bytes() const { return fixed_bytes_ + workspace_.bytes(); }
+double CudaEngine::device_memory_gib() const {
+  size_t free = 0, total = 0;
+  check(cudaMemGetInfo(&free, &total), "reading the GPU's memory");
+  return static_cast<double>(total - free) / 1073741824.0;
+}
 
 }  // namespace duet::engine

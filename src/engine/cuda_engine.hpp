@@ -32,14 +32,17 @@ class CudaEngine final : public Engine {
   AdamW& optimizer() override;
   void state_changed() override;
 
-  // Peak device memory in use since start (bytes), from the allocator's view.
-  size_t peak_memory_bytes() const;
+  // In use on the device now (cudaMemGetInfo: this process's allocations, the
+  // CUDA context and cuBLASLt's workspace; the engine allocates nothing per step,
+  // so after a step this is the peak).
+  double device_memory_gib() const override;
 
  private:
   void ensure_capacity(int64_t n_tokens, int64_t n_targets);
   void load_batch(const Batch& batch);
   std::vector<ResponseLogp> score_with(const Batch& batch, const backend::cuda::bf16* weights);
   void download_state();
+  void random_weights(uint64_t seed, float std);
   void require(EngineState needed, const char* what) const;
   void upload_state();
 
@@ -62,8 +65,8 @@ class CudaEngine final : public Engine {
   std::unique_ptr<ParameterSet<float>> host_grads_;  // made on first use
   AdamW host_optimizer_;
   bool host_stale_ = false;
+  bool random_ = false;
   int64_t steps_ = 0;
-  size_t fixed_bytes_ = 0;
 };
 
 }  // namespace duet::engine

@@ -6,6 +6,7 @@
 // the trainer, the losses and the checkpoints do not change.
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ class Engine {
   // Clips and applies AdamW at `lr`; returns the gradient norm before clipping.
   virtual double optimizer_step(double lr) = 0;
 
+  // Device memory in use (GiB; 0 for the CPU engine), for metrics and benchmarks.
+  virtual double device_memory_gib() const { return 0.0; }
+
   // fp32 master weights and AdamW state, current on the host: what
   // checkpoints save and resume restores (then call state_changed()).
   virtual ParameterSet<float>& master_weights() = 0;
@@ -57,6 +61,14 @@ struct EngineOptions {
   std::string device = "cpu";       // "cpu" (fp32 reference) or "cuda" (bf16, one GPU)
   bool gradient_checkpointing = false;  // recompute each layer's activations in the backward (CUDA)
   EngineState state = EngineState::training;
+  // Benchmarks: this architecture with random weights (transformers'
+  // _init_weights: matrices N(0, random_std), norms 1, biases 0), made where
+  // the engine runs; `model` is then not read. A reference, if any, is then
+  // a copy of these starting weights (reference_is_start).
+  std::optional<model::ModelConfig> random_model;
+  uint64_t random_seed = 0;
+  double random_std = 0.02;
+  bool reference_is_start = false;  // the reference model = the starting weights (no second load)
   std::filesystem::path model;      // starting weights
   std::filesystem::path reference;  // empty: no reference model
   AdamWOptions adamw;

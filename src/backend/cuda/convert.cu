@@ -15,6 +15,24 @@ __global__ void fill_kernel(float* out, float value, int64_t n) {
     out[i] = value;
 }
 
+// Counter-based normal draws: element i of stream `seed` is a pure function of
+// (seed, i), so the values do not depend on the launch shape.
+__device__ uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+__global__ void normal_kernel(float* out, float std, uint64_t seed, int64_t n) {
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const uint64_t r = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(i)));
+    const float u1 = (static_cast<float>(r >> 40) + 1.0f) * (1.0f / 16777217.0f);  // (0, 1]
+    const float u2 = static_cast<float>((r >> 16) & 0xFFFFFFu) * (1.0f / 16777216.0f);
+    out[i] = std * sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);  // Box-Muller
+  }
+}
+
 constexpr int kThreads = 256;
 // Grid-stride loops over at most this many blocks.
 unsigned blocks_for(int64_t n) {
@@ -28,6 +46,13 @@ void convert_f32_to_bf16(const float* in, bf16* out, int64_t n, cudaStream_t str
   if (n == 0) return;
   convert_kernel<<<blocks_for(n), kThreads, 0, stream>>>(in, out, n);
   check_launch("convert_f32_to_bf16");
+}
+
+void fill_normal_f32(float* out, float std, uint64_t seed, int64_t n, cudaStream_t stream) {
+  detail::validate_conversion("fill_normal_f32", nullptr, false, out, n);
+  if (n == 0) return;
+  normal_kernel<<<blocks_for(n), kThreads, 0, stream>>>(out, std, seed, n);
+  check_launch("fill_normal_f32");
 }
 
 void fill_f32(float* out, float value, int64_t n, cudaStream_t stream) {
