@@ -14,6 +14,7 @@ packages=(
   libopenblas-dev      # CPU matrix products for the fp32 reference engine
   zlib1g-dev libzstd-dev  # compressed datasets (.jsonl.gz, .jsonl.zst)
   libxxhash-dev        # stable hashes keying the reference-log-prob cache
+  libyaml-cpp-dev      # YAML config files for duet train (TRL/accelerate recipes)
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
   python3              # scripts (corpus, demo data)
   wordnet-base fortunes   # real English text for the demo dataset and corpus

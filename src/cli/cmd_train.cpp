@@ -1,10 +1,12 @@
-// duet train: DPO-family preference tuning. Options use TRL's names in kebab
-// case; a --config JSON file (snake_case keys) is applied first and flags
-// given on the command line override it.
-#include <fstream>
+// duet train: DPO-family preference tuning. Every option comes from one table
+// (trainer::train_options): TRL's names, in kebab and snake case on the
+// command line, snake case in a --config file (JSON or YAML). The file is
+// applied first, flags given on the command line override it.
 #include <map>
 #include <memory>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
@@ -15,72 +17,66 @@ namespace duet::cli {
 
 namespace {
 
-enum class Kind { text, integer, real, flag };
-
-// Every option is captured as text and turned into a JSON value of its kind,
-// so the file and the command line go through the same apply_json.
 struct TrainFlags {
+  CLI::App* app = nullptr;
   std::string config;
-  std::map<std::string, std::pair<Kind, std::string>> values;  // snake_key -> (kind, text)
-  std::map<std::string, CLI::Option*> options;
+  std::map<std::string, std::string> text;         // key -> the flag's text
+  std::map<std::string, CLI::Option*> options;     // key -> its option
+  std::map<std::string, CLI::Option*> not_in_duet; // TRL's options duet lacks
+  std::map<std::string, std::string> ignored;      // their values
 };
 
-nlohmann::json to_json_value(Kind kind, const std::string& text, const std::string& flag) {
-  try {
-    switch (kind) {
-      case Kind::integer: return std::stoll(text);
-      case Kind::real: return std::stod(text);
-      case Kind::flag: return true;
-      case Kind::text: return text;
-    }
-  } catch (const std::exception&) {
-    fail("--{}: '{}' is not a number", flag, text);
-  }
-  return text;
-}
-
-std::string kebab(const std::string& snake) {
-  std::string s = snake;
+std::string kebab(std::string s) {
   for (char& c : s)
     if (c == '_') c = '-';
   return s;
 }
 
+// "--max-steps,--max_steps" and the same for TRL's aliases.
+std::string flag_names(const trainer::OptionInfo& info) {
+  std::vector<std::string> names = {info.key};
+  names.insert(names.end(), info.aliases.begin(), info.aliases.end());
+  std::string out;
+  for (const auto& n : names) {
+    out += (out.empty() ? "--" : ",--") + kebab(n);
+    if (n.find('_') != std::string::npos) out += ",--" + n;
+  }
+  return out;
+}
+
+std::string default_text(const trainer::OptionInfo& info, const nlohmann::json& defaults) {
+  if (info.key == "no_progress" || info.key == "bf16" || info.key == "fp32") return "false";
+  if (!defaults.contains(info.key)) return "";
+  const nlohmann::json& v = defaults[info.key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {
+    std::vector<std::string> items;
+    for (const auto& x : v) items.push_back(x.is_string() ? x.get<std::string>() : x.dump());
+    return fmt::format("{}", fmt::join(items, ","));
+  }
+  return v.is_null() ? "" : v.dump();
+}
+
 int run_train(const TrainFlags& flags) {
+  std::vector<std::string> unknown;
+  for (const auto& arg : flags.app->remaining())
+    if (arg.starts_with("--")) unknown.push_back(arg);
+  if (!unknown.empty())
+    fail("unknown {} {}; duet train --help lists them all",
+         unknown.size() == 1 ? "option" : "options", fmt::format("{}", fmt::join(unknown, ", ")));
+  if (!flags.app->remaining().empty())
+    fail("unexpected argument '{}': every option of duet train is --name VALUE", flags.app->remaining().front());
+  std::vector<std::string> lacking;
+  for (const auto& [key, opt] : flags.not_in_duet)
+    if (opt->count() > 0) lacking.push_back(key);
   trainer::TrainOptions o;
-  if (!flags.config.empty()) {
-    std::ifstream in(flags.config);
-    if (!in) fail("{}: cannot open the config file", flags.config);
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded()) fail("{}: not valid JSON", flags.config);
-    trainer::apply_json(o, j, flags.config);
-  }
+  if (!flags.config.empty()) trainer::apply_json(o, trainer::read_config_file(flags.config), flags.config);
   nlohmann::json given = nlohmann::json::object();
-  for (const auto& [key, opt] : flags.options) {
+  for (const auto& name : lacking) given[name] = true;  // apply_json says why each is missing
+  for (const auto& info : trainer::train_options()) {
+    const CLI::Option* opt = flags.options.at(info.key);
     if (opt->count() == 0) continue;
-    const auto& [kind, text] = flags.values.at(key);
-    if (key == "no_progress") {
-      o.progress = false;
-      continue;
-    }
-    given[key] = to_json_value(kind, text, kebab(key));
-  }
-  auto split = [](const std::string& s) {  // comma lists on the command line
-    nlohmann::json list = nlohmann::json::array();
-    size_t b = 0;
-    for (size_t e; (e = s.find(',', b)) != std::string::npos; b = e + 1) list.push_back(s.substr(b, e - b));
-    list.push_back(s.substr(b));
-    return list;
-  };
-  if (given.contains("allow_option_changes"))
-    given["allow_option_changes"] = split(given["allow_option_changes"].get<std::string>());
-  if (given.contains("loss_type")) {
-    given["loss_type"] = split(given["loss_type"].get<std::string>());
-    if (given.contains("loss_weights")) {
-      nlohmann::json w = nlohmann::json::array();
-      for (const auto& s : split(given["loss_weights"].get<std::string>())) w.push_back(std::stod(s.get<std::string>()));
-      given["loss_weights"] = w;
-    }
+    given[info.key] = trainer::parse_option_text(info, flags.text.at(info.key), opt->get_name());
   }
   trainer::apply_json(o, given, "command line");
   o.validate();
@@ -93,59 +89,30 @@ int run_train(const TrainFlags& flags) {
 Command add_train(CLI::App& app) {
   auto flags = std::make_shared<TrainFlags>();
   CLI::App* sub = app.add_subcommand("train", "Preference-tune a model (DPO and relatives) with prefix sharing and packing");
-  sub->add_option("--config", flags->config, "JSON file of options (snake_case keys, as the flags)");
-  auto add = [&](const std::string& key, Kind kind, const std::string& help) {
-    auto& slot = flags->values[key];
-    slot.first = kind;
-    CLI::Option* opt = kind == Kind::flag ? sub->add_flag("--" + kebab(key), help)
-                                          : sub->add_option("--" + kebab(key), slot.second, help);
-    flags->options[key] = opt;
-  };
-  add("model", Kind::text, "Hugging Face model folder (config.json, *.safetensors, tokenizer)");
-  add("data", Kind::text, "preference dataset (JSONL, .jsonl.gz or .jsonl.zst)");
-  add("out", Kind::text, "output folder: metrics.jsonl, checkpoint-N/, the final model");
-  add("tokenizer", Kind::text, "tokenizer.json or folder (default: the model folder)");
-  add("ref_model", Kind::text, "reference model folder (default: --model)");
-  add("ref_cache", Kind::text, "reference log-probs from duet ref (no reference model is loaded)");
-  add("eval_data", Kind::text, "evaluation dataset");
-  add("eval_fraction", Kind::real, "hold out this fraction of --data for evaluation (seeded)");
-  add("resume_from_checkpoint", Kind::text, "a checkpoint-N folder written by duet train");
-  add("allow_option_changes", Kind::text, "on resume: comma list of options (or model, data) that may differ from the checkpoint's");
-  add("overwrite_output_dir", Kind::flag, "replace an earlier run in --out (its metrics, checkpoints, model)");
-  add("layout", Kind::text, "paired | shared (prefix sharing, default)");
-  add("pack_tokens", Kind::integer, "row capacity for packing (0: one example per row)");
-  add("max_length", Kind::integer, "longest prompt+response in tokens (default 1024)");
-  add("max_prompt_length", Kind::integer, "longest prompt in tokens (default 512)");
-  add("chat_template", Kind::text, "auto | none | llama3 | llama2 | chatml");
-  add("on_error", Kind::text, "fail (default) or skip: drop examples with problems, counted");
-  add("batch_size", Kind::integer, "global batch: examples per optimizer step (default 8)");
-  add("max_steps", Kind::integer, "optimizer steps (overrides --num-train-epochs)");
-  add("num_train_epochs", Kind::real, "epochs (default 1)");
-  add("learning_rate", Kind::real, "peak learning rate (default 1e-6)");
-  add("lr_scheduler_type", Kind::text, "constant | constant_with_warmup | linear | cosine");
-  add("warmup_ratio", Kind::real, "warmup as a fraction of the steps");
-  add("warmup_steps", Kind::integer, "warmup steps (overrides --warmup-ratio)");
-  add("weight_decay", Kind::real, "AdamW decoupled weight decay (not on norms and biases)");
-  add("adam_beta1", Kind::real, "AdamW beta1");
-  add("adam_beta2", Kind::real, "AdamW beta2");
-  add("adam_epsilon", Kind::real, "AdamW epsilon");
-  add("max_grad_norm", Kind::real, "clip gradients to this global norm (<= 0: off)");
-  add("seed", Kind::integer, "seed of the data order and split");
-  add("loss_type", Kind::text, "sigmoid (default), hinge, ipo, ..., or a comma list (see docs/losses.md)");
-  add("loss_weights", Kind::text, "comma list of weights for a combined --loss-type");
-  add("beta", Kind::real, "the loss's beta (default 0.1)");
-  add("label_smoothing", Kind::real, "label smoothing (sigmoid, robust, ...)");
-  add("rpo_alpha", Kind::real, "add rpo_alpha x NLL of chosen");
-  add("simpo_gamma", Kind::real, "SimPO target margin");
-  add("discopop_tau", Kind::real, "DiscoPOP temperature");
-  add("logging_steps", Kind::integer, "log every N steps (default 1)");
-  add("save_steps", Kind::integer, "checkpoint every N steps (0: only at the end)");
-  add("save_total_limit", Kind::integer, "keep only the newest N checkpoints (0: all)");
-  add("eval_steps", Kind::integer, "evaluate every N steps (0: only at the end)");
-  add("threads", Kind::integer, "CPU threads for data preparation (0: all)");
-  add("device", Kind::text, "cpu (the fp32 reference engine) or cuda");
-  add("gradient_checkpointing", Kind::flag, "recompute activations in the backward: less memory, more time (cuda)");
-  add("no_progress", Kind::flag, "plain log lines instead of a progress bar");
+  sub->allow_extras();  // unknown options are listed all at once by run_train
+  flags->app = sub;
+  sub->add_option("--config", flags->config, "options file: JSON, or YAML (.yaml/.yml), snake_case keys as the flags")
+      ->type_name("PATH");
+  const nlohmann::json defaults = trainer::to_json(trainer::TrainOptions{});
+  for (const auto& info : trainer::train_options()) {
+    std::string help = info.help;
+    if (!info.choices.empty()) help += fmt::format(" (one of: {})", fmt::join(info.choices, ", "));
+    const std::string def = default_text(info, defaults);
+    if (!def.empty()) help += fmt::format(" [default: {}]", def);
+    std::string& slot = flags->text[info.key];
+    CLI::Option* opt =
+        info.type == trainer::OptionType::boolean
+            ? sub->add_flag(flag_names(info), slot, help)
+            : sub->add_option(flag_names(info), slot, help)->type_name(trainer::type_name(info.type));
+    opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // as argparse: the last one given wins
+    flags->options[info.key] = opt;
+  }
+  for (const auto& [key, why] : trainer::trl_options_not_implemented()) {
+    flags->not_in_duet[key] =
+        sub->add_option("--" + kebab(key) + (key.find('_') != std::string::npos ? ",--" + key : ""), flags->ignored[key])
+            ->group("")
+            ->expected(0, 1);
+  }
   return {sub, [flags] { return run_train(*flags); }};
 }
 

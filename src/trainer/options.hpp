@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -39,6 +40,10 @@ struct TrainOptions {
 
   // Optimisation.
   int64_t batch_size = 8;  // global batch in examples per optimizer step
+  // TRL's spelling of the global batch: per_device_train_batch_size x
+  // gradient_accumulation_steps x ranks (one rank today); > 0 sets batch_size.
+  int64_t per_device_train_batch_size = 0;
+  int64_t gradient_accumulation_steps = 1;
   int64_t max_steps = -1;  // > 0 overrides num_train_epochs
   double num_train_epochs = 1.0;
   double learning_rate = 1e-6;
@@ -56,16 +61,44 @@ struct TrainOptions {
   int64_t save_steps = 0;  // 0: only at the end (and on SIGINT)
   int64_t save_total_limit = 0;  // keep the newest N checkpoints (0: all)
   int64_t eval_steps = 0;  // 0: only at the end
-  unsigned threads = 0;
+  int64_t threads = 0;  // 0: all cores
   std::string device = "cpu";  // engine::make_engine says which exist
+  std::string precision = "auto";  // auto (the device's), bf16 (--bf16) or fp32 (--fp32)
+  bool precompute_ref_log_probs = false;  // score the reference once before training, then free it
+  std::string report_to = "none";  // none or tensorboard (OUT/runs/)
   bool gradient_checkpointing = false;  // recompute activations in the backward (memory for time)
   bool progress = true;  // a progress bar when stderr is a terminal
 
   void validate() const;
 };
 
-// Applies a JSON object of options (snake_case keys) over `options`; unknown
-// keys are an error naming them.
+// The options `duet train` takes, in one table: the command line, the config
+// files and --help are made from it.
+enum class OptionType { path, text, choice, integer, real, boolean, list };
+struct OptionInfo {
+  std::string key;                   // snake_case, as in a config file
+  OptionType type;
+  std::string help;
+  std::vector<std::string> choices;  // OptionType::choice (and list items, when fixed)
+  std::vector<std::string> aliases;  // TRL's other names for it
+};
+const std::vector<OptionInfo>& train_options();
+const char* type_name(OptionType type);
+// TRL (DPOConfig / TrainingArguments) options duet does not implement, with
+// the reason, so that a TRL recipe gets a plain answer rather than "unknown".
+const std::vector<std::pair<std::string, std::string>>& trl_options_not_implemented();
+
+// The command line's text of an option as its JSON value, strictly: integers
+// reject "2.5" and "4abc", numbers reject trailing text and NaN/inf, lists
+// split at commas. `flag` names it in errors.
+nlohmann::json parse_option_text(const OptionInfo& option, const std::string& text, const std::string& flag);
+
+// A config file of options, JSON (.json) or YAML (.yaml, .yml), as a JSON object.
+nlohmann::json read_config_file(const std::filesystem::path& file);
+
+// Applies a JSON object of options (snake_case keys, or TRL's aliases) over
+// `options`. Keys of the wrong type, unknown keys (all of them) and TRL
+// options duet lacks are errors naming them.
 void apply_json(TrainOptions& options, const nlohmann::json& object, const std::string& origin);
 nlohmann::json to_json(const TrainOptions& options);
 

@@ -63,7 +63,7 @@ bool is_stale(const std::string& name) {
   if (checkpoint_number(name, ".tmp") >= 0 || checkpoint_number(name, ".old") >= 0 ||
       name.starts_with(".model.safetensors.tmp-"))
     return true;
-  for (const char* file : {"config.json", "metrics.jsonl", "tokenizer.json", "tokenizer_config.json",
+  for (const char* file : {"config.json", "metrics.jsonl", "ref_log_probs.jsonl", "tokenizer.json", "tokenizer_config.json",
                            "special_tokens_map.json", "generation_config.json"})
     if (name == std::string(file) + ".tmp") return true;
   return false;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 
@@ -63,6 +64,7 @@ nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& pre
 Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   o_.validate();
   out_ = std::make_unique<OutputDir>(o_);
+  if (o_.precompute_ref_log_probs && loss::needs_reference(o_.loss)) precompute_reference();
   const bool cached_reference = loss::needs_reference(o_.loss) && !o_.ref_cache.empty();
   engine::EngineOptions eo;
   eo.device = o_.device;
@@ -135,6 +137,24 @@ void Trainer::resume() {
 }
 
 Trainer::~Trainer() = default;
+
+void Trainer::precompute_reference() {
+  // TRL's precompute_ref_log_probs: the reference scores every example once
+  // (what duet ref does), then is freed before the policy is loaded.
+  const fs::path cache = o_.out / "ref_log_probs.jsonl";
+  {
+    engine::EngineOptions eo;
+    eo.device = o_.device;
+    eo.model = o_.ref_model.empty() ? o_.model : o_.ref_model;
+    auto reference = engine::make_engine(eo);
+    TrainOptions all = o_;
+    all.eval_fraction = 0;  // every example of --data, as duet ref scores them
+    const TrainingData data = load_training_data(all, reference->config());
+    ReferenceCache::build(cache, *reference, data.train, o_.pack_tokens > 0 ? o_.pack_tokens : 2048);
+  }
+  std::fprintf(stderr, "duet train: reference log-probs precomputed into %s\n", cache.c_str());
+  o_.ref_cache = cache;
+}
 
 void Trainer::load_data() {
   TrainingData d = load_training_data(o_, engine_->config());

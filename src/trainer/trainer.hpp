@@ -37,7 +37,8 @@ class Trainer {
     int64_t tokens = 0;  // non-padding tokens through the policy
   };
   void load_data();
-  void resume();  // restores and checks the checkpoint of --resume-from-checkpoint
+  void resume();
+  void precompute_reference();  // --precompute-ref-log-probs: builds OUT/ref_log_probs.jsonl, sets ref_cache  // restores and checks the checkpoint of --resume-from-checkpoint
   StepOutcome train_step(const layout::Step& step);
   std::vector<engine::ResponseLogp> reference_scores(const engine::Batch& batch);
   nlohmann::json evaluate();

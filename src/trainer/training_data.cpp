@@ -22,7 +22,7 @@ std::vector<layout::TokenizedExample> prepare(const fs::path& file, const TrainO
   p.truncation = {o.max_length, o.max_prompt_length};
   p.pack_tokens = o.pack_tokens;
   p.pack_layout = o.layout;
-  p.threads = o.threads;
+  p.threads = static_cast<unsigned>(o.threads);
   auto d = data::prepare_dataset(file, p, tok, o.skip_bad_examples ? data::OnError::skip : data::OnError::fail);
   data::check_token_ids(d, file.string(), vocab_size, o.model.string());
   return std::move(d.examples);
