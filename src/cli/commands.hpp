@@ -18,5 +18,6 @@ Command add_logprobs(CLI::App& app);
 Command add_data(CLI::App& app);
 Command add_train(CLI::App& app);
 Command add_ref(CLI::App& app);
+Command add_bench(CLI::App& app);
 
 }  // namespace duet::cli

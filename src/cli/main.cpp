@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       duet::cli::add_data(app),
       duet::cli::add_train(app),
       duet::cli::add_ref(app),
+      duet::cli::add_bench(app),
   };
   try {
     app.parse(argc, argv);
