@@ -3,13 +3,14 @@
 # compares the CUDA engine with transformers (scripts/gpu/compare_cuda.py) and
 # runs the CUDA benchmarks; logs and JSON go to $OUT, a short table is printed
 # last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
-#   scripts/gpu/cuda_check.sh [tests|compare|bench]...   (default: all three)
+#   scripts/gpu/cuda_check.sh [tests|compare|attention|steps]...   (default: all four)
 set -uo pipefail
 OUT=${OUT:-/tmp/duet-out}
 mkdir -p "$OUT"
 steps=("$@")
-((${#steps[@]})) || steps=(tests compare bench)
+((${#steps[@]})) || steps=(tests compare attention steps)
 start=$(date +%s)
+export DUET_BUILD_TARGETS="${DUET_BUILD_TARGETS-duet test_cuda_ops test_cuda_attention test_cuda_engine bench_attention_cuda}"
 source scripts/gpu/setup.sh "" || exit 1
 set +e
 echo "build: $(( $(date +%s) - start )) s"
@@ -30,13 +31,19 @@ for step in "${steps[@]}"; do
       rc=$?
       tail -12 "$OUT/compare_cuda.txt"
       summary+=("compare vs transformers: exit $rc") ;;
-    bench)
+    attention)  # the attention kernels against FlexAttention / SDPA on the same rows
       build-gpu/bench/bench_attention_cuda --dump /tmp/duet-rows > "$OUT/bench_attention.txt" 2>&1
       rc=$?
-      PYTHONUNBUFFERED=1 python3 bench/attention_peer.py --rows /tmp/duet-rows > "$OUT/attention_peer.txt" 2>&1
+      PYTHONUNBUFFERED=1 python3 bench/attention_peer.py --dump /tmp/duet-rows > "$OUT/attention_peer.txt" 2>&1
       rc2=$?
       tail -20 "$OUT/bench_attention.txt"; tail -20 "$OUT/attention_peer.txt"
-      summary+=("bench: exit $rc / peer $rc2") ;;
+      summary+=("attention bench: exit $rc / peer $rc2") ;;
+    steps)  # whole DPO steps: duet bench at 1B on two profiles (docs/bench.md has the full table's commands)
+      build-gpu/duet bench --arch llama-3.2-1b --profile hh-rlhf,capybara --examples-per-step 32 --steps 5 \
+        --warmup 2 --json "$OUT/bench_steps.jsonl" > "$OUT/bench_steps.txt" 2>&1
+      rc=$?
+      cat "$OUT/bench_steps.txt"
+      summary+=("duet bench: exit $rc") ;;
   esac
   summary[-1]+=" ($(( $(date +%s) - t0 )) s)"
 done
