@@ -55,6 +55,18 @@ void write_folder_atomically(const fs::path& dir, Body&& body) {
 
 }  // namespace
 
+void write_json_atomically(const fs::path& file, const nlohmann::json& value) {
+  const fs::path tmp = file.string() + ".tmp";
+  try {
+    write_json(tmp, value);
+    fs::rename(tmp, file);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+}
+
 void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
   for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                            "generation_config.json"}) {

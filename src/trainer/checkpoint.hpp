@@ -40,6 +40,9 @@ void save_checkpoint(const std::filesystem::path& dir, const CheckpointContent& 
 void save_final_model(const std::filesystem::path& dir, const model::ModelConfig& config,
                       const engine::ParameterSet<float>& params, const std::filesystem::path& tokenizer_source);
 
+// `file` as indented JSON, through a temporary file and a rename.
+void write_json_atomically(const std::filesystem::path& file, const nlohmann::json& value);
+
 // Restores master weights, AdamW moments and the state from `dir`.
 TrainerState load_training_state(const std::filesystem::path& dir, engine::ParameterSet<float>& params,
                                  engine::AdamW& optimizer);

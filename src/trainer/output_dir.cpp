@@ -53,7 +53,7 @@ int64_t checkpoint_number(const std::string& name, std::string_view suffix = "")
 
 // What duet train writes into OUT: an earlier run is any of these.
 bool is_run_file(const std::string& name) {
-  return name == "metrics.jsonl" || name == "config.json" || name == "model.safetensors" ||
+  return name == "metrics.jsonl" || name == "config.json" || name == "train_results.json" || name == "model.safetensors" ||
          name == "model.safetensors.index.json" || checkpoint_number(name) >= 0;
 }
 
@@ -63,7 +63,7 @@ bool is_stale(const std::string& name) {
   if (checkpoint_number(name, ".tmp") >= 0 || checkpoint_number(name, ".old") >= 0 ||
       name.starts_with(".model.safetensors.tmp-"))
     return true;
-  for (const char* file : {"config.json", "metrics.jsonl", "ref_log_probs.jsonl", "tokenizer.json", "tokenizer_config.json",
+  for (const char* file : {"config.json", "metrics.jsonl", "ref_log_probs.jsonl", "train_results.json", "tokenizer.json", "tokenizer_config.json",
                            "special_tokens_map.json", "generation_config.json"})
     if (name == std::string(file) + ".tmp") return true;
   return false;

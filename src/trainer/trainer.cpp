@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <map>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -255,6 +256,14 @@ int Trainer::run() {
   const StopSignals stop_signals;
   layout::StepCursor cursor(*batcher_, state_.position);
   const double steps_per_epoch = static_cast<double>(batcher_->steps_per_epoch());
+  const auto run_start = std::chrono::steady_clock::now();
+  const int64_t first_step = state_.global_step;
+  int64_t examples_done = 0;
+  double loss_sum = 0;
+  // The steps since the last log: TRL logs their mean at --logging-steps.
+  std::map<std::string, std::pair<double, int64_t>> window;  // key -> (sum, count)
+  int64_t window_tokens = 0, window_examples = 0;
+  double window_seconds = 0;
 
   while (state_.global_step < total_steps_) {
     const auto start = std::chrono::steady_clock::now();
@@ -266,17 +275,32 @@ int Trainer::run() {
     state_.global_step = step_number;
     state_.position = cursor.position();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    examples_done += step.num_examples;
+    loss_sum += outcome.result.loss_mean;
+    nlohmann::json step_metrics = metrics_record(outcome.result, "");
+    step_metrics["grad_norm"] = outcome.grad_norm;
+    for (const auto& [key, value] : step_metrics.items())
+      if (value.is_number()) {
+        window[key].first += value.get<double>();
+        window[key].second += 1;
+      }
+    window_tokens += outcome.tokens;
+    window_examples += step.num_examples;
+    window_seconds += seconds;
 
     if (step_number % o_.logging_steps == 0 || step_number == total_steps_) {
-      nlohmann::json record = metrics_record(outcome.result, "");
+      nlohmann::json record;
+      for (const auto& [key, sum_count] : window) record[key] = sum_count.first / static_cast<double>(sum_count.second);
       record["step"] = step_number;
       record["epoch"] = static_cast<double>(step_number) / steps_per_epoch;
-      record["grad_norm"] = outcome.grad_norm;
       record["learning_rate"] = lr;
-      record["tokens_per_second"] = static_cast<double>(outcome.tokens) / seconds;
-      record["examples_per_second"] = static_cast<double>(step.num_examples) / seconds;
+      record["tokens_per_second"] = static_cast<double>(window_tokens) / window_seconds;
+      record["examples_per_second"] = static_cast<double>(window_examples) / window_seconds;
       log_->write(record);
       log_->show(step_number, record);
+      window.clear();
+      window_tokens = window_examples = 0;
+      window_seconds = 0;
     }
     const bool last = step_number == total_steps_;
     if (!eval_.empty() && ((o_.eval_steps > 0 && step_number % o_.eval_steps == 0) || last)) {
@@ -295,6 +319,19 @@ int Trainer::run() {
     }
   }
   save_final_model();
+  // The end-of-run summary, as transformers' Trainer writes it (train_results.json).
+  const double runtime = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+  const auto steps_run = static_cast<double>(state_.global_step - first_step);
+  nlohmann::json summary = {{"train_runtime", runtime},
+                            {"train_samples_per_second", static_cast<double>(examples_done) / runtime},
+                            {"train_steps_per_second", steps_run / runtime},
+                            {"train_loss", steps_run > 0 ? loss_sum / steps_run : 0.0},
+                            {"epoch", static_cast<double>(state_.global_step) / steps_per_epoch},
+                            {"global_step", state_.global_step}};
+  write_json_atomically(o_.out / "train_results.json", summary);
+  log_->message(fmt::format("done: {} steps in {:.1f} s, train_loss {:.4f}, {:.2f} examples/s; model in {}",
+                            state_.global_step - first_step, runtime, summary["train_loss"].get<double>(),
+                            summary["train_samples_per_second"].get<double>(), o_.out.string()));
   return 0;
 }
 

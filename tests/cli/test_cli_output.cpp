@@ -105,7 +105,7 @@ TEST(CliOutput, SaveTotalLimitKeepsTheNewestCheckpoints) {
   Result run = run_duet(r.dir, r.train(out) + " --max-steps 4 --save-steps 1 --save-total-limit 2");
   ASSERT_EQ(run.status, 0) << run.err;
   EXPECT_EQ(names(out), (std::set<std::string>{".duet-train.lock", "checkpoint-3", "checkpoint-4", "config.json",
-                                                "metrics.jsonl", "model.safetensors"}));
+                                                "metrics.jsonl", "model.safetensors", "train_results.json"}));
 }
 
 TEST(CliOutput, SecondRunOnTheSameFolderFailsAtOnceAndSigtermCheckpoints) {

@@ -164,6 +164,41 @@ TEST(Training, LayoutsGiveTheSameLossCurve) {
   }
 }
 
+TEST(Training, LoggingStepsLogTheWindowMeanAndTheRunEndsWithASummary) {
+  TrainingSetup setup(32);
+  SCOPED_TRACE(setup.trace());
+  TrainOptions every = base_options(setup.model, setup.data, setup.tmp.path / "every");
+  every.max_steps = 5;
+  ASSERT_EQ(Trainer(every).run(), 0);
+  TrainOptions windowed = every;
+  windowed.out = setup.tmp.path / "windowed";
+  windowed.logging_steps = 2;
+  ASSERT_EQ(Trainer(windowed).run(), 0);
+  auto a = read_metrics(every.out, "loss"), b = read_metrics(windowed.out, "loss");
+  ASSERT_EQ(a.size(), 5u);
+  ASSERT_EQ(b.size(), 3u);  // steps 2, 4 and the last, 5
+  const std::pair<size_t, size_t> windows[] = {{0, 2}, {2, 4}, {4, 5}};
+  for (size_t w = 0; w < 3; ++w) {
+    SCOPED_TRACE("window " + std::to_string(w));
+    EXPECT_EQ(b[w]["step"], a[windows[w].second - 1]["step"]);
+    EXPECT_EQ(b[w]["learning_rate"], a[windows[w].second - 1]["learning_rate"]);
+    for (const char* key : {"loss", "grad_norm", "rewards/margins", "logps/rejected"}) {
+      double mean = 0;
+      for (size_t s = windows[w].first; s < windows[w].second; ++s) mean += a[s][key].get<double>();
+      mean /= static_cast<double>(windows[w].second - windows[w].first);
+      EXPECT_NEAR(b[w][key].get<double>(), mean, 1e-12 * (1 + std::abs(mean))) << key;
+    }
+  }
+  std::ifstream in(every.out / "train_results.json");
+  const auto summary = nlohmann::json::parse(in);
+  double loss = 0;
+  for (const auto& r : a) loss += r["loss"].get<double>();
+  EXPECT_NEAR(summary["train_loss"].get<double>(), loss / 5, 1e-12);
+  EXPECT_GT(summary["train_runtime"].get<double>(), 0);
+  EXPECT_GT(summary["train_samples_per_second"].get<double>(), 0);
+  EXPECT_EQ(summary["global_step"], 5);
+}
+
 TEST(Training, ResumeContinuesWithIdenticalLosses) {
   TrainingSetup setup(48);
   SCOPED_TRACE(setup.trace());
