@@ -53,7 +53,7 @@ Command add_ref(CLI::App& app) {
   sub->add_option("--out", o->out, "cache file to write")->required();
   sub->add_option("--tokenizer", o->train.tokenizer, "tokenizer.json or folder (default: the model folder)");
   sub->add_option("--max-length", o->train.max_length, "as duet train (default 1024)");
-  sub->add_option("--max-prompt-length", o->train.max_prompt_length, "as duet train (default 512)");
+  sub->add_option("--max-prompt-length", o->train.max_prompt_length, "as duet train (default: min(512, max-length / 2))");
   sub->add_option("--chat-template", o->train.chat_template, "as duet train");
   sub->add_option("--on-error", o->on_error, "fail (default) or skip, as duet train")->check(CLI::IsMember({"fail", "skip"}));
   sub->add_option("--pack-tokens", o->pack_tokens, "row capacity used for scoring (default 2048)");

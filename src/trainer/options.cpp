@@ -56,7 +56,12 @@ void TrainOptions::validate() const {
   if (!(eval_fraction >= 0 && eval_fraction < 1)) fail("--eval-fraction must be in [0, 1), got {}", eval_fraction);
   if (!eval_data.empty() && eval_fraction > 0) fail("give --eval-data or --eval-fraction, not both");
   if (pack_tokens < 0) fail("--pack-tokens must be >= 0, got {}", pack_tokens);
-  if (max_length <= 0 || max_prompt_length <= 0) fail("--max-length and --max-prompt-length must be positive");
+  if (max_length <= 1) fail("--max-length must be at least 2 (a prompt token and a response token), got {}", max_length);
+  if (max_prompt_length == 0 || max_prompt_length < -1)
+    fail("--max-prompt-length must be positive, or -1 for min(512, --max-length / 2); got {}", max_prompt_length);
+  if (effective_max_prompt_length() >= max_length)
+    fail("--max-prompt-length ({}) must be smaller than --max-length ({}) to leave room for the responses",
+         effective_max_prompt_length(), max_length);
   if (logging_steps <= 0) fail("--logging-steps must be positive");
   if (save_steps < 0 || eval_steps < 0) fail("--save-steps and --eval-steps must be >= 0");
   if (save_total_limit < 0) fail("--save-total-limit must be >= 0 (0: keep every checkpoint)");
@@ -110,7 +115,7 @@ const std::vector<OptionInfo>& train_options() {
       {"layout", T::choice, "shared: prefix sharing; paired: the ordinary format", {"shared", "paired"}, {}},
       {"pack_tokens", T::integer, "row capacity for packing (0: one example per row)", {}, {}},
       {"max_length", T::integer, "longest prompt + response in tokens", {}, {}},
-      {"max_prompt_length", T::integer, "longest prompt in tokens (keeps its end)", {}, {}},
+      {"max_prompt_length", T::integer, "longest prompt in tokens, keeping its end (-1: min(512, max_length / 2))", {}, {}},
       {"chat_template", T::choice, "chat template for conversational data", chat_template_names(), {}},
       {"on_error", T::choice, "fail: stop on a bad example; skip: drop it, counted", {"fail", "skip"}, {}},
       {"batch_size", T::integer, "global batch: examples per optimizer step", {}, {}},

@@ -1,6 +1,7 @@
 #pragma once
 // Everything `duet train` is told, by TRL's names (kebab case on the command
 // line, snake case in a --config JSON file).
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -34,7 +35,11 @@ struct TrainOptions {
   // Layout and data.
   layout::Layout layout = layout::Layout::shared;
   int64_t pack_tokens = 0;  // 0: one example per micro-batch row
-  int64_t max_length = 1024, max_prompt_length = 512;
+  int64_t max_length = 1024;
+  int64_t max_prompt_length = -1;  // -1: min(512, max_length / 2), so that --max-length alone works
+  int64_t effective_max_prompt_length() const {
+    return max_prompt_length > 0 ? max_prompt_length : std::min<int64_t>(512, max_length / 2);
+  }
   std::string chat_template = "auto";
   bool skip_bad_examples = false;  // --on-error skip: drop problem examples (counted) instead of failing
 

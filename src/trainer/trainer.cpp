@@ -162,6 +162,7 @@ void Trainer::load_data() {
   train_ = std::move(d.train);
   eval_ = std::move(d.eval);
   tokenizer_dir_ = std::move(d.tokenizer_dir);
+  data_summary_ = d.summary();
   for (const auto& e : train_) shapes_.push_back(layout::shape_of(e));
   if (ref_cache_) {
     ref_cache_->check(train_);
@@ -252,6 +253,8 @@ int Trainer::run() {
   log_->message(fmt::format("duet train: {} train / {} eval examples, {} layout, pack_tokens {}, {} steps of {} examples",
                             train_.size(), eval_.size(), layout::layout_name(o_.layout), o_.pack_tokens, total_steps_,
                             o_.batch_size));
+  log_->message(fmt::format("data: {} (max_length {}, max_prompt_length {})", data_summary_, o_.max_length,
+                            o_.effective_max_prompt_length()));
   const LrSchedule schedule = make_schedule(o_, total_steps_);
   const StopSignals stop_signals;
   layout::StepCursor cursor(*batcher_, state_.position);

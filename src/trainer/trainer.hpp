@@ -56,6 +56,7 @@ class Trainer {
   TrainerState state_;
   int64_t total_steps_ = 0;
   std::filesystem::path tokenizer_dir_;
+  std::string data_summary_;  // what preparing the data truncated and dropped
   std::unique_ptr<MetricsLog> log_;
 };
 

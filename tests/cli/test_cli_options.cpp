@@ -94,6 +94,26 @@ TEST(CliOptions, MaxStepsMinusOneTrainsTheEpochs) {
   EXPECT_EQ(metrics(s.dir / "o").size(), 10u);  // 2 epochs of 10 examples in batches of 2
 }
 
+TEST(CliOptions, MaxLengthAloneWorksAndTrainSaysWhatTruncationDid) {
+  TrainSetup s(12);  // prompts of 1..20 tokens, responses of 1..12
+  Result r = run_duet(s.dir, s.train(s.dir / "o") + " --max-steps 1 --max-length 16");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // The prompt limit follows: min(512, 16 / 2) = 8.
+  EXPECT_NE(r.err.find("data: 12 examples read; "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(max_length 16, max_prompt_length 8)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("; 0 prompts"), std::string::npos) << r.err;  // some of 12 random prompts exceed 8
+
+  // Truncation that leaves nothing: every pair shares its first response token.
+  std::string same_start;
+  for (int i = 0; i < 4; ++i)
+    same_start += R"({"prompt_input_ids":[5,6,7],"chosen_input_ids":[9,1],"rejected_input_ids":[9,2]})" "\n";
+  write_file(s.dir / "same.jsonl", same_start);
+  Result none = run_duet(s.dir, "train --model " + s.model + " --data " + (s.dir / "same.jsonl").string() +
+                                    " --out " + (s.dir / "n").string() + " --max-length 3 --max-prompt-length 2");
+  expect_one_line_error(none, "no example left to train on: 4 examples read; 4 prompts and 4 examples' responses "
+                              "truncated; 4 dropped (4 identical_after_truncation)");
+}
+
 TEST(CliOptions, PrecomputeRefLogProbsGivesTheSameLosses) {
   TrainSetup s(16);
   const std::string base = s.train(s.dir / "a").substr(0, s.train(s.dir / "a").find(" --out")) +
