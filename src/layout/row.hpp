@@ -1,6 +1,6 @@
 #pragma once
 // One row of the token forest: the sequence the engine runs, with the three
-// per-token arrays of BRIEF §3 and a segment table. See docs/layout.md.
+// per-token arrays of docs/layout.md and a segment table. See docs/layout.md.
 #include <cstdint>
 #include <vector>
 

@@ -30,7 +30,7 @@ struct StepPosition {
 struct Step {
   StepPosition position;
   std::vector<size_t> examples;  // dataset positions, in shuffled order
-  // What the loss divides by (BRIEF §4): the same whatever layout and packing.
+  // What the loss divides by (docs/losses.md): the same whatever layout and packing.
   int64_t num_examples = 0;
   std::vector<std::vector<size_t>> rows;       // per micro-batch row: dataset positions
   std::vector<int64_t> row_tokens;             // per row: tokens before padding

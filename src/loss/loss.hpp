@@ -1,7 +1,7 @@
 #pragma once
 // The loss layer: works on per-response sums of log-probs of one optimizer
 // step, never on tokens. The step loss is the mean over the step's pairs
-// (BRIEF §4), so it does not depend on how pairs were laid out or packed.
+// (the number of pairs, not of rows or tokens), so it does not depend on how pairs were laid out or packed.
 #include <cstdint>
 #include <map>
 #include <span>

@@ -194,7 +194,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
     all_pairs.insert(all_pairs.end(), row_pairs[r].begin(), row_pairs[r].end());
     if (!coupled) {
       // Each row's pairs are independent: backward now, normalised by the
-      // step's N (BRIEF §4), while the engine still holds this row's activations.
+      // step's N (the loss's normalisation), while the engine still holds this row's activations.
       loss::LossState unused = state_.loss_state;
       auto res = loss::compute(o_.loss, row_pairs[r], unused, step.num_examples);
       engine_->backprop(b, rows[r].response_gradients(res.pairs));

@@ -17,7 +17,7 @@ namespace {
 using testing::Rng;
 using testing::single;
 
-// BRIEF §4: for losses that do not couple pairs, computing a step in parts
+// The step loss is the mean over the step's N pairs (docs/losses.md): for losses that do not couple pairs, computing a step in parts
 // (micro-batches, packed rows) and adding the parts reproduces the whole step.
 TEST(LossStep, SplittingAStepReproducesTheWholeStep) {
   Rng rng;
