@@ -13,9 +13,13 @@ responses up to 120, so rows span several attention tiles) are scored by
     log_softmax, as TRL does): what a PyTorch user gets;
   - duet logprobs --device cuda, paired and shared+packed (2048-token rows);
   - duet logprobs --device cpu (fp32), as a check of the reference.
-Pass (the CUDA engine issue's acceptance): duet's bf16 error against float64 is
-no larger than transformers' bf16 error, as the mean and the max over responses,
-in both layouts.
+Both bf16 runs round the same weights to bf16, and that rounding moves the
+log-probs of a random model by far more than either implementation's
+arithmetic; so the reference for the criterion is float64 on the bf16-rounded
+weights ("f64 of bf16 weights": what each bf16 run would give with exact
+arithmetic), and the error against float64 on the fp32 weights is reported
+beside it. Pass (the CUDA engine issue's acceptance): duet's error is no larger
+than transformers' (mean and max over responses), in both layouts.
 
 Then a training checkpoint: duet train --device cuda (3 steps, shared+packed)
 writes a folder that transformers loads with no missing or unexpected keys,
@@ -79,6 +83,15 @@ def train_losses(folder: str) -> list[float]:
         return [j["loss"] for j in map(json.loads, f) if "loss" in j]
 
 
+def references(model, examples):
+    """float64 log-probs on the fp32 weights, and on the bf16-rounded weights."""
+    import copy
+    import torch
+    fp32w = hf_logprobs_on(copy.deepcopy(model).double(), examples, "cpu", torch.float64)
+    bf16w = hf_logprobs_on(copy.deepcopy(model).to(torch.bfloat16).double(), examples, "cpu", torch.float64)
+    return fp32w, bf16w
+
+
 def check_family(name, args, gen, rng, report, failures):
     import torch
     from transformers import AutoModelForCausalLM
@@ -87,14 +100,17 @@ def check_family(name, args, gen, rng, report, failures):
     examples = cl.make_examples(rng, N_EXAMPLES, cl.BASE["vocab_size"])
     data = os.path.join(folder, "data.jsonl")
     cl.write_jsonl(data, examples)
-    ref = hf_logprobs_on(model.double(), examples, "cpu", torch.float64)
+    ref32, ref = references(model, examples)
     hf16 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
-    entry = {"hf_bf16_sdpa": errors(hf_logprobs_on(hf16, examples, "cuda", torch.float32), ref)}
+    hf16_lp = hf_logprobs_on(hf16, examples, "cuda", torch.float32)
+    entry = {"hf_bf16_sdpa": errors(hf16_lp, ref), "hf_bf16_sdpa_vs_fp32_weights": errors(hf16_lp, ref32)}
     del hf16
-    entry["duet_cpu_fp32"] = errors(cl.duet_logprobs(args.duet, folder, data, LAYOUTS["paired"], examples), ref)
+    entry["duet_cpu_fp32"] = errors(cl.duet_logprobs(args.duet, folder, data, LAYOUTS["paired"], examples), ref32)
     for layout, la in LAYOUTS.items():
         try:
-            e = errors(cl.duet_logprobs(args.duet, folder, data, ["--device", "cuda", *la], examples), ref)
+            lp = cl.duet_logprobs(args.duet, folder, data, ["--device", "cuda", *la], examples)
+            e = errors(lp, ref)
+            e["vs_fp32_weights"] = errors(lp, ref32)
         except RuntimeError as err:
             e = {"mean_abs": math.inf, "max_abs": math.inf, "error": str(err)}
         h = entry["hf_bf16_sdpa"]
@@ -129,7 +145,7 @@ def check_checkpoint(args, rng, report, failures):
     bad = {k: list(v) for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     hf32 = cl.hf_logprobs(loaded, examples)
     cpu = cl.compare(cl.duet_logprobs(args.duet, part, data, LAYOUTS["paired"], examples), hf32)
-    ref = hf_logprobs_on(loaded.double(), examples, "cpu", torch.float64)
+    _, ref = references(loaded, examples)
     cuda = errors(cl.duet_logprobs(args.duet, part, data, ["--device", "cuda", *LAYOUTS["paired"]], examples), ref)
     hf16 = cl.load_hf(part).to(torch.bfloat16).cuda()
     hf16_err = errors(hf_logprobs_on(hf16, examples, "cuda", torch.float32), ref)
@@ -139,8 +155,8 @@ def check_checkpoint(args, rng, report, failures):
     resumed = os.path.join(args.work, "train3_resumed")
     shutil.rmtree(resumed, ignore_errors=True)
     shutil.copytree(part, resumed)
-    cl.run([args.duet, "train", *common, "--out", resumed, "--max-steps", "6", "--resume-from-checkpoint",
-            os.path.join(resumed, "checkpoint-3")])
+    cl.run([args.duet, "train", *common, "--out", resumed, "--max-steps", "6", "--allow-option-changes", "max_steps",
+            "--resume-from-checkpoint", os.path.join(resumed, "checkpoint-3")])
     a, b = train_losses(full), train_losses(resumed)
     res["loss_6_steps"], res["loss_resumed"] = a, b
     res["resume_max_diff"] = max(abs(x - y) for x, y in zip(a, b[-len(a):])) if len(b) >= len(a) else math.inf
@@ -182,7 +198,13 @@ def main() -> int:
         cell = lambda k: f"{e.get(k, {}).get('mean_abs', math.inf):.2e}/{e.get(k, {}).get('max_abs', math.inf):.2e}"
         print(f"{name:20} {cell('hf_bf16_sdpa'):>20} {cell('duet_cuda_paired'):>20} "
               f"{cell('duet_cuda_shared_pack2048'):>20} {e['duet_cpu_fp32']['max_abs']:12.2e}")
-    print("(absolute error of response log-prob sums against transformers float64, nats)")
+    print("(absolute error of response log-prob sums, nats, against float64 on the bf16-rounded weights;"
+          " cpu fp32: against float64 on the fp32 weights)")
+    for name, e in report["families"].items():
+        v = lambda k: e.get(k, {}).get("vs_fp32_weights", {}).get("mean_abs", math.inf)
+        print(f"  {name}: vs float64 on fp32 weights, mean: hf bf16 "
+              f"{e.get('hf_bf16_sdpa_vs_fp32_weights', {}).get('mean_abs', math.inf):.2e}, duet paired "
+              f"{v('duet_cuda_paired'):.2e}, shared+packed {v('duet_cuda_shared_pack2048'):.2e}")
     if "checkpoint" in report:
         c = report["checkpoint"]
         print(f"checkpoint: loads {not c.get('loading_problems')}, cpu engine vs transformers fp32 "

@@ -3,7 +3,9 @@
 # compares the CUDA engine with transformers (scripts/gpu/compare_cuda.py) and
 # runs the CUDA benchmarks; logs and JSON go to $OUT, a short table is printed
 # last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
-#   scripts/gpu/cuda_check.sh [tests|compare|attention|steps]...   (default: all four)
+#   scripts/gpu/cuda_check.sh [tests|engine|compare|attention|steps|peer]...
+#   (default: tests compare attention steps; BENCH_ARGS / PEER_ARGS override the
+#   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds)
 set -uo pipefail
 OUT=${OUT:-/tmp/duet-out}
 mkdir -p "$OUT"
@@ -25,6 +27,11 @@ for step in "${steps[@]}"; do
       grep -E "^\s+[0-9]+/[0-9]+ Test.*(Failed|\*\*\*)" "$OUT/ctest_cuda.log" | head -20
       grep -hE "worst|loss:" "$OUT/ctest_cuda.log" | head -20
       summary+=("tests: exit $rc, $(grep -E 'tests passed' "$OUT/ctest_cuda.log")") ;;
+    engine)  # the CUDA engine test binary alone, with the figures it prints
+      build-gpu/tests/engine/cuda/test_cuda_engine > "$OUT/test_cuda_engine.log" 2>&1
+      rc=$?
+      grep -E "worst|loss:|PASSED|FAILED" "$OUT/test_cuda_engine.log"
+      summary+=("engine test: exit $rc") ;;
     compare)
       PYTHONUNBUFFERED=1 python3 scripts/gpu/compare_cuda.py --duet build-gpu/duet --out "$OUT/compare_cuda.json" \
         > "$OUT/compare_cuda.txt" 2>&1
@@ -39,11 +46,17 @@ for step in "${steps[@]}"; do
       tail -20 "$OUT/bench_attention.txt"; tail -20 "$OUT/attention_peer.txt"
       summary+=("attention bench: exit $rc / peer $rc2") ;;
     steps)  # whole DPO steps: duet bench at 1B on two profiles (docs/bench.md has the full table's commands)
-      build-gpu/duet bench --arch llama-3.2-1b --profile hh-rlhf,capybara --examples-per-step 32 --steps 5 \
-        --warmup 2 --json "$OUT/bench_steps.jsonl" > "$OUT/bench_steps.txt" 2>&1
+      build-gpu/duet bench ${BENCH_ARGS:---arch llama-3.2-1b --profile hh-rlhf,capybara --examples-per-step 64} \
+        --json "$OUT/bench_steps.jsonl" > "$OUT/bench_steps.txt" 2>&1
       rc=$?
       cat "$OUT/bench_steps.txt"
       summary+=("duet bench: exit $rc") ;;
+    peer)  # the PyTorch peer on the same GPU (bench/peer_pytorch.py, docs/peer.md)
+      timeout "${PEER_TIMEOUT:-600}" python3 bench/peer_pytorch.py ${PEER_ARGS:---arch llama-3.2-1b --profile hh-rlhf} \
+        --json "$OUT/peer.jsonl" > "$OUT/peer.txt" 2>&1
+      rc=$?
+      tail -15 "$OUT/peer.txt"
+      summary+=("peer: exit $rc") ;;
   esac
   summary[-1]+=" ($(( $(date +%s) - t0 )) s)"
 done

@@ -10,4 +10,4 @@ export LD_LIBRARY_PATH="$deb_root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 layers="${1:-util;tokenizer;data;layout;model;backend;engine;loss;trainer;bench;cli}"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deb_root/usr" \
   "-DDUET_LAYERS=$layers" > "${OUT:-/tmp}/cmake.log" 2>&1 || { tail -30 "${OUT:-/tmp}/cmake.log"; exit 1; }
-cmake --build build-gpu -j16 ${DUET_BUILD_TARGETS:-} > "${OUT:-/tmp}/build.log" 2>&1 || { grep -E "error" "${OUT:-/tmp}/build.log" | head -30; exit 1; }
+cmake --build build-gpu -j16 ${DUET_BUILD_TARGETS:+--target $DUET_BUILD_TARGETS} > "${OUT:-/tmp}/build.log" 2>&1 || { grep -E "error" "${OUT:-/tmp}/build.log" | head -30; exit 1; }

@@ -17,6 +17,9 @@ struct Batch {
   std::vector<int32_t> target_rows;  // the row whose hidden state predicts the target
   std::vector<uint32_t> target_ids;
   std::vector<layout::ResponseTargets> responses;  // contiguous target ranges per response
+  // Trailing padding tokens (packed rows are padded to their capacity): each
+  // sees only itself and predicts nothing, so an engine may leave them out.
+  int64_t padding = 0;
 
   int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }
   int64_t n_targets() const { return static_cast<int64_t>(target_ids.size()); }
@@ -32,6 +35,7 @@ inline Batch make_batch(const layout::Row& row) {
     b.target_ids.push_back(t.token);
   }
   b.responses = layout::response_targets(row);
+  b.padding = row.padding();
   return b;
 }
 

@@ -197,7 +197,7 @@ void CudaEngine::load_batch(const Batch& b) {
     if (t >= static_cast<uint64_t>(config_.vocab_size))
       fail("token id {} is outside the model's vocabulary ({}): the tokenizer does not fit this model", t,
            config_.vocab_size);
-  ensure_capacity(b.n_tokens(), b.n_targets());
+  ensure_capacity(cuda::device_tokens(b), b.n_targets());
   cuda::upload_batch(b, batch_, staging_, stream_);
   model_->prepare(batch_, stream_);
   loaded_ = b;

@@ -1,6 +1,8 @@
 #include "engine/cuda/device_batch.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <span>
 
 #include "backend/cuda/grouping.hpp"
 
@@ -27,7 +29,7 @@ namespace {
 
 // Appends `v` to the staging area and queues its copy to `dst`.
 template <typename T>
-void stage(const std::vector<T>& v, T* dst, char*& cursor, cudaStream_t stream) {
+void stage(std::span<const T> v, T* dst, char*& cursor, cudaStream_t stream) {
   if (v.empty()) return;
   const size_t bytes = v.size() * sizeof(T);
   std::memcpy(cursor, v.data(), bytes);
@@ -37,25 +39,31 @@ void stage(const std::vector<T>& v, T* dst, char*& cursor, cudaStream_t stream) 
 
 }  // namespace
 
+int64_t device_tokens(const Batch& batch) {
+  const int64_t used = batch.n_tokens() - batch.padding;
+  return std::min(batch.n_tokens(), (used + 63) / 64 * 64);
+}
+
 void upload_batch(const Batch& batch, DeviceBatch& dev, PinnedBuffer& host, cudaStream_t stream) {
-  const auto n = static_cast<size_t>(batch.n_tokens());
-  const auto by_id = backend::cuda::group_by_key(std::span<const uint32_t>(batch.tokens));
+  const auto n = static_cast<size_t>(device_tokens(batch));
+  const std::span<const uint32_t> tokens(batch.tokens.data(), n);
+  const auto by_id = backend::cuda::group_by_key(tokens);
   const auto by_row = backend::cuda::group_by_key(std::span<const int32_t>(batch.target_rows));
 
   // The previous batch's copies may still read the staging area.
   check(cudaStreamSynchronize(stream), "waiting for the previous batch");
   host.reserve(10 * 256 + (n * 6 + batch.target_ids.size() * 4 + 2) * sizeof(int32_t));
   char* cursor = host.as<char>();
-  stage(batch.tokens, dev.tokens, cursor, stream);
-  stage(batch.positions, dev.positions, cursor, stream);
-  stage(batch.visible_until, dev.visible_until, cursor, stream);
-  stage(batch.target_rows, dev.target_rows, cursor, stream);
-  stage(batch.target_ids, dev.target_ids, cursor, stream);
-  stage(by_id.order, dev.id_order, cursor, stream);
-  stage(by_id.group_start, dev.id_group_start, cursor, stream);
-  stage(by_row.order, dev.row_order, cursor, stream);
-  stage(by_row.group_start, dev.row_group_start, cursor, stream);
-  dev.n_tokens = batch.n_tokens();
+  stage(tokens, dev.tokens, cursor, stream);
+  stage(std::span<const int32_t>(batch.positions.data(), n), dev.positions, cursor, stream);
+  stage(std::span<const int32_t>(batch.visible_until.data(), n), dev.visible_until, cursor, stream);
+  stage(std::span<const int32_t>(batch.target_rows), dev.target_rows, cursor, stream);
+  stage(std::span<const uint32_t>(batch.target_ids), dev.target_ids, cursor, stream);
+  stage(std::span<const int32_t>(by_id.order), dev.id_order, cursor, stream);
+  stage(std::span<const int32_t>(by_id.group_start), dev.id_group_start, cursor, stream);
+  stage(std::span<const int32_t>(by_row.order), dev.row_order, cursor, stream);
+  stage(std::span<const int32_t>(by_row.group_start), dev.row_group_start, cursor, stream);
+  dev.n_tokens = static_cast<int64_t>(n);
   dev.n_targets = batch.n_targets();
   dev.n_id_groups = by_id.n_groups();
   dev.n_row_groups = by_row.n_groups();

@@ -28,8 +28,13 @@ struct DeviceBatch {
 // Device room for batches of up to max_tokens tokens and max_targets targets.
 DeviceBatch carve_batch(Arena& arena, int64_t max_tokens, int64_t max_targets);
 
-// Fills `host` (pinned, grown as needed) with the batch's arrays and copies
-// them into `dev` on `stream`; dev's counts are set.
+// The tokens of `batch` the GPU computes: its trailing padding left out, but
+// rounded up to a multiple of 64 (steadier product shapes), never past the row.
+int64_t device_tokens(const Batch& batch);
+
+// Fills `host` (pinned, grown as needed) with the arrays of the batch's first
+// device_tokens(batch) tokens and its targets and copies them into `dev` on
+// `stream`; dev's counts are set.
 void upload_batch(const Batch& batch, DeviceBatch& dev, PinnedBuffer& host, cudaStream_t stream);
 
 }  // namespace duet::engine::cuda
