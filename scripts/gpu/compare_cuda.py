@@ -88,7 +88,11 @@ def references(model, examples):
     import copy
     import torch
     fp32w = hf_logprobs_on(copy.deepcopy(model).double(), examples, "cpu", torch.float64)
-    bf16w = hf_logprobs_on(copy.deepcopy(model).to(torch.bfloat16).double(), examples, "cpu", torch.float64)
+    rounded = copy.deepcopy(model).double()
+    with torch.no_grad():  # the parameters only: RoPE's inv_freq buffer stays exact, as in both bf16 runs' math
+        for p in rounded.parameters():
+            p.copy_(p.to(torch.bfloat16).double())
+    bf16w = hf_logprobs_on(rounded, examples, "cpu", torch.float64)
     return fp32w, bf16w
 
 
@@ -134,7 +138,8 @@ def check_checkpoint(args, rng, report, failures):
     examples = [{"prompt": e["prompt_input_ids"], "responses": [e["chosen_input_ids"], e["rejected_input_ids"]]}
                 for e in examples]
     common = ["--model", folder, "--data", data, "--batch-size", "8", "--learning-rate", "1e-3", "--layout", "shared",
-              "--pack-tokens", "2048", "--no-progress", "--device", "cuda", "--seed", "3"]
+              "--pack-tokens", "2048", "--no-progress", "--device", "cuda", "--seed", "3",
+              "--lr-scheduler-type", "constant"]  # a 3-step run then has the 6-step run's learning rates
     res = {}
     full, part = os.path.join(args.work, "train6"), os.path.join(args.work, "train3")
     for d in (full, part):

@@ -11,6 +11,7 @@ packages=(
   libutf8proc-dev libutf8proc2                                            # Unicode normalisation
   libxxhash-dev                                                           # cache keys (header-only use)
   libbenchmark-dev libbenchmark1debian                                    # bench/ (Google Benchmark)
+  libyaml-cpp-dev libyaml-cpp0.7                                          # YAML config files
 )
 missing=()
 for p in "${packages[@]}"; do ls "${p}"_*.deb > /dev/null 2>&1 || missing+=("$p"); done

@@ -73,6 +73,18 @@ int run_bench(const BenchOptions& o) {
   }
   std::vector<bench::StepBenchOptions> layouts;
   for (const auto& l : split(o.layouts)) layouts.push_back(layout_options(l, o));
+  // Examples longer than a packed row (the profiles' long tail) are left out
+  // of every layout, so all layouts time the same examples.
+  for (auto& [name, examples] : sets) {
+    const auto before = examples.size();
+    std::erase_if(examples, [&](const layout::TokenizedExample& e) {
+      return layout::unit_tokens(e, layout::Layout::paired) > o.pack_tokens;
+    });
+    if (examples.size() < before)
+      std::fprintf(stderr, "duet bench: %s: %zu of %zu examples are longer than --pack-tokens %lld and left out\n",
+                   name.c_str(), before - examples.size(), before, static_cast<long long>(o.pack_tokens));
+    if (examples.empty()) fail("{}: no example fits in --pack-tokens {}", name, o.pack_tokens);
+  }
 
   engine::EngineOptions eo;
   eo.device = o.device;
