@@ -299,6 +299,8 @@ int Trainer::run() {
       record["learning_rate"] = lr;
       record["tokens_per_second"] = static_cast<double>(window_tokens) / window_seconds;
       record["examples_per_second"] = static_cast<double>(window_examples) / window_seconds;
+      // GPU engines allocate nothing per step, so memory in use now is the run's peak.
+      if (const double gib = engine_->device_memory_gib(); gib > 0) record["gpu_memory_gib"] = gib;
       log_->write(record);
       log_->show(step_number, record);
       window.clear();
