@@ -75,7 +75,6 @@ void TrainOptions::validate() const {
   if (precompute_ref_log_probs && !eval_data.empty())
     fail("--precompute-ref-log-probs scores --data only: hold out evaluation examples with --eval-fraction, "
          "or leave --precompute-ref-log-probs out");
-  if (report_to == "tensorboard") fail("--report-to tensorboard: not implemented yet; metrics.jsonl has every record");
   loss::validate(loss);
 }
 

@@ -54,7 +54,7 @@ int64_t checkpoint_number(const std::string& name, std::string_view suffix = "")
 // What duet train writes into OUT: an earlier run is any of these.
 bool is_run_file(const std::string& name) {
   return name == "metrics.jsonl" || name == "config.json" || name == "train_results.json" || name == "model.safetensors" ||
-         name == "model.safetensors.index.json" || checkpoint_number(name) >= 0;
+         name == "model.safetensors.index.json" || name == "runs" || checkpoint_number(name) >= 0;
 }
 
 // Left behind by a killed run: checkpoint-N.tmp / .old folders, temporary

@@ -16,6 +16,7 @@
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
 #include "trainer/metrics_log.hpp"
+#include "trainer/tensorboard.hpp"
 #include "trainer/output_dir.hpp"
 #include "trainer/preference_batch.hpp"
 #include "trainer/schedule.hpp"
@@ -250,6 +251,11 @@ int Trainer::run() {
   // save them: they are done again, and logged again.
   if (!o_.resume_from_checkpoint.empty()) out_->cut_metrics_after(state_.global_step);
   log_ = std::make_unique<MetricsLog>(o_.out / "metrics.jsonl", total_steps_, o_.progress);
+  if (o_.report_to == "tensorboard") {
+    tensorboard_ = std::make_unique<TensorBoardWriter>(o_.out / "runs");
+    // What a killed run logged after the checkpoint is dropped by TensorBoard too.
+    if (!o_.resume_from_checkpoint.empty()) tensorboard_->restart(state_.global_step + 1);
+  }
   log_->message(fmt::format("duet train: {} train / {} eval examples, {} layout, pack_tokens {}, {} steps of {} examples",
                             train_.size(), eval_.size(), layout::layout_name(o_.layout), o_.pack_tokens, total_steps_,
                             o_.batch_size));
@@ -302,6 +308,7 @@ int Trainer::run() {
       // GPU engines allocate nothing per step, so memory in use now is the run's peak.
       if (const double gib = engine_->device_memory_gib(); gib > 0) record["gpu_memory_gib"] = gib;
       log_->write(record);
+      if (tensorboard_) tensorboard_->record(record);
       log_->show(step_number, record);
       window.clear();
       window_tokens = window_examples = 0;
@@ -312,6 +319,7 @@ int Trainer::run() {
       nlohmann::json record = evaluate();
       record["step"] = step_number;
       log_->write(record);
+      if (tensorboard_) tensorboard_->record(record);
       log_->message(fmt::format("eval at step {}: loss {:.4f}, accuracy {:.3f}", step_number,
                                 record["eval_loss"].get<double>(), record.value("eval_rewards/accuracies", 0.0)));
     }

@@ -21,6 +21,7 @@ namespace duet::trainer {
 class MetricsLog;
 class OutputDir;
 class PreferenceBatch;
+class TensorBoardWriter;
 
 class Trainer {
  public:
@@ -58,6 +59,7 @@ class Trainer {
   std::filesystem::path tokenizer_dir_;
   std::string data_summary_;  // what preparing the data truncated and dropped
   std::unique_ptr<MetricsLog> log_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;  // --report-to tensorboard
 };
 
 }  // namespace duet::trainer
