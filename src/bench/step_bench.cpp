@@ -92,11 +92,17 @@ StepBenchResult run_step_bench(engine::Engine& engine, const std::vector<layout:
   }
   std::vector<double> times;
   StepBenchResult r;
+  engine.set_op_timing(o.breakdown);
+  std::vector<std::pair<std::string, double>> op_seconds;
   for (int s = 0; s < total; ++s) {
     const auto t0 = Clock::now();
     run_step(engine, steps[static_cast<size_t>(s)], o.examples_per_step, o.optimizer);
     const double t = std::chrono::duration<double>(Clock::now() - t0).count();
+    const auto ops = engine.take_op_seconds();  // per step, so warm-up steps are dropped
     if (s < o.warmup) continue;
+    if (op_seconds.empty())
+      for (const auto& [kind, sec] : ops) op_seconds.emplace_back(kind, 0.0);
+    for (size_t k = 0; k < ops.size() && k < op_seconds.size(); ++k) op_seconds[k].second += ops[k].second;
     times.push_back(t);
     const auto& w = steps[static_cast<size_t>(s)].work;
     r.work.real_tokens += w.real_tokens, r.work.row_tokens += w.row_tokens;
@@ -118,6 +124,13 @@ StepBenchResult run_step_bench(engine::Engine& engine, const std::vector<layout:
   r.tflops = step_flops(c, r.work, engine.has_reference(), true) / r.step_seconds / 1e12;
   r.mfu = r.tflops / o.peak_tflops;
   r.memory_gib = engine.device_memory_gib();
+  engine.set_op_timing(false);
+  if (o.breakdown && !op_seconds.empty()) {
+    double device = 0;
+    for (auto& [kind, sec] : op_seconds) sec /= static_cast<double>(n), device += sec;
+    op_seconds.emplace_back("host/idle", std::max(0.0, r.step_seconds - device));
+    r.breakdown = std::move(op_seconds);
+  }
   return r;
 }
 

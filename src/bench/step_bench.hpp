@@ -7,6 +7,7 @@
 // figures are the engine's; the layout cost is reported beside them.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/flops.hpp"
@@ -22,6 +23,7 @@ struct StepBenchOptions {
   int steps = 10, warmup = 3;
   bool optimizer = true;
   double peak_tflops = 989.0;  // H100/H200 SXM dense bf16
+  bool breakdown = false;      // time the engine's ops by kind (CUDA events; adds a little overhead)
 };
 
 struct StepBenchResult {
@@ -34,6 +36,9 @@ struct StepBenchResult {
   double samples_per_second = 0, real_tokens_per_second = 0, row_tokens_per_second = 0;
   double tflops = 0, mfu = 0;
   double memory_gib = 0;  // device memory in use after the steps (0 on the CPU)
+  // With breakdown: seconds per step by kind of op, then "host/idle" (the
+  // step's wall time not covered by device ops: host work, syncs, launch gaps).
+  std::vector<std::pair<std::string, double>> breakdown;
 };
 
 StepBenchResult run_step_bench(engine::Engine& engine, const std::vector<layout::TokenizedExample>& examples,

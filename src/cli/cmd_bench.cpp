@@ -27,7 +27,7 @@ struct BenchOptions {
   std::string layouts = "paired,paired+packed,shared,shared+packed";
   int64_t pack_tokens = 8192, examples_per_step = 64, examples = 2048;
   int steps = 10, warmup = 3;
-  bool no_optimizer = false, no_reference = false, checkpointing = false;
+  bool no_optimizer = false, no_reference = false, checkpointing = false, breakdown = false;
   double peak_tflops = 989.0;
   uint64_t seed = 1;
 };
@@ -48,7 +48,7 @@ bench::StepBenchOptions layout_options(const std::string& name, const BenchOptio
     fail("--layout {}: expected paired, paired+packed, shared or shared+packed", name);
   so.pack_tokens = plus == std::string::npos ? 0 : o.pack_tokens;
   so.examples_per_step = o.examples_per_step, so.steps = o.steps, so.warmup = o.warmup;
-  so.optimizer = !o.no_optimizer, so.peak_tflops = o.peak_tflops;
+  so.optimizer = !o.no_optimizer, so.peak_tflops = o.peak_tflops, so.breakdown = o.breakdown;
   return so;
 }
 
@@ -112,6 +112,11 @@ int run_bench(const BenchOptions& o) {
                   r.layout.c_str(), r.samples_per_second, static_cast<long long>(r.rows_per_step),
                   r.step_seconds * 1e3, r.real_tokens_per_second, r.row_tokens_per_second, r.tflops, 100 * r.mfu,
                   r.memory_gib, 100 * r.spread);
+      if (!r.breakdown.empty()) {
+        std::printf("%-16s %-14s   ms per step:", "", "");
+        for (const auto& [kind, sec] : r.breakdown) std::printf(" %s %.1f", kind.c_str(), sec * 1e3);
+        std::printf("\n");
+      }
       std::fflush(stdout);
       if (json) {
         nlohmann::json j = {{"tool", "duet"},
@@ -138,6 +143,7 @@ int run_bench(const BenchOptions& o) {
                             {"tflops", r.tflops},
                             {"mfu", r.mfu},
                             {"memory_gib", r.memory_gib}};
+        for (const auto& [kind, sec] : r.breakdown) j["breakdown_seconds"][kind] = sec;
         *json << j.dump() << "\n";
         json->flush();
       }
@@ -169,6 +175,7 @@ Command add_bench(CLI::App& app) {
   sub->add_flag("--no-optimizer", o->no_optimizer, "leave out the optimizer step (and its memory), as the paper's 8B runs");
   sub->add_flag("--no-reference", o->no_reference, "no reference forward (as with a reference cache)");
   sub->add_flag("--gradient-checkpointing", o->checkpointing, "recompute activations in the backward");
+  sub->add_flag("--breakdown", o->breakdown, "time each kind of op (matmul, attention, LM head, element-wise, optimizer, host)");
   sub->add_option("--device", o->device, "cuda (default) or cpu");
   sub->add_option("--peak-tflops", o->peak_tflops, "the device's dense bf16 peak for MFU (default 989: H100/H200 SXM)");
   sub->add_option("--seed", o->seed, "seed of the weights and the synthetic data (default 1)");

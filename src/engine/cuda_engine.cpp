@@ -257,16 +257,19 @@ double CudaEngine::optimizer_step(double lr) {
   require(EngineState::training, "optimizer_step");
   const auto n = static_cast<int64_t>(layout_.total);
   ++steps_;
-  bc::global_grad_norm(grads_.as<float>(), n, norm_partials_.as<double>(), grad_norm_.as<double>(), stream_);
-  bc::AdamWStep p;
-  p.master = master_.as<float>(), p.weights = weights_.as<bf16>(), p.grads = grads_.as<float>();
-  p.m = m_.as<float>(), p.v = v_.as<float>(), p.n = n;
-  p.slot_offsets = slot_offsets_.as<int64_t>(), p.slot_decay = slot_decay_.as<uint8_t>();
-  p.n_slots = static_cast<int64_t>(layout_.slots.size());
-  p.grad_norm = grad_norm_.as<double>(), p.max_norm = adamw_options_.max_grad_norm;
-  p.lr = lr, p.beta1 = adamw_options_.beta1, p.beta2 = adamw_options_.beta2, p.eps = adamw_options_.eps;
-  p.weight_decay = adamw_options_.weight_decay, p.step = steps_;
-  bc::adamw_step(p, stream_);
+  {
+    const auto timed = model_->timer().scope(cuda::OpKind::optimizer, stream_);
+    bc::global_grad_norm(grads_.as<float>(), n, norm_partials_.as<double>(), grad_norm_.as<double>(), stream_);
+    bc::AdamWStep p;
+    p.master = master_.as<float>(), p.weights = weights_.as<bf16>(), p.grads = grads_.as<float>();
+    p.m = m_.as<float>(), p.v = v_.as<float>(), p.n = n;
+    p.slot_offsets = slot_offsets_.as<int64_t>(), p.slot_decay = slot_decay_.as<uint8_t>();
+    p.n_slots = static_cast<int64_t>(layout_.slots.size());
+    p.grad_norm = grad_norm_.as<double>(), p.max_norm = adamw_options_.max_grad_norm;
+    p.lr = lr, p.beta1 = adamw_options_.beta1, p.beta2 = adamw_options_.beta2, p.eps = adamw_options_.eps;
+    p.weight_decay = adamw_options_.weight_decay, p.step = steps_;
+    bc::adamw_step(p, stream_);
+  }
   double norm = 0;
   check(cudaMemcpyAsync(&norm, grad_norm_.as<double>(), sizeof(double), cudaMemcpyDeviceToHost, stream_),
         "reading the gradient norm");
@@ -310,6 +313,16 @@ void CudaEngine::upload_state() {
 void CudaEngine::state_changed() {
   require(EngineState::training, "state_changed");
   upload_state();
+}
+
+void CudaEngine::set_op_timing(bool on) { model_->timer().enable(on); }
+
+std::vector<std::pair<std::string, double>> CudaEngine::take_op_seconds() {
+  check(cudaStreamSynchronize(stream_), "finishing the step");
+  const auto seconds = model_->timer().take();
+  std::vector<std::pair<std::string, double>> out;
+  for (size_t k = 0; k < cuda::kOpKinds; ++k) out.emplace_back(cuda::kOpKindNames[k], seconds[k]);
+  return out;
 }
 
 double CudaEngine::device_memory_gib() const {

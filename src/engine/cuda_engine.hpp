@@ -36,6 +36,8 @@ class CudaEngine final : public Engine {
   // CUDA context and cuBLASLt's workspace; the engine allocates nothing per step,
   // so after a step this is the peak).
   double device_memory_gib() const override;
+  void set_op_timing(bool on) override;
+  std::vector<std::pair<std::string, double>> take_op_seconds() override;
 
  private:
   void ensure_capacity(int64_t n_tokens, int64_t n_targets);

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/adamw.hpp"
@@ -40,6 +41,12 @@ class Engine {
   virtual const ParameterSet<float>& gradients() = 0;
   // Clips and applies AdamW at `lr`; returns the gradient norm before clipping.
   virtual double optimizer_step(double lr) = 0;
+
+  // Where the device time goes (duet bench --breakdown): with timing on, the
+  // engine records each op's time by kind; take_op_seconds returns the seconds
+  // per kind since the last call. Engines that do not time their ops return none.
+  virtual void set_op_timing(bool on) {}
+  virtual std::vector<std::pair<std::string, double>> take_op_seconds() { return {}; }
 
   // Device memory in use (GiB; 0 for the CPU engine), for metrics and benchmarks.
   virtual double device_memory_gib() const { return 0.0; }

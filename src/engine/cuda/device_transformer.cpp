@@ -88,6 +88,7 @@ DeviceTransformer::LayerParams<P> DeviceTransformer::layer_params(P base, int64_
 
 void DeviceTransformer::linear(const bf16* x, const bf16* w, const bf16* bias, bf16* y, int64_t n, int64_t in,
                                int64_t out, cudaStream_t s) {
+  const auto timed = timer_.scope(OpKind::matmul, s);
   bc::GemmParams p;
   p.a = x, p.b = w, p.d = y, p.d_type = DType::BF16, p.bias = bias;
   p.b_trans = true, p.m = n, p.n = out, p.k = in;
@@ -112,7 +113,7 @@ void DeviceTransformer::linear_back(const bf16* x, const bf16* w, const bf16* dy
 
 void DeviceTransformer::prepare(const DeviceBatch& b, cudaStream_t s) {
   if (b.n_tokens > max_tokens_ || b.n_targets > max_targets_) fail("internal: batch larger than the carved workspace");
-  bc::attention_plan(attention_shape(b), attention_ws_, s);
+  timed(OpKind::attention, s, [&] { bc::attention_plan(attention_shape(b), attention_ws_, s); });
 }
 
 void DeviceTransformer::layer_body(const DeviceBatch& b, const LayerParams<const bf16*>& W, const Layer& L,
@@ -125,20 +126,20 @@ void DeviceTransformer::layer_body(const DeviceBatch& b, const LayerParams<const
   r.positions = b.positions, r.inv_freq = inv_freq_.as<float>();
   r.n_tokens = n, r.n_q_heads = c_.num_attention_heads, r.n_kv_heads = c_.num_key_value_heads;
   r.head_dim = c_.head_dim;
-  bc::rope(r, s);
+  timed(OpKind::elementwise, s, [&] { bc::rope(r, s); });
   bc::AttentionForward ap;
   static_cast<backend::AttentionShape&>(ap) = attention_shape(b);
   ap.q = L.qkv, ap.k = L.qkv + q, ap.v = L.qkv + q + kv, ap.o = L.o, ap.lse = L.lse;
   ap.q_row_stride = ap.k_row_stride = ap.v_row_stride = qkv, ap.o_row_stride = q;
   ap.workspace = attention_ws_;
-  bc::attention_forward(ap, s);
+  timed(OpKind::attention, s, [&] { bc::attention_forward(ap, s); });
   linear(L.o, W.o_w, W.o_b, branch_, n, q, d, s);
   bc::AddRmsNormForward nf;
   nf.residual = L.x, nf.branch = branch_, nf.h_out = L.h, nf.weight = W.post_norm, nf.y = L.n2, nf.rstd = L.rstd2;
   nf.n_rows = n, nf.dim = d, nf.eps = static_cast<float>(c_.rms_norm_eps);
-  bc::add_rmsnorm_forward(nf, s);
+  timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
   linear(L.n2, W.gate_up_w, nullptr, L.gate_up, n, d, 2 * f, s);
-  bc::swiglu_forward({L.gate_up, L.act, n, f}, s);
+  timed(OpKind::elementwise, s, [&] { bc::swiglu_forward({L.gate_up, L.act, n, f}, s); });
   if (with_down) linear(L.act, W.down_w, nullptr, branch_, n, f, d, s);
 }
 
@@ -150,7 +151,7 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
   ef.ids = b.tokens, ef.table = weights + layout_.offset("model.embed_tokens.weight");
   ef.out = L_count > 0 ? layers_[0].x : branch_;
   ef.n_tokens = n, ef.vocab = c_.vocab_size, ef.dim = d;
-  bc::embedding_forward(ef, s);
+  timed(OpKind::elementwise, s, [&] { bc::embedding_forward(ef, s); });
   for (int64_t l = 0; l < L_count; ++l) {
     const Layer& L = layers_[static_cast<size_t>(l)];
     const auto W = layer_params(weights, l);
@@ -161,7 +162,7 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
       nf.residual = layers_[static_cast<size_t>(l - 1)].h, nf.branch = branch_, nf.h_out = L.x;
     }
     nf.weight = W.in_norm, nf.y = L.n1, nf.rstd = L.rstd1, nf.n_rows = n, nf.dim = d, nf.eps = eps;
-    bc::add_rmsnorm_forward(nf, s);
+    timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
     layer_body(b, W, L, true, s);
   }
   bc::AddRmsNormForward nf;
@@ -173,7 +174,7 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
   }
   nf.weight = weights + layout_.offset("model.norm.weight"), nf.y = n_final_, nf.rstd = rstd_final_;
   nf.n_rows = n, nf.dim = d, nf.eps = eps;
-  bc::add_rmsnorm_forward(nf, s);
+  timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
 
   bc::TargetLogprobsForward tp;
   tp.n_rows = n, tp.hidden_dim = d, tp.vocab = c_.vocab_size, tp.n_targets = b.n_targets;
@@ -181,7 +182,7 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
   tp.lm_head = weights + layout_.offset(c_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
   tp.target_rows = b.target_rows, tp.target_ids = b.target_ids;
   tp.logp = logp_, tp.lse = target_lse_, tp.logit_sum = logit_sum_, tp.workspace = lm_head_ws_;
-  bc::target_logprobs_forward(gemm_, tp, s);
+  timed(OpKind::lm_head, s, [&] { bc::target_logprobs_forward(gemm_, tp, s); });
   return logp_;
 }
 
@@ -191,16 +192,16 @@ void DeviceTransformer::layer_backward(const DeviceBatch& b, const LayerParams<c
   const int64_t qkv = q + 2 * kv;
   // On entry d_res_ = d(loss)/d(x_{l+1}), x_{l+1} = h + down(swiglu(gate_up(n2))), n2 = norm(h).
   linear_back(L.act, W.down_w, d_res_bf16_, d_act_, false, G.down_w, n, f, d, s);
-  bc::swiglu_backward({L.gate_up, d_act_, d_gate_up_, n, f}, s);
+  timed(OpKind::elementwise, s, [&] { bc::swiglu_backward({L.gate_up, d_act_, d_gate_up_, n, f}, s); });
   linear_back(L.n2, W.gate_up_w, d_gate_up_, d_norm_, true, G.gate_up_w, n, d, 2 * f, s);
   bc::RmsNormBackward nb;
   nb.h = L.h, nb.weight = W.post_norm, nb.rstd = L.rstd2, nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
   nb.d_weight = G.post_norm, nb.partials = partials_, nb.n_rows = n, nb.dim = d;
-  bc::rmsnorm_backward(nb, s);  // d_res_ = d(loss)/d(h)
+  timed(OpKind::elementwise, s, [&] { bc::rmsnorm_backward(nb, s); });  // d_res_ = d(loss)/d(h)
 
   // h = x + o_proj(attention(rope(q), rope(k), v)), [q|k|v] = qkv_proj(n1), n1 = norm(x).
   linear_back(L.o, W.o_w, d_res_bf16_, d_o_, false, G.o_w, n, q, d, s);
-  if (G.o_b) bc::bias_backward({d_res_bf16_, d, G.o_b, partials_, n, d}, s);
+  if (G.o_b) timed(OpKind::elementwise, s, [&] { bc::bias_backward({d_res_bf16_, d, G.o_b, partials_, n, d}, s); });
   bc::AttentionBackward ab;
   static_cast<backend::AttentionShape&>(ab) = attention_shape(b);
   ab.q = L.qkv, ab.k = L.qkv + q, ab.v = L.qkv + q + kv, ab.o = L.o, ab.d_o = d_o_, ab.lse = L.lse;
@@ -208,39 +209,39 @@ void DeviceTransformer::layer_backward(const DeviceBatch& b, const LayerParams<c
   ab.q_row_stride = ab.k_row_stride = ab.v_row_stride = qkv, ab.o_row_stride = ab.do_row_stride = q;
   ab.dq_row_stride = ab.dk_row_stride = ab.dv_row_stride = qkv;
   ab.workspace = attention_ws_;
-  bc::attention_backward(ab, s);
+  timed(OpKind::attention, s, [&] { bc::attention_backward(ab, s); });
   bc::Rope r;
   r.q = d_qkv_, r.k = d_qkv_ + q, r.q_row_stride = r.k_row_stride = qkv;
   r.positions = b.positions, r.inv_freq = inv_freq_.as<float>();
   r.n_tokens = n, r.n_q_heads = c_.num_attention_heads, r.n_kv_heads = c_.num_key_value_heads;
   r.head_dim = c_.head_dim, r.inverse = true;
-  bc::rope(r, s);
+  timed(OpKind::elementwise, s, [&] { bc::rope(r, s); });
   linear_back(L.n1, W.qkv_w, d_qkv_, d_norm_, true, G.qkv_w, n, d, qkv, s);
-  if (G.qkv_b) bc::bias_backward({d_qkv_, qkv, G.qkv_b, partials_, n, qkv}, s);
+  if (G.qkv_b) timed(OpKind::elementwise, s, [&] { bc::bias_backward({d_qkv_, qkv, G.qkv_b, partials_, n, qkv}, s); });
   nb = {};
   nb.h = L.x, nb.weight = W.in_norm, nb.rstd = L.rstd1, nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
   nb.d_weight = G.in_norm, nb.partials = partials_, nb.n_rows = n, nb.dim = d;
-  bc::rmsnorm_backward(nb, s);  // d_res_ = d(loss)/d(x_l)
+  timed(OpKind::elementwise, s, [&] { bc::rmsnorm_backward(nb, s); });  // d_res_ = d(loss)/d(x_l)
 }
 
 void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, float* grads, cudaStream_t s) {
   const int64_t n = b.n_tokens, d = c_.hidden_size;
   const bool tied = c_.tie_word_embeddings;
   const char* head_name = tied ? "model.embed_tokens.weight" : "lm_head.weight";
-  bc::fill_f32(d_norm_, 0.0f, n * d, s);
-  bc::fill_f32(d_res_, 0.0f, n * d, s);
+  timed(OpKind::elementwise, s, [&] { bc::fill_f32(d_norm_, 0.0f, n * d, s); });
+  timed(OpKind::elementwise, s, [&] { bc::fill_f32(d_res_, 0.0f, n * d, s); });
   bc::TargetLogprobsBackward tb;
   tb.n_rows = n, tb.hidden_dim = d, tb.vocab = c_.vocab_size, tb.n_targets = b.n_targets;
   tb.hidden = n_final_, tb.lm_head = weights + layout_.offset(head_name);
   tb.target_rows = b.target_rows, tb.target_ids = b.target_ids, tb.lse = target_lse_, tb.d_logp = b.d_logp;
   tb.d_hidden = d_norm_, tb.d_lm_head = grads + layout_.offset(head_name), tb.workspace = lm_head_ws_;
   tb.row_order = b.row_order, tb.row_group_start = b.row_group_start, tb.n_row_groups = b.n_row_groups;
-  bc::target_logprobs_backward(gemm_, tb, s);
+  timed(OpKind::lm_head, s, [&] { bc::target_logprobs_backward(gemm_, tb, s); });
   bc::RmsNormBackward nb;
   nb.h = x_final_, nb.weight = weights + layout_.offset("model.norm.weight"), nb.rstd = rstd_final_;
   nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
   nb.d_weight = grads + layout_.offset("model.norm.weight"), nb.partials = partials_, nb.n_rows = n, nb.dim = d;
-  bc::rmsnorm_backward(nb, s);
+  timed(OpKind::elementwise, s, [&] { bc::rmsnorm_backward(nb, s); });
 
   for (int64_t l = c_.num_hidden_layers - 1; l >= 0; --l) {
     const Layer& L = layers_[static_cast<size_t>(l)];
@@ -249,7 +250,7 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, floa
       bc::AddRmsNormForward nf;
       nf.residual = L.x, nf.weight = W.in_norm, nf.y = L.n1, nf.rstd = L.rstd1;
       nf.n_rows = n, nf.dim = d, nf.eps = static_cast<float>(c_.rms_norm_eps);
-      bc::add_rmsnorm_forward(nf, s);
+      timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
       layer_body(b, W, L, false, s);
     }
     layer_backward(b, W, layer_params(grads, l), L, s);
@@ -258,7 +259,7 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, floa
   eb.ids = b.tokens, eb.order = b.id_order, eb.group_start = b.id_group_start, eb.n_groups = b.n_id_groups;
   eb.d_out = d_res_, eb.d_table = grads + layout_.offset("model.embed_tokens.weight");
   eb.n_tokens = n, eb.vocab = c_.vocab_size, eb.dim = d;
-  bc::embedding_backward(eb, s);
+  timed(OpKind::elementwise, s, [&] { bc::embedding_backward(eb, s); });
 }
 
 }  // namespace duet::engine::cuda

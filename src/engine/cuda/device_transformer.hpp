@@ -15,6 +15,7 @@
 #include "backend/cuda/gemm.hpp"
 #include "engine/cuda/device_batch.hpp"
 #include "engine/cuda/device_memory.hpp"
+#include "engine/cuda/op_timer.hpp"
 #include "engine/device_layout.hpp"
 #include "model/config.hpp"
 
@@ -39,6 +40,7 @@ class DeviceTransformer {
   void backward(const DeviceBatch& batch, const bf16* weights, float* grads, cudaStream_t stream);
 
   backend::cuda::Gemm& gemm() { return gemm_; }
+  OpTimer& timer() { return timer_; }
 
  private:
   struct Layer {  // saved activations of one layer
@@ -61,11 +63,17 @@ class DeviceTransformer {
   void linear_back(const bf16* x, const bf16* w, const bf16* dy, void* dx, bool dx_f32, float* dw, int64_t n,
                    int64_t in, int64_t out, cudaStream_t s);
   backend::AttentionShape attention_shape(const DeviceBatch& b) const;
+  template <typename F>
+  void timed(OpKind kind, cudaStream_t s, F&& op) {
+    const auto scope = timer_.scope(kind, s);
+    op();
+  }
 
   model::ModelConfig c_;
   const DeviceLayout& layout_;
   bool recompute_;
   backend::cuda::Gemm gemm_;
+  OpTimer timer_;
   DeviceBuffer inv_freq_;
   int64_t max_tokens_ = 0, max_targets_ = 0;
 
