@@ -9,7 +9,9 @@
 
 #include <cublasLt.h>
 
+#include <algorithm>
 #include <map>
+#include <vector>
 #include <tuple>
 
 #include "backend/common.hpp"
@@ -90,7 +92,35 @@ struct Gemm::Impl {
     if (handle) cublasLtDestroy(handle);
   }
 
-  Plan& plan_for(const Key& key, const GemmParams& p, int64_t lda, int64_t ldb, int64_t ldd) {
+  int candidates = 1;  // > 1: time that many of the heuristic's algorithms on first use, keep the fastest
+
+  // Times `algo` on the product's own operands, writing a scratch D (beta 0,
+  // so an accumulating product's output is not touched): median of 5 runs.
+  float time_algo(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmParams& p, void* scratch,
+                  cudaStream_t stream) {
+    const float zero = 0.0f;
+    cudaEvent_t start, stop;
+    check(cudaEventCreate(&start), "gemm autotune");
+    check(cudaEventCreate(&stop), "gemm autotune");
+    std::vector<float> ms;
+    for (int r = 0; r < 6; ++r) {
+      check(cudaEventRecord(start, stream), "gemm autotune");
+      const cublasStatus_t st = cublasLtMatmul(handle, plan.desc, &p.alpha, p.b, plan.a, p.a, plan.b, &zero, scratch,
+                                               plan.d, scratch, plan.d, &algo, workspace, workspace_bytes, stream);
+      check(cudaEventRecord(stop, stream), "gemm autotune");
+      check(cudaEventSynchronize(stop), "gemm autotune");
+      float t = 0;
+      check(cudaEventElapsedTime(&t, start, stop), "gemm autotune");
+      if (st != CUBLAS_STATUS_SUCCESS) t = 1e30f;
+      if (r > 0) ms.push_back(t);  // the first run warms up
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+  }
+
+  Plan& plan_for(const Key& key, const GemmParams& p, int64_t lda, int64_t ldb, int64_t ldd, cudaStream_t stream) {
     auto it = plans.find(key);
     if (it != plans.end()) return it->second;
     Plan plan;
@@ -129,10 +159,10 @@ struct Gemm::Impl {
     for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
       cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
-    cublasLtMatmulHeuristicResult_t result{};
+    std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(std::max(1, candidates)));
     int found = 0;
     const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, pref,
-                                                             1, &result, &found);
+                                                             static_cast<int>(results.size()), results.data(), &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
       cublasLtMatrixLayoutDestroy(plan.a);
@@ -143,7 +173,18 @@ struct Gemm::Impl {
            p.k, p.a_trans, p.b_trans, p.d_type == DType::BF16 ? "bf16" : "fp32", p.bias ? " with bias" : "",
            static_cast<int>(st));
     }
-    plan.algo = result.algo;
+    plan.algo = results[0].algo;
+    if (found > 1) {  // autotune: the fastest of the candidates on this shape
+      const size_t bytes = static_cast<size_t>(p.m) * static_cast<size_t>(ldd) * (p.d_type == DType::BF16 ? 2 : 4);
+      void* scratch = nullptr;
+      check(cudaMalloc(&scratch, bytes), "gemm autotune scratch");
+      float best = time_algo(plan, results[0].algo, p, scratch, stream);
+      for (int i = 1; i < found; ++i) {
+        const float t = time_algo(plan, results[static_cast<size_t>(i)].algo, p, scratch, stream);
+        if (t < best) best = t, plan.algo = results[static_cast<size_t>(i)].algo;
+      }
+      cudaFree(scratch);
+    }
     return plans.emplace(key, plan).first->second;
   }
 };
@@ -156,6 +197,8 @@ Gemm::Gemm(size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
 
 Gemm::~Gemm() = default;
 
+void Gemm::set_autotune(int candidates) { impl_->candidates = std::max(1, candidates); }
+
 void Gemm::run(const GemmParams& p, cudaStream_t stream) {
   p.validate();
   if (p.m == 0 || p.n == 0) return;
@@ -164,7 +207,7 @@ void Gemm::run(const GemmParams& p, cudaStream_t stream) {
   const int64_t ldd = packed_or(p.ldd, p.n);
   const Impl::Key key{p.m,         p.n,         p.k, lda, ldb, ldd, p.a_trans, p.b_trans, static_cast<int>(p.d_type),
                       p.bias ? alignment_of(p.bias) : 0};
-  Plan& plan = impl_->plan_for(key, p, lda, ldb, ldd);
+  Plan& plan = impl_->plan_for(key, p, lda, ldb, ldd, stream);
   if (p.bias)
     check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)),
              "bias pointer");

@@ -47,6 +47,12 @@ class Gemm {
 
   void run(const GemmParams& p, cudaStream_t stream);
 
+  // candidates > 1: on a shape's first use, time that many of the heuristic's
+  // algorithms on the product's operands (into a scratch output, allocated
+  // for that moment) and keep the fastest, instead of the heuristic's first.
+  // Set before the first run of any shape it should apply to.
+  void set_autotune(int candidates);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

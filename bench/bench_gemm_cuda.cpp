@@ -1,0 +1,115 @@
+// The engine's matrix products through duet's Gemm (cuBLASLt, the heuristic's
+// first algorithm) against the fastest of cuBLASLt's top 16 candidates timed
+// on the same shape (Gemm::set_autotune): "within 5% of cuBLAS's best".
+// Shapes of Llama-3.2-1B and Llama-3.1-8B at 8192 tokens: the forward
+// products (q/k/v fused, o, gate/up fused, down), the input gradients, the
+// weight gradients (fp32, accumulated), and an LM-head chunk (4096 targets x
+// 8192 vocabulary rows, fp32 logits). CUDA events, median of 20 after 3 warm-ups,
+// random bf16 operands.
+//   bench_gemm_cuda [--repeats N]
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/gemm.hpp"
+
+namespace cu = duet::backend::cuda;
+
+namespace {
+
+void ok(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+  }
+}
+
+struct Shape {
+  std::string name;
+  int64_t m, n, k;
+  bool a_trans, b_trans;
+  cu::DType d_type;
+  float beta;
+};
+
+// Row-major products as the engine issues them for one layer, T tokens.
+std::vector<Shape> model_shapes(const char* model, int64_t d, int64_t q, int64_t kv, int64_t f, int64_t T) {
+  const int64_t qkv = q + 2 * kv;
+  auto fw = [&](const char* w, int64_t in, int64_t out) {
+    return Shape{std::string(model) + " fwd " + w, T, out, in, false, true, cu::DType::BF16, 0.0f};
+  };
+  auto dx = [&](const char* w, int64_t in, int64_t out, cu::DType t) {
+    return Shape{std::string(model) + " dx " + w, T, in, out, false, false, t, 0.0f};
+  };
+  auto dw = [&](const char* w, int64_t in, int64_t out) {
+    return Shape{std::string(model) + " dW " + w, out, in, T, true, false, cu::DType::F32, 1.0f};
+  };
+  return {fw("qkv", d, qkv),  fw("o", q, d),        fw("gate_up", d, 2 * f), fw("down", f, d),
+          dx("qkv", d, qkv, cu::DType::F32), dx("o", q, d, cu::DType::BF16), dx("gate_up", d, 2 * f, cu::DType::F32),
+          dx("down", f, d, cu::DType::BF16), dw("qkv", d, qkv), dw("o", q, d), dw("gate_up", d, 2 * f),
+          dw("down", f, d),
+          Shape{std::string(model) + " lm_head chunk", 4096, 8192, d, false, true, cu::DType::F32, 0.0f}};
+}
+
+float time_run(cu::Gemm& g, const cu::GemmParams& p, int repeats) {
+  cudaEvent_t a, b;
+  ok(cudaEventCreate(&a), "event");
+  ok(cudaEventCreate(&b), "event");
+  for (int i = 0; i < 3; ++i) g.run(p, nullptr);
+  std::vector<float> ms;
+  for (int i = 0; i < repeats; ++i) {
+    ok(cudaEventRecord(a), "event");
+    g.run(p, nullptr);
+    ok(cudaEventRecord(b), "event");
+    ok(cudaEventSynchronize(b), "event");
+    float t = 0;
+    ok(cudaEventElapsedTime(&t, a, b), "event");
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repeats = 20;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
+  auto shapes = model_shapes("1B", 2048, 2048, 512, 8192, 8192);
+  for (auto& s : model_shapes("8B", 4096, 4096, 1024, 14336, 8192)) shapes.push_back(s);
+  size_t largest = 0;
+  for (const auto& s : shapes) largest = std::max({largest, size_t(s.m * s.k), size_t(s.k * s.n), size_t(s.m * s.n)});
+  std::vector<uint16_t> host(largest);
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> mant(0, 127);
+  for (auto& h : host) h = static_cast<uint16_t>(0x3c00 | (mant(rng) << 0) | ((rng() & 1) << 15));  // +-[0.0078, 0.0156)
+  void *a, *b, *d;
+  ok(cudaMalloc(&a, largest * 2), "malloc"), ok(cudaMalloc(&b, largest * 2), "malloc"), ok(cudaMalloc(&d, largest * 4), "malloc");
+  ok(cudaMemcpy(a, host.data(), largest * 2, cudaMemcpyHostToDevice), "copy");
+  ok(cudaMemcpy(b, host.data(), largest * 2, cudaMemcpyHostToDevice), "copy");
+  ok(cudaMemset(d, 0, largest * 4), "memset");
+  cu::Gemm heuristic, tuned;
+  tuned.set_autotune(16);
+  std::printf("%-22s %6s %6s %6s %10s %10s %7s\n", "product", "m", "n", "k", "duet TF/s", "best TF/s", "ratio");
+  double worst = 1e9;
+  for (const auto& s : shapes) {
+    cu::GemmParams p;
+    p.a = static_cast<cu::bf16*>(a), p.b = static_cast<cu::bf16*>(b), p.d = d, p.d_type = s.d_type;
+    p.a_trans = s.a_trans, p.b_trans = s.b_trans, p.m = s.m, p.n = s.n, p.k = s.k, p.beta = s.beta;
+    const double flop = 2.0 * s.m * s.n * s.k;
+    const float t_h = time_run(heuristic, p, repeats), t_b = time_run(tuned, p, repeats);
+    const double ratio = t_b / t_h;  // 1 = as fast as the best candidate
+    worst = std::min(worst, ratio);
+    std::printf("%-22s %6lld %6lld %6lld %10.1f %10.1f %7.3f\n", s.name.c_str(), (long long)s.m, (long long)s.n,
+                (long long)s.k, flop / t_h / 1e9, flop / t_b / 1e9, ratio);
+  }
+  std::printf("worst ratio (best time / duet's heuristic time): %.3f\n", worst);
+  return 0;
+}
