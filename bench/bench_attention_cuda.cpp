@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backend/cuda/attention.hpp"
+#include "backend/cuda/attention_forward_sm90.hpp"
 
 namespace cu = duet::backend::cuda;
 
@@ -158,6 +159,10 @@ int main(int argc, char** argv) {
 
   std::FILE* tsv = dump.empty() ? nullptr : std::fopen((dump + "/duet.tsv").c_str(), "w");
   if (tsv) std::fprintf(tsv, "row\thead_dim\tq_heads\tkv_heads\tpairs\tfwd_ms\tbwd_ms\n");
+  // DUET_ATTENTION_SM90=1 selects the Hopper forward (docs/attention-cuda.md).
+  std::printf("forward kernel: %s\n", cu::attention_sm90_requested() && cu::attention_sm90_supported()
+                                           ? "sm90 (wgmma, DUET_ATTENTION_SM90=1)"
+                                           : "mma.sync");
   std::printf("%-15s %4s %8s %9s %9s %9s %9s %8s\n", "row", "D", "density", "fwd ms", "fwd TF/s",
               "bwd ms", "bwd TF/s", "plan us");
   for (const Row& r : rows) {

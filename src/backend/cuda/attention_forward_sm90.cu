@@ -1,0 +1,315 @@
+// Hopper forward (sm_90a): one CTA of three warpgroups per (query head, 128
+// queries). Warpgroup 0 is the producer: it loads Q once and K/V tiles of 128
+// keys (with their visible_until / positions) into a two-stage ring of
+// 128-byte-swizzled shared memory with cp.async, each stage completing on an
+// mbarrier (cp.async.mbarrier.arrive.noinc); warpgroups 1 and 2 are consumers
+// of 64 query rows each: S = Q Kᵀ with wgmma m64n128k16 (both operands from
+// shared memory), masked online softmax in fp32 (log2 domain, as the mma.sync
+// kernel), P rounded to bf16 straight from the accumulators into wgmma A
+// registers, O += P V with wgmma m64nDk16 (V N-major from shared memory), then
+// an arrive on the stage's "empty" barrier hands it back to the producer. The
+// producer keeps 56 registers, the consumers get 224 (setmaxnreg).
+//
+// Tiles: the plan's granules are 64 tokens; a key tile here is two granules
+// (aligned to 128), Skip when both are skipped, Full when both are Full, else
+// Partial (per-element mask from the staged visible_until / positions, which
+// also hides zero-filled keys past n_tokens). The mask is exact in every
+// case, so classification only saves work.
+#include "backend/cuda/attention_sm90.cuh"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "backend/cuda/attention_forward_sm90.hpp"
+
+namespace duet::backend::cuda {
+
+namespace attn::sm90 {
+namespace {
+
+constexpr int kRows = 128;   // queries per CTA: two consumer warpgroups of 64
+constexpr int kTileN = 128;  // keys per tile: two plan granules
+constexpr int kStages = 2;
+constexpr int kThreads = 384;
+constexpr int kConsumers = 256;
+constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
+
+struct Args {
+  const bf16 *q, *k, *v;
+  bf16* o;
+  float* lse;
+  int64_t q_stride, k_stride, v_stride, o_stride;
+  int n_q_heads, rep;
+  float scale_log2;
+  MaskArgs m;
+};
+
+// Shared memory (offsets from a 1024-aligned base): Q [D/64][128][64],
+// K and V [stage][D/64][128][64] (SW128), visible_until and positions
+// [stage][128] int32, then the mbarriers: full_q, full_k[stage],
+// full_v[stage], empty[stage].
+template <int D>
+struct Smem {
+  static constexpr uint32_t q_bytes = kRows * D * 2, kv_bytes = kTileN * D * 2;
+  static constexpr uint32_t q = 0, k = q_bytes, v = k + kStages * kv_bytes;
+  static constexpr uint32_t vu = v + kStages * kv_bytes, pos = vu + kStages * kTileN * 4;
+  static constexpr uint32_t bars = pos + kStages * kTileN * 4;
+  static constexpr uint32_t end = bars + 8 * (1 + 3 * kStages);
+  static constexpr size_t bytes = end + 1024;  // the base is rounded up to 1024
+};
+
+__device__ inline TileKind tile_kind128(const MaskArgs& m, const QueryBlock& qb, int t) {
+  if (!m.classify) return TileKind::Partial;
+  const int granules = (m.n_tokens + kGranule - 1) / kGranule;
+  bool any = false, all_full = true;
+#pragma unroll
+  for (int g = 2 * t; g < 2 * t + 2; ++g) {
+    if (g >= granules) {  // keys past the row's end: masked
+      all_full = false;
+      continue;
+    }
+    const TileKind k = tile_kind(m, qb, kRows, g);
+    any |= k != TileKind::Skip;
+    all_full &= k == TileKind::Full;
+  }
+  return !any ? TileKind::Skip : all_full ? TileKind::Full : TileKind::Partial;
+}
+
+template <int D>
+__device__ inline void wgmma_pv(float (&o)[D / 8][4], const uint32_t (&a)[4], uint64_t b) {
+  if constexpr (D == 64) wgmma_rs_m64n64(o, a, b);
+  else wgmma_rs_m64n128(o, a, b);
+}
+
+// ROWS rows of D bf16 from token row0 into an SW128 tile (rows past n zero),
+// by the 128 producer threads.
+template <int D, int ROWS>
+__device__ inline void load_tile(uint32_t dst, const bf16* g, int64_t stride, int row0, int n, int tid) {
+  constexpr int kChunks = D / 8;
+#pragma unroll 4
+  for (int c = tid; c < ROWS * kChunks; c += 128) {
+    const int r = c / kChunks, ch = c % kChunks, row = row0 + r;
+    const bool ok = row < n;
+    cp_async16(dst + sw128(ROWS, r, ch), g + static_cast<int64_t>(ok ? row : 0) * stride + ch * 8, ok);
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_constant__ Args a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using L = Smem<D>;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = smem_u32(smem_raw), base = (raw + 1023) & ~1023u;
+  unsigned char* smem = smem_raw + (base - raw);
+  const int32_t* s_vu = reinterpret_cast<const int32_t*>(smem + L::vu);
+  const int32_t* s_pos = reinterpret_cast<const int32_t*>(smem + L::pos);
+  const uint32_t full_q = base + L::bars;
+  auto full_k = [&](int s) { return base + L::bars + 8 * (1 + s); };
+  auto full_v = [&](int s) { return base + L::bars + 8 * (1 + kStages + s); };
+  auto empty = [&](int s) { return base + L::bars + 8 * (1 + 2 * kStages + s); };
+
+  const int tid = threadIdx.x, wg = tid / 128;
+  const int n = a.m.n_tokens, window = a.m.window;
+  const int block = gridDim.x - 1 - blockIdx.x;  // the longest rows first
+  const int h = blockIdx.y, kvh = h / a.rep, q0 = block * kRows;
+  const QueryBlock qb = query_block(a.m, q0, kRows);
+  const int g0 = q0 / kGranule, g1 = (qb.end - 1) / kGranule;
+  const int first = a.m.classify ? min(a.m.stats[g0].first_tile, a.m.stats[g1].first_tile) / 2 : 0;
+  const int last = g1 / 2;  // the diagonal tile: never skipped
+  auto next = [&](int t) {
+    while (t <= last && tile_kind128(a.m, qb, t) == TileKind::Skip) ++t;
+    return t;
+  };
+
+  if (tid == 0) {
+    mbar_init(full_q, 128);
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full_k(s), 128);
+      mbar_init(full_v(s), 128);
+      mbar_init(empty(s), kConsumers);
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+
+  if (wg == 0) {  // ---- producer
+    setmaxnreg_dec<kProducerRegs>();
+    load_tile<D, kRows>(base + L::q, a.q + h * D, a.q_stride, q0, n, tid);
+    cp_async_arrive(full_q);
+    const bf16* gk = a.k + kvh * D;
+    const bf16* gv = a.v + kvh * D;
+    int i = 0;
+    for (int t = next(first); t <= last; t = next(t + 1), ++i) {
+      const int s = i % kStages;
+      if (i >= kStages) mbar_wait(empty(s), ((i / kStages) - 1) & 1);
+      load_tile<D, kTileN>(base + L::k + s * L::kv_bytes, gk, a.k_stride, t * kTileN, n, tid);
+      load_scalars(smem + L::vu + s * kTileN * 4, a.m.visible_until, 1, t * kTileN, n, tid);
+      if (window > 0) load_scalars(smem + L::pos + s * kTileN * 4, a.m.positions, 1, t * kTileN, n, tid);
+      cp_async_arrive(full_k(s));
+      load_tile<D, kTileN>(base + L::v + s * L::kv_bytes, gv, a.v_stride, t * kTileN, n, tid);
+      cp_async_arrive(full_v(s));
+    }
+    cp_async_wait_all();
+    return;
+  }
+
+  // ---- consumers: warpgroup cw owns query rows q0 + 64 cw .. + 63
+  setmaxnreg_inc<kConsumerRegs>();
+  const int cw = wg - 1, warp = (tid / 32) % 4, lane = tid % 32;
+  const int row0 = q0 + cw * 64 + warp * 16 + lane / 4;
+  const int rows[2] = {row0, row0 + 8};
+  int pos[2] = {0, 0};
+  if (window > 0)
+    for (int r = 0; r < 2; ++r) pos[r] = rows[r] < n ? a.m.positions[rows[r]] : 0;
+
+  float o[D / 8][4];
+  zero(o);
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  const uint32_t q_base = base + L::q + cw * 64 * 128;
+  mbar_wait(full_q, 0);
+  int i = 0;
+  for (int t = next(first); t <= last; t = next(t + 1), ++i) {
+    const int s = i % kStages;
+    const uint32_t parity = (i / kStages) & 1;
+    mbar_wait(full_k(s), parity);
+    fence_proxy_async();
+
+    // S = Q Kᵀ (64 x 128 per warpgroup), K = D in steps of 16 (32 bytes of a slab).
+    float sc[kTileN / 8][4];
+    const uint32_t k_base = base + L::k + s * L::kv_bytes;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint32_t off = (kk % 4) * 32;  // slab kk / 4
+      const uint64_t da = sw128_desc(q_base + (kk / 4) * (kRows * 128) + off, 16, 1024);
+      const uint64_t db = sw128_desc(k_base + (kk / 4) * (kTileN * 128) + off, 16, 1024);
+      wgmma_ss_m64n128(sc, da, db, kk > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    pin(sc);
+
+    const bool partial = tile_kind128(a.m, qb, t) == TileKind::Partial;
+    const int32_t* vu = s_vu + s * kTileN;
+    const int32_t* kp = s_pos + s * kTileN;
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < kTileN / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = sc[nt][e] * a.scale_log2;
+        if (partial) {
+          const int c = nt * 8 + 2 * (lane % 4) + (e & 1);
+          if (!visible(rows[e / 2], t * kTileN + c, vu[c], pos[e / 2], kp[c], window)) x = -INFINITY;
+        }
+        sc[nt][e] = x;
+        mx[e / 2] = fmaxf(mx[e / 2], x);
+      }
+    float base_r[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      const float m_new = fmaxf(m_run[r], mx[r]);
+      base_r[r] = m_new == -INFINITY ? 0.f : m_new;  // a row that sees nothing yet
+      const float alpha = exp2f(m_run[r] - base_r[r]);
+      m_run[r] = m_new;
+      l_run[r] *= alpha;
+#pragma unroll
+      for (int nt = 0; nt < D / 8; ++nt) {
+        o[nt][2 * r] *= alpha;
+        o[nt][2 * r + 1] *= alpha;
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < kTileN / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float p = exp2f(sc[nt][e] - base_r[e / 2]);
+        sc[nt][e] = p;
+        l_run[e / 2] += p;
+      }
+    uint32_t pa[kTileN / 16][4];
+    to_a_fragments<kTileN / 8>(pa, sc);
+
+    // O += P V: K = 128 keys in steps of 16 (two 1024-byte atoms of V).
+    mbar_wait(full_v(s), parity);
+    fence_proxy_async();
+    const uint32_t v_base = base + L::v + s * L::kv_bytes;
+    pin(o);
+    pin(pa);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kTileN / 16; ++kk)
+      wgmma_pv<D>(o, pa[kk], sw128_desc(v_base + kk * 16 * 128, kTileN * 128, 1024));
+    wgmma_commit();
+    wgmma_wait<0>();
+    pin(o);
+    mbar_arrive(empty(s));
+  }
+
+  float inv[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
+    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
+    inv[r] = l_run[r] > 0.f ? 1.f / l_run[r] : 0.f;
+    if (lane % 4 == 0 && rows[r] < n)
+      a.lse[static_cast<int64_t>(rows[r]) * a.n_q_heads + h] = (m_run[r] + log2f(l_run[r])) * kLn2;
+  }
+  store_rows<D>(a.o + h * D, a.o_stride, o, q0 + cw * 64 + warp * 16, n, lane, inv[0], inv[1]);
+#else
+  __trap();  // built for sm_90a only
+#endif
+}
+
+template <int D>
+void launch(const Args& args, int n_tokens, int n_q_heads, cudaStream_t stream) {
+  constexpr size_t bytes = Smem<D>::bytes;
+  static const bool once = (allow_shared(forward_sm90_kernel<D>, bytes), true);
+  (void)once;
+  const dim3 grid((n_tokens + kRows - 1) / kRows, n_q_heads);
+  forward_sm90_kernel<D><<<grid, kThreads, bytes, stream>>>(args);
+  check_launch("attention forward (sm90)");
+}
+
+}  // namespace
+}  // namespace attn::sm90
+
+bool attention_sm90_requested() {
+  const char* e = std::getenv("DUET_ATTENTION_SM90");
+  return e != nullptr && std::strcmp(e, "1") == 0;
+}
+
+bool attention_sm90_supported() {
+  int device = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
+    return false;
+  return major == 9 && minor == 0;
+}
+
+void attention_forward_sm90(const AttentionForward& p, cudaStream_t stream) {
+  const char* op = "attention forward (CUDA, sm90)";
+  attention_check_supported(p);
+  attn::check_qkvo(op, p, p.q, p.q_row_stride, p.k, p.k_row_stride, p.v, p.v_row_stride, p.o,
+                   p.o_row_stride);
+  backend::detail::require_data(op, "lse", p.lse, p.n_tokens);
+  backend::detail::require_data(op, "workspace", p.workspace, p.n_tokens);
+  if (!attention_sm90_supported())
+    fail("{}: needs a compute capability 9.0 GPU (Hopper); unset DUET_ATTENTION_SM90 to use the "
+         "mma.sync kernel", op);
+  if (p.n_tokens == 0) return;
+  const attn::sm90::Args a{p.q, p.k, p.v, p.o, p.lse,
+                           p.q_row_stride, p.k_row_stride, p.v_row_stride, p.o_row_stride,
+                           static_cast<int>(p.n_q_heads), static_cast<int>(p.n_q_heads / p.n_kv_heads),
+                           static_cast<float>(attn::kLog2e / std::sqrt(static_cast<double>(p.head_dim))),
+                           attn::mask_args(p, p.workspace)};
+  const int n = static_cast<int>(p.n_tokens), hq = static_cast<int>(p.n_q_heads);
+  if (p.head_dim == 64) attn::sm90::launch<64>(a, n, hq, stream);
+  else attn::sm90::launch<128>(a, n, hq, stream);
+}
+
+}  // namespace duet::backend::cuda
