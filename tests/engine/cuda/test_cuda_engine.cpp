@@ -20,6 +20,7 @@
 #include "layout/pack_rows.hpp"
 #include "loss/loss.hpp"
 #include "model/config.hpp"
+#include "tiny_models.hpp"
 
 namespace duet::engine {
 namespace {
@@ -27,25 +28,16 @@ namespace {
 namespace fs = std::filesystem;
 using Key = std::pair<int64_t, int32_t>;  // (example, response)
 
-// Hidden 256 = 4 query heads of 64 (2 kv heads), two layers.
+// The engine tests' tiny families (llama3 RoPE, Qwen2 tied + biases, Mistral)
+// widened to head_dim 64, which the attention kernels support: hidden 256 =
+// 4 query heads of 64 (2 kv heads), two layers.
 model::ModelConfig cuda_tiny_config(model::Architecture arch) {
-  model::ModelConfig c;
-  c.architecture = arch;
+  model::ModelConfig c = testing::tiny_config(arch);
   c.vocab_size = 512;
   c.hidden_size = 256;
   c.intermediate_size = 512;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
   c.head_dim = 64;
-  c.rms_norm_eps = 1e-5;
-  c.max_position_embeddings = 4096;
   c.dtype = model::DType::F32;
-  if (arch == model::Architecture::Qwen2) c.tie_word_embeddings = true;  // and q/k/v biases
-  if (arch == model::Architecture::Llama) {
-    c.rope_scaling = {model::RopeType::Llama3, 8.0, 1.0, 4.0, 64};
-    c.rope_theta = 500000.0;
-  }
   if (arch == model::Architecture::Mistral) c.sliding_window = 48;  // shorter than most rows
   return c;
 }
@@ -71,25 +63,6 @@ fs::path write_model(const fs::path& dir, const model::ModelConfig& c, uint64_t 
   }
   save_weights(p, dir / "model.safetensors", c.dtype);
   return dir;
-}
-
-std::vector<layout::TokenizedExample> random_examples(std::mt19937_64& rng, int n, int64_t vocab, int max_prompt,
-                                                      int max_response, int max_k) {
-  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  std::vector<layout::TokenizedExample> out;
-  for (int i = 0; i < n; ++i) {
-    layout::TokenizedExample e;
-    e.index = i;
-    e.prompt.resize(static_cast<size_t>(uni(1, max_prompt)));
-    for (auto& t : e.prompt) t = static_cast<layout::TokenId>(uni(0, static_cast<int>(vocab) - 1));
-    e.responses.resize(static_cast<size_t>(uni(2, max_k)));
-    for (auto& r : e.responses) {
-      r.resize(static_cast<size_t>(uni(1, max_response)));
-      for (auto& t : r) t = static_cast<layout::TokenId>(uni(0, static_cast<int>(vocab) - 1));
-    }
-    out.push_back(std::move(e));
-  }
-  return out;
 }
 
 std::vector<Batch> batches(const std::vector<layout::TokenizedExample>& ex, layout::Layout layout, int64_t pack) {
@@ -173,7 +146,7 @@ TEST_P(CudaEngineFamilies, LogprobsAndGradientsMatchTheCpuEngine) {
   EngineOptions o;
   o.model = write_model(tmp.path / "model", config, rng());
   // Prompts and responses long enough that rows span several 64/128 tiles.
-  const auto examples = random_examples(rng, 12, config.vocab_size, 150, 90, 3);
+  const auto examples = testing::random_examples(rng, 12, config.vocab_size, 150, 90, 3);
   std::map<Key, double> weight;
   std::normal_distribution<double> normal(0.0, 1.0);
   for (const auto& e : examples)
@@ -331,7 +304,7 @@ TEST(CudaEngineState, HostMirrorRoundTripIsExact) {
   o.model = write_model(tmp.path / "model", config, rng());
   o.device = "cuda";
   CudaEngine a(o), b(o);
-  const auto ex = random_examples(rng, 6, config.vocab_size, 40, 30, 2);
+  const auto ex = testing::random_examples(rng, 6, config.vocab_size, 40, 30, 2);
   const auto bs = batches(ex, layout::Layout::shared, 400);
   for (int step = 0; step < 2; ++step) {
     a.zero_grad();
