@@ -167,17 +167,13 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   zero(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const uint32_t q_base = base + L::q + cw * 64 * 128;
-  mbar_wait(full_q, 0);
-  int i = 0;
-  for (int t = next(first); t <= last; t = next(t + 1), ++i) {
-    const int s = i % kStages;
-    const uint32_t parity = (i / kStages) & 1;
-    mbar_wait(full_k(s), parity);
+  // S = Q Kᵀ of the tile in stage st (64 x 128 per warpgroup), K = D in steps
+  // of 16 (32 bytes inside a 64-column slab); issued, not waited for.
+  float sc[kTileN / 8][4];
+  auto issue_s = [&](int st, uint32_t parity) {
+    mbar_wait(full_k(st), parity);
     fence_proxy_async();
-
-    // S = Q Kᵀ (64 x 128 per warpgroup), K = D in steps of 16 (32 bytes of a slab).
-    float sc[kTileN / 8][4];
-    const uint32_t k_base = base + L::k + s * L::kv_bytes;
+    const uint32_t k_base = base + L::k + st * L::kv_bytes;
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
@@ -187,8 +183,19 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
       wgmma_ss_m64n128(sc, da, db, kk > 0);
     }
     wgmma_commit();
-    wgmma_wait<0>();
-    pin(sc);
+  };
+  mbar_wait(full_q, 0);
+  // One wgmma wait per tile: O += P V of tile i and S of tile i+1 go to the
+  // tensor cores back to back, then one wait covers both (inside the
+  // iteration, so no register moves of the loop edge fall between a wgmma
+  // and its wait) and stage i goes back to the producer.
+  int t = next(first);
+  issue_s(0, 0);
+  wgmma_wait<0>();
+  pin(sc);
+  for (int i = 0;; ++i) {
+    const int s = i % kStages;
+    const uint32_t parity = (i / kStages) & 1;
 
     const bool partial = tile_kind128(a.m, qb, t) == TileKind::Partial;
     const int32_t* vu = s_vu + s * kTileN;
@@ -244,9 +251,14 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
     for (int kk = 0; kk < kTileN / 16; ++kk)
       wgmma_pv<D>(o, pa[kk], sw128_desc(v_base + kk * 16 * 128, kTileN * 128, 1024));
     wgmma_commit();
+    t = next(t + 1);
+    if (t <= last) issue_s((i + 1) % kStages, ((i + 1) / kStages) & 1);  // sc is free: P is in pa
     wgmma_wait<0>();
     pin(o);
+    pin(sc);
+    pin(pa);
     mbar_arrive(empty(s));
+    if (t > last) break;
   }
 
   float inv[2];
