@@ -47,6 +47,9 @@ template <typename T>
 struct TargetLogprobsParams : TargetLogprobsInputs<T> {
   T* logp = nullptr;  // [n_targets], written
   T* lse = nullptr;   // [n_targets], written (saved for the backward)
+  // [n_targets] or null: written with sum_v z_v per target (the logits' sum over
+  // the vocabulary, for TRL's logits/chosen and logits/rejected metrics).
+  T* logit_sum = nullptr;
 
   void validate() const {
     const char* op = "target_logprobs";

@@ -207,11 +207,16 @@ void CudaEngine::load_batch(const Batch& b) {
 std::vector<ResponseLogp> CudaEngine::score_with(const Batch& b, const bf16* weights) {
   load_batch(b);
   const float* logp = model_->forward(batch_, weights, stream_);
-  results_.reserve(static_cast<size_t>(b.n_targets()) * sizeof(float) + 64);
-  check(cudaMemcpyAsync(results_.as<float>(), logp, b.n_targets() * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+  const auto nt = static_cast<size_t>(b.n_targets());
+  results_.reserve(2 * nt * sizeof(float) + 64);  // log-probs, then logit sums
+  check(cudaMemcpyAsync(results_.as<float>(), logp, nt * sizeof(float), cudaMemcpyDeviceToHost, stream_),
         "copying log-probs from the GPU");
+  check(cudaMemcpyAsync(results_.as<float>() + nt, model_->logit_sums(), nt * sizeof(float), cudaMemcpyDeviceToHost,
+                        stream_),
+        "copying logit sums from the GPU");
   check(cudaStreamSynchronize(stream_), "the forward pass");
-  return sum_responses<float>(b, std::span<const float>(results_.as<float>(), static_cast<size_t>(b.n_targets())));
+  return sum_responses<float>(b, std::span<const float>(results_.as<float>(), nt),
+                              std::span<const float>(results_.as<float>() + nt, nt));
 }
 
 std::vector<ResponseLogp> CudaEngine::score_policy(const Batch& b) { return score_with(b, weights_.as<bf16>()); }

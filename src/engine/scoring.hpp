@@ -3,6 +3,7 @@
 // and the way back: d(loss)/d(response log-prob) spread over its tokens.
 // These two functions are all that the losses and the trainer see of the model.
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -16,11 +17,16 @@ struct ResponseLogp {
   int32_t response = 0;  // 0 = chosen, 1 = rejected, more = ranked
   double logp = 0;       // sum over the response's tokens
   int32_t tokens = 0;
+  // Sum over the response's tokens of sum_v z_v (the logits over the whole
+  // vocabulary), for TRL's logits/chosen and logits/rejected; NaN when the
+  // engine does not compute it.
+  double logit_sum = std::numeric_limits<double>::quiet_NaN();
 };
 
-// Per-target log-probs summed per response (in double), in batch.responses order.
+// Per-target log-probs summed per response (in double), in batch.responses order;
+// with `logit_sum` (per target sum_v z_v, or empty) its sums per response too.
 template <typename T>
-std::vector<ResponseLogp> sum_responses(const Batch& batch, std::span<const T> logp);
+std::vector<ResponseLogp> sum_responses(const Batch& batch, std::span<const T> logp, std::span<const T> logit_sum = {});
 // d(loss)/d(logp) per target from d(loss)/d(response log-prob).
 template <typename T>
 std::vector<T> spread_response_gradients(const Batch& batch, std::span<const double> d_response);

@@ -150,7 +150,7 @@ void Workspace<T>::reserve(const model::ModelConfig& c, int64_t n, int64_t n_tar
     grow(L.gate, n * f), grow(L.up, n * f), grow(L.act, n * f);
   }
   grow(x_final, n * d), grow(n_final, n * d), grow(rstd_final, n);
-  grow(target_lse, n_targets), grow(target_logp, n_targets);
+  grow(target_lse, n_targets), grow(target_logp, n_targets), grow(target_logit_sum, n_targets);
   grow(dx, n * d), grow(dh, n * d), grow(dn, n * d), grow(dtmp, n * std::max(d, f));
   grow(dq, n * q), grow(dk, n * kv), grow(dv, n * kv), grow(d_o, n * q);
   grow(dgate, n * f), grow(dup, n * f), grow(dact, n * f);
@@ -205,7 +205,7 @@ std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>
           c.rms_norm_eps);
   be::TargetLogprobsParams<T> tp;
   static_cast<be::TargetLogprobsInputs<T>&>(tp) = target_inputs<T>(c, b, ws.n_final.data(), lm_head(params, c));
-  tp.logp = ws.target_logp.data(), tp.lse = ws.target_lse.data();
+  tp.logp = ws.target_logp.data(), tp.lse = ws.target_lse.data(), tp.logit_sum = ws.target_logit_sum.data();
   cpu::target_logprobs_forward(tp);
   return std::span<const T>(ws.target_logp.data(), static_cast<size_t>(b.n_targets()));
 }

@@ -22,6 +22,7 @@ struct Workspace {
   };
   std::vector<Layer> layers;
   std::vector<T> x_final, n_final, rstd_final, target_lse, target_logp;
+  std::vector<T> target_logit_sum;  // sum_v z_v per target (TRL's logits/* metrics)
   // Backward scratch.
   std::vector<T> dx, dh, dn, dtmp, dq, dk, dv, d_o, dgate, dup, dact;
 
@@ -36,7 +37,7 @@ class Transformer {
   const model::ModelConfig& config() const { return config_; }
 
   // Log-prob of every target of `batch`, in target order (also kept in
-  // ws.target_logp for the backward).
+  // ws.target_logp for the backward); ws.target_logit_sum gets sum_v z_v per target.
   std::span<const T> forward(const Batch& batch, const ParameterSet<T>& params, Workspace<T>& ws) const;
 
   // Accumulates into `grads` the gradient of sum_t d_logp[t] * logp[t], using

@@ -38,7 +38,7 @@ void fill_metrics(const LossConfig& config, std::span<const PairLogps> pairs, Ba
   const bool per_token = per_token_family(config), ref = needs_reference(config);
   const double n = static_cast<double>(pairs.size());
   double chosen = 0, rejected = 0, correct = 0, margin = 0, logp_c = 0, logp_r = 0, nll = 0;
-  double log_odds_ratio = 0, log_odds = 0;
+  double log_odds_ratio = 0, log_odds = 0, logits_c = 0, logits_r = 0;
   for (size_t i = 0; i < pairs.size(); ++i) {
     const PairLogps& p = pairs[i];
     PairResult& out = result.pairs[i];
@@ -55,6 +55,8 @@ void fill_metrics(const LossConfig& config, std::span<const PairLogps> pairs, Ba
     margin += out.reward_chosen - out.reward_rejected;
     logp_c += lc;
     logp_r += lr;
+    logits_c += p.chosen_logits;  // NaN, and so left out, unless every pair has them
+    logits_r += p.rejected_logits;
     nll += detail::chosen_nll(p);
     if (config.has(LossType::orpo)) {
       const double odds = (lc - lr) - (detail::log1mexp(lc) - detail::log1mexp(lr));
@@ -69,6 +71,10 @@ void fill_metrics(const LossConfig& config, std::span<const PairLogps> pairs, Ba
   m["rewards/margins"] = margin / n;
   m["logps/chosen"] = logp_c / n;
   m["logps/rejected"] = logp_r / n;
+  if (!std::isnan(logits_c) && !std::isnan(logits_r)) {
+    m["logits/chosen"] = logits_c / n;
+    m["logits/rejected"] = logits_r / n;
+  }
   if (uses_nll(config)) m["nll_loss"] = nll / n;
   if (config.has(LossType::orpo)) {
     m["log_odds_ratio"] = log_odds_ratio / n;

@@ -3,6 +3,7 @@
 // step, never on tokens. The step loss is the mean over the step's pairs
 // (the number of pairs, not of rows or tokens), so it does not depend on how pairs were laid out or packed.
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <span>
 #include <string>
@@ -18,6 +19,11 @@ struct PairLogps {
   double policy_chosen = 0, policy_rejected = 0;  // sums over response tokens
   double ref_chosen = 0, ref_rejected = 0;        // ignored unless needs_reference()
   int64_t chosen_tokens = 0, rejected_tokens = 0;  // response lengths (0 is read as 1, like TRL's clamp)
+  // The policy's mean logit over the vocabulary and the response's tokens,
+  // sum_tokens sum_v z_v / (tokens * V); NaN when the engine gives none. Only
+  // the metrics logits/chosen and logits/rejected read them.
+  double chosen_logits = std::numeric_limits<double>::quiet_NaN();
+  double rejected_logits = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct PairResult {
@@ -33,7 +39,8 @@ struct BatchResult {
   double loss_mean = 0;  // sum of pairs[i].loss / N
   // Means over the given pairs, keyed as TRL logs them: rewards/chosen,
   // rewards/rejected, rewards/accuracies, rewards/margins, logps/chosen,
-  // logps/rejected; nll_loss when an NLL term is used; log_odds_ratio and
+  // logps/rejected; logits/chosen and logits/rejected when every pair has
+  // them; nll_loss when an NLL term is used; log_odds_ratio and
   // log_odds_chosen for orpo.
   std::map<std::string, double> metrics;
 };

@@ -1,5 +1,6 @@
 #include "trainer/preference_batch.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include "util/error.hpp"
@@ -24,7 +25,7 @@ PreferenceBatch::PreferenceBatch(const layout::Row& row) : batch(engine::make_ba
 }
 
 std::vector<loss::PairLogps> PreferenceBatch::pairs(std::span<const engine::ResponseLogp> policy,
-                                                    std::span<const engine::ResponseLogp> ref) const {
+                                                    std::span<const engine::ResponseLogp> ref, int64_t vocab) const {
   std::vector<loss::PairLogps> out;
   out.reserve(response_of_pair.size());
   for (auto [c, r] : response_of_pair) {
@@ -34,6 +35,12 @@ std::vector<loss::PairLogps> PreferenceBatch::pairs(std::span<const engine::Resp
     if (!ref.empty()) p.ref_chosen = ref[c].logp, p.ref_rejected = ref[r].logp;
     p.chosen_tokens = policy[c].tokens;
     p.rejected_tokens = policy[r].tokens;
+    // Mean logit over the vocabulary and the response's tokens (NaN stays NaN).
+    auto mean_logit = [&](const engine::ResponseLogp& s) {
+      return s.logit_sum / (static_cast<double>(std::max<int32_t>(s.tokens, 1)) * static_cast<double>(vocab));
+    };
+    p.chosen_logits = mean_logit(policy[c]);
+    p.rejected_logits = mean_logit(policy[r]);
     out.push_back(p);
   }
   return out;

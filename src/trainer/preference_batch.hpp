@@ -20,9 +20,11 @@ struct PreferenceBatch {
 
   explicit PreferenceBatch(const layout::Row& row);
 
-  // Pairs from scores of this batch (ref may be empty for reference-free losses).
+  // Pairs from scores of this batch (ref may be empty for reference-free losses);
+  // `vocab` (the model's vocabulary size) turns the policy's logit sums into
+  // mean logits.
   std::vector<loss::PairLogps> pairs(std::span<const engine::ResponseLogp> policy,
-                                     std::span<const engine::ResponseLogp> ref) const;
+                                     std::span<const engine::ResponseLogp> ref, int64_t vocab) const;
 
   // d(loss)/d(response logp) for every response of the batch from the pairs'
   // results (in pairs() order).

@@ -191,7 +191,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
     const auto& b = rows[r].batch;
     auto ref = reference_scores(b);
     auto policy = engine_->score_policy(b);
-    row_pairs[r] = rows[r].pairs(policy, ref);
+    row_pairs[r] = rows[r].pairs(policy, ref, engine_->config().vocab_size);
     all_pairs.insert(all_pairs.end(), row_pairs[r].begin(), row_pairs[r].end());
     if (!coupled) {
       // Each row's pairs are independent: backward now, normalised by the
@@ -227,7 +227,7 @@ nlohmann::json Trainer::evaluate() {
   for (const PreferenceBatch& pb : eval_rows_) {
     auto ref = reference_scores(pb.batch);
     auto policy = engine_->score_policy(pb.batch);
-    auto p = pb.pairs(policy, ref);
+    auto p = pb.pairs(policy, ref, engine_->config().vocab_size);
     pairs.insert(pairs.end(), p.begin(), p.end());
   }
   return metrics_record(loss::evaluate(o_.loss, pairs, state_.loss_state), "eval_");

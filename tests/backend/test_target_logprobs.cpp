@@ -40,12 +40,12 @@ Case random_case(std::mt19937_64& rng, int64_t rows, int64_t dim, int64_t vocab,
 }
 
 struct Result {
-  std::vector<double> logp, d_hidden, d_lm_head;
+  std::vector<double> logp, d_hidden, d_lm_head, logit_sum;
 };
 
 // The full [targets, V] logits and softmax, in double, from the definition.
 Result naive(const Case& c, const std::vector<double>& dh0, const std::vector<double>& dw0) {
-  Result r{std::vector<double>(c.n_targets()), dh0, dw0};
+  Result r{std::vector<double>(c.n_targets()), dh0, dw0, std::vector<double>(c.n_targets(), 0.0)};
   for (int64_t t = 0; t < c.n_targets(); ++t) {
     const double* h = c.hidden.data() + c.target_rows[t] * c.dim;
     std::vector<double> z(c.vocab);
@@ -60,6 +60,7 @@ Result naive(const Case& c, const std::vector<double>& dh0, const std::vector<do
     for (double zv : z) sum += std::exp(zv - mx);
     const double lse = mx + std::log(sum);
     r.logp[t] = z[c.target_ids[t]] - lse;
+    for (double zv : z) r.logit_sum[t] += zv;
     for (int64_t v = 0; v < c.vocab; ++v) {
       const double g = c.d_logp[t] * ((v == c.target_ids[t]) - std::exp(z[v] - lse));
       for (int64_t d = 0; d < c.dim; ++d) {
@@ -73,14 +74,15 @@ Result naive(const Case& c, const std::vector<double>& dh0, const std::vector<do
 
 template <typename S>
 struct KernelResult {
-  std::vector<S> logp, lse, d_hidden, d_lm_head;
+  std::vector<S> logp, lse, d_hidden, d_lm_head, logit_sum;
 };
 
 template <typename S>
 KernelResult<S> run(const Case& c, int64_t chunk, const std::vector<double>& dh0,
                     const std::vector<double>& dw0) {
   const auto h = cast<S>(c.hidden), w = cast<S>(c.lm_head), dl = cast<S>(c.d_logp);
-  KernelResult<S> r{poisoned<S>(c.n_targets()), poisoned<S>(c.n_targets()), cast<S>(dh0), cast<S>(dw0)};
+  KernelResult<S> r{poisoned<S>(c.n_targets()), poisoned<S>(c.n_targets()), cast<S>(dh0), cast<S>(dw0),
+                    poisoned<S>(c.n_targets())};
   TargetLogprobsParams<S> f;
   f.hidden = h.data();
   f.lm_head = w.data();
@@ -88,6 +90,7 @@ KernelResult<S> run(const Case& c, int64_t chunk, const std::vector<double>& dh0
   f.target_ids = c.target_ids.data();
   f.logp = r.logp.data();
   f.lse = r.lse.data();
+  f.logit_sum = r.logit_sum.data();
   f.n_rows = c.rows;
   f.hidden_dim = c.dim;
   f.vocab = c.vocab;
@@ -122,6 +125,7 @@ TEST(TargetLogprobs, MatchesFullSoftmaxForAnyChunking) {
     SCOPED_TRACE(::testing::Message() << "chunk " << chunk);
     const auto got = run<double>(c, chunk, dh0, dw0);
     expect_close(got.logp, want.logp, 1e-12, "logp");
+    expect_close(got.logit_sum, want.logit_sum, 1e-12, "logit_sum");
     expect_close(got.d_hidden, want.d_hidden, 1e-12, "d_hidden");
     expect_close(got.d_lm_head, want.d_lm_head, 1e-12, "d_lm_head");
     for (double lp : got.logp) EXPECT_LT(lp, 0);
@@ -143,6 +147,7 @@ TEST(TargetLogprobs, FloatAgreesWithDouble) {
   const auto f = run<float>(c, 512, dh0, dw0);
   expect_close(f.logp, d.logp, 1e-5, "logp");
   expect_close(f.lse, d.lse, 1e-5, "lse");
+  expect_close(f.logit_sum, d.logit_sum, 1e-5, "logit_sum");
   expect_close(f.d_hidden, d.d_hidden, 5e-5, "d_hidden");
   expect_close(f.d_lm_head, d.d_lm_head, 5e-5, "d_lm_head");
 }

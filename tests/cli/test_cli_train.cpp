@@ -26,7 +26,7 @@ TEST(CliTrain, ConfigFileWithFlagOverrides) {
   auto m = metrics(out);
   ASSERT_EQ(m.size(), 3u);  // the flag won over the file's 9
   for (const char* key : {"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-                          "logps/chosen", "logps/rejected", "grad_norm", "learning_rate", "epoch",
+                          "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected", "grad_norm", "learning_rate", "epoch",
                           "tokens_per_second", "examples_per_second"})
     EXPECT_TRUE(m.back().contains(key)) << key;
   // ipo from the file: at step 1 (policy = reference) its loss is (0 - 1/(2 beta))^2 = 25 for beta 0.1.

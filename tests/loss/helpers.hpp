@@ -7,16 +7,17 @@
 
 #include <fmt/format.h>
 
+#include "common/seeds.hpp"
 #include "loss/loss.hpp"
 
 namespace duet::loss::testing {
 
-// A fresh seed per test, printed through SCOPED_TRACE so a failure can be replayed.
+// A fresh seed per test, printed through SCOPED_TRACE; DUET_TEST_SEED=<n> replays it.
 struct Rng {
   uint64_t seed;
   std::mt19937_64 gen;
-  Rng() : seed((uint64_t{std::random_device{}()} << 32) | std::random_device{}()), gen(seed) {}
-  std::string trace() const { return fmt::format("seed {}", seed); }
+  Rng() : seed(::duet::test::fresh_seed()), gen(seed) {}
+  std::string trace() const { return fmt::format("DUET_TEST_SEED={}", seed); }
   double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(gen); }
   int64_t integer(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(gen); }
   bool coin() { return integer(0, 1) == 1; }
@@ -50,7 +51,8 @@ inline LossConfig single(LossType type, double beta, double label_smoothing = 0)
 }
 
 inline PairLogps swapped(const PairLogps& p) {
-  return {p.policy_rejected, p.policy_chosen, p.ref_rejected, p.ref_chosen, p.rejected_tokens, p.chosen_tokens};
+  return {p.policy_rejected, p.policy_chosen, p.ref_rejected, p.ref_chosen, p.rejected_tokens, p.chosen_tokens,
+          p.rejected_logits, p.chosen_logits};
 }
 
 // Central difference of the step loss in one input, with the step actually

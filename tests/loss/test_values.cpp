@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <numeric>
 
 #include "helpers.hpp"
@@ -349,6 +351,61 @@ TEST(LossValues, ExtremeInputsStayFinite) {
       EXPECT_TRUE(std::isfinite(p.d_policy_rejected)) << p.d_policy_rejected;
     }
     for (const auto& [key, value] : r.metrics) EXPECT_TRUE(std::isfinite(value)) << key;
+  }
+}
+
+// Every metric of every loss type, against its definition written out here
+// (docs/losses.md, "Rewards and metrics"): the exact set of keys and each value,
+// so that a swapped chosen/rejected, a sign flip or a missing per-token
+// normalisation in any metric fails.
+TEST(LossValues, EveryTypesMetricsEqualTheirDefinitions) {
+  Rng rng;
+  SCOPED_TRACE(rng.trace());
+  for (LossType type : all_loss_types()) {
+    SCOPED_TRACE(std::string(name(type)));
+    const LossConfig c = single(type, rng.uniform(0.05, 0.5), rng.uniform(1e-3, 0.45));
+    auto pairs = testing::random_pairs(rng, static_cast<size_t>(rng.integer(1, 12)));
+    for (auto& p : pairs) p.chosen_logits = rng.uniform(-3, 3), p.rejected_logits = rng.uniform(-3, 3);
+    const bool per_token = type == LossType::simpo || type == LossType::orpo;
+    const bool ref = type != LossType::simpo && type != LossType::orpo && type != LossType::sft;
+    std::map<std::string, double> want;
+    const double n = double(pairs.size());
+    for (const auto& p : pairs) {
+      const double lc = double(std::max<int64_t>(p.chosen_tokens, 1)), lr = double(std::max<int64_t>(p.rejected_tokens, 1));
+      const double pc = per_token ? p.policy_chosen / lc : p.policy_chosen;
+      const double pr = per_token ? p.policy_rejected / lr : p.policy_rejected;
+      const double rc = c.beta * (ref ? p.policy_chosen - p.ref_chosen : pc);
+      const double rr = c.beta * (ref ? p.policy_rejected - p.ref_rejected : pr);
+      want["rewards/chosen"] += rc / n;
+      want["rewards/rejected"] += rr / n;
+      want["rewards/accuracies"] += (rc > rr ? 1.0 : 0.0) / n;
+      want["rewards/margins"] += (rc - rr) / n;
+      want["logps/chosen"] += pc / n;
+      want["logps/rejected"] += pr / n;
+      want["logits/chosen"] += p.chosen_logits / n;
+      want["logits/rejected"] += p.rejected_logits / n;
+      if (type == LossType::sft || type == LossType::orpo) want["nll_loss"] += -p.policy_chosen / lc / n;
+      if (type == LossType::orpo) {
+        const double odds = std::log(std::exp(pc) / (1 - std::exp(pc))) - std::log(std::exp(pr) / (1 - std::exp(pr)));
+        want["log_odds_chosen"] += odds / n;
+        want["log_odds_ratio"] += logsig(odds) / n;
+      }
+    }
+    const BatchResult r = evaluate(c, pairs, {});
+    std::vector<std::string> got_keys, want_keys;
+    for (const auto& [k, v] : r.metrics) got_keys.push_back(k);
+    for (const auto& [k, v] : want) want_keys.push_back(k);
+    EXPECT_EQ(got_keys, want_keys);
+    for (const auto& [k, v] : want) {
+      if (r.metrics.count(k)) {
+        EXPECT_NEAR(r.metrics.at(k), v, 1e-9 * (1 + std::abs(v))) << k;
+      }
+    }
+    // Without the engine's logit sums, the logits/* metrics are left out.
+    for (auto& p : pairs) p.chosen_logits = p.rejected_logits = std::numeric_limits<double>::quiet_NaN();
+    const BatchResult without = evaluate(c, pairs, {});
+    EXPECT_EQ(without.metrics.count("logits/chosen") + without.metrics.count("logits/rejected"), 0u);
+    EXPECT_EQ(without.metrics.size(), r.metrics.size() - 2);
   }
 }
 

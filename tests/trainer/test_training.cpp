@@ -158,6 +158,11 @@ TEST(Training, LayoutsGiveTheSameLossCurve) {
     for (size_t s = 0; s < curves[0].size(); ++s) {
       double a = curves[0][s]["loss"], b = curves[k][s]["loss"];
       EXPECT_NEAR(b, a, 1e-4 * std::abs(a)) << "run " << k << " step " << s + 1;
+      for (const char* key : {"logits/chosen", "logits/rejected"}) {
+        ASSERT_TRUE(curves[k][s].contains(key)) << key;
+        double la = curves[0][s][key], lb = curves[k][s][key];
+        EXPECT_NEAR(lb, la, 1e-5 * (1 + std::abs(la))) << key << ", run " << k << " step " << s + 1;
+      }
       double ga = curves[0][s]["grad_norm"], gb = curves[k][s]["grad_norm"];
       EXPECT_NEAR(gb, ga, 1e-4 * std::abs(ga)) << "grad_norm, run " << k << " step " << s + 1;
     }

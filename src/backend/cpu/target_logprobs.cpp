@@ -47,6 +47,7 @@ void target_logprobs_forward(const TargetLogprobsParams<T>& p) {
   // Running max and sum of exp(z - max) per target, and the target's logit.
   std::vector<T> run_max(nt, -std::numeric_limits<T>::infinity()), run_sum(nt, T(0));
   std::vector<T> z_target(nt, std::numeric_limits<T>::quiet_NaN());
+  std::vector<double> z_sum(p.logit_sum ? nt : 0, 0.0);  // sum_v z_v, in double across chunks
   for (int64_t v0 = 0; v0 < p.vocab; v0 += chunk) {
     const int64_t c = std::min(chunk, p.vocab - v0);
     // z [nt, c] = ht [nt, dim] W[v0 : v0 + c]^T
@@ -63,11 +64,17 @@ void target_logprobs_forward(const TargetLogprobsParams<T>& p) {
       run_max[t] = m_new;
       const int64_t y = p.target_ids[t];
       if (y >= v0 && y < v0 + c) z_target[t] = row[y - v0];
+      if (p.logit_sum) {
+        double s = 0;
+        for (int64_t v = 0; v < c; ++v) s += static_cast<double>(row[v]);
+        z_sum[t] += s;
+      }
     }
   }
   for (int64_t t = 0; t < nt; ++t) {
     p.lse[t] = run_max[t] + std::log(run_sum[t]);
     p.logp[t] = z_target[t] - p.lse[t];
+    if (p.logit_sum) p.logit_sum[t] = static_cast<T>(z_sum[t]);
   }
 }
 

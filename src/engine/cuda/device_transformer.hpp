@@ -35,6 +35,8 @@ class DeviceTransformer {
   // (device layout). Per batch, call prepare() first (the attention plan).
   void prepare(const DeviceBatch& batch, cudaStream_t stream);
   const float* forward(const DeviceBatch& batch, const bf16* weights, cudaStream_t stream);
+  // Σ_v z_v per target (device, [n_targets]) of the last forward.
+  const float* logit_sums() const { return logit_sum_; }
   // Accumulates into grads (fp32, device layout) the gradient of
   // Σ_t batch.d_logp[t] · logp[t]; needs the last forward of this batch.
   void backward(const DeviceBatch& batch, const bf16* weights, float* grads, cudaStream_t stream);
