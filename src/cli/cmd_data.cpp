@@ -24,8 +24,8 @@ struct DataOptions {
   std::string data;
   std::string tokenizer;
   std::string model;
-  int64_t max_length = 0;
-  int64_t max_prompt_length = 0;
+  int64_t max_length = data::kDefaultMaxLength;  // the defaults of every command
+  int64_t max_prompt_length = data::kAutoMaxPromptLength;
   int64_t pack_tokens = 0;
   std::string chat_template = "auto";
   std::vector<std::string> columns;
@@ -49,7 +49,7 @@ data::PrepareOptions prepare_options(const DataOptions& o, bool require_tokens) 
   data::PrepareOptions p;
   p.columns.apply(o.columns);
   p.chat_template = o.chat_template;
-  p.truncation = {o.max_length, o.max_prompt_length};
+  p.truncation = data::resolve_truncation(o.max_length, o.max_prompt_length);
   p.pack_tokens = o.pack_tokens;
   p.threads = o.threads;
   p.require_tokens = require_tokens;
@@ -123,8 +123,8 @@ void add_common(CLI::App* sub, const std::shared_ptr<DataOptions>& o) {
   auto* tok = sub->add_option("--tokenizer", o->tokenizer, "tokenizer.json, or a folder holding it");
   auto* model = sub->add_option("--model", o->model, "model folder (its tokenizer.json and tokenizer_config.json)");
   tok->excludes(model);
-  sub->add_option("--max-length", o->max_length, "cap on prompt + each response, in tokens (0 = none)");
-  sub->add_option("--max-prompt-length", o->max_prompt_length, "cap on the prompt, keeping its end (0 = none)");
+  sub->add_option("--max-length", o->max_length, "cap on prompt + each response, in tokens (default 1024, as every command; 0 = no limit)");
+  sub->add_option("--max-prompt-length", o->max_prompt_length, "cap on the prompt, keeping its end (default -1: min(512, max-length / 2); 0 = no limit)");
   sub->add_option("--pack-tokens", o->pack_tokens, "row length for packing; longer examples are problems");
   sub->add_option("--chat-template", o->chat_template,
                   "auto (recognise the tokenizer's), none, or llama3, llama3.1, llama2, mistral, chatml, qwen2, "

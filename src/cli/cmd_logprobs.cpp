@@ -38,8 +38,8 @@ struct LogprobsOptions {
   std::string layout = "paired";
   int64_t pack_tokens = 0;
   std::string tokenizer;
-  int64_t max_length = 0;
-  int64_t max_prompt_length = 0;
+  int64_t max_length = data::kDefaultMaxLength;  // the defaults of every command
+  int64_t max_prompt_length = data::kAutoMaxPromptLength;
   std::string chat_template = "auto";
   std::vector<std::string> columns;
   std::string on_error = "fail";
@@ -90,7 +90,7 @@ int run_logprobs(const LogprobsOptions& o) {
   data::PrepareOptions p;
   p.columns.apply(o.columns);
   p.chat_template = o.chat_template;
-  p.truncation = {o.max_length, o.max_prompt_length};
+  p.truncation = data::resolve_truncation(o.max_length, o.max_prompt_length);
   p.pack_tokens = o.pack_tokens;
   p.pack_layout = lay;
   p.threads = o.threads;
@@ -143,8 +143,8 @@ Command add_logprobs(CLI::App& app) {
   sub->add_option("--layout", o->layout, "paired (default) or shared (prefix sharing); same numbers either way");
   sub->add_option("--pack-tokens", o->pack_tokens, "pack examples into rows of this many tokens (0 = no packing)");
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer.json or a folder holding it (default: the model folder's)");
-  sub->add_option("--max-length", o->max_length, "cap on prompt + each response, in tokens (0 = none)");
-  sub->add_option("--max-prompt-length", o->max_prompt_length, "cap on the prompt, keeping its end (0 = none)");
+  sub->add_option("--max-length", o->max_length, "cap on prompt + each response, in tokens (default 1024, as every command; 0 = no limit)");
+  sub->add_option("--max-prompt-length", o->max_prompt_length, "cap on the prompt, keeping its end (default -1: min(512, max-length / 2); 0 = no limit)");
   sub->add_option("--chat-template", o->chat_template,
                   "auto (recognise the tokenizer's), none, or llama3, llama3.1, llama2, mistral, chatml, qwen2, "
                   "qwen2.5, qwen3");

@@ -64,6 +64,7 @@ DataReport prepare_stream(const std::filesystem::path& file, const PrepareOption
   DataReport report;
   report.file = file.string();
   report.tokenized = tokenizer != nullptr;
+  report.truncation = options.truncation;
   const TemplateChoice choice = choose_template(options.chat_template, tokenizer ? &tokenizer->config : nullptr);
   report.template_description = tokenizer ? choice.description : "none (no tokenizer)";
   if (tokenizer && !tokenizer->eos_id)

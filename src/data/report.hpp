@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/problem.hpp"
+#include "data/truncation.hpp"
 
 namespace duet::data {
 
@@ -28,6 +29,7 @@ struct DataReport {
   std::map<std::string, int64_t> dropped;  // reason (a problem kind or a truncation drop) -> count
   int64_t prompt_truncated = 0;            // examples whose prompt was cut
   int64_t responses_truncated = 0;         // examples with at least one response cut
+  Truncation truncation;                   // the limits applied (0 = none)
   std::map<std::string, int64_t> formats;  // e.g. "conversational (implicit prompt)" -> count
   std::vector<Problem> problems;           // in file order
   std::vector<std::string> notes;

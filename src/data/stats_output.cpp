@@ -38,6 +38,7 @@ json stats_json(const DataReport& r, const DatasetStats* s) {
       {"dropped_by_reason", r.dropped},
       {"problems", r.problems.size()},
       {"truncated", {{"prompt", r.prompt_truncated}, {"responses", r.responses_truncated}}},
+      {"truncation", {{"max_length", r.truncation.max_length}, {"max_prompt_length", r.truncation.max_prompt_length}}},
       {"formats", r.formats},
       {"notes", r.notes},
   };
@@ -72,8 +73,10 @@ std::string stats_text(const DataReport& r, const DatasetStats* s) {
   out += fmt::format("examples: {} read, {} kept, {} dropped{}\n", r.examples_read, r.kept, r.dropped_total(),
                      r.dropped.empty() ? "" : fmt::format(" ({})", reasons_text(r.dropped)));
   if (!r.formats.empty()) out += fmt::format("formats: {}\n", reasons_text(r.formats));
-  out += fmt::format("truncated: {} prompts, {} examples with responses cut\n", r.prompt_truncated,
-                     r.responses_truncated);
+  out += fmt::format("truncated: {} prompts, {} examples with responses cut (max_length {}, max_prompt_length {}; "
+                     "0 = no limit)\n",
+                     r.prompt_truncated, r.responses_truncated, r.truncation.max_length,
+                     r.truncation.max_prompt_length);
   for (const auto& note : r.notes) out += fmt::format("note: {}\n", note);
   if (!s) return out + "no examples kept: no lengths or layout totals\n";
 

@@ -1,8 +1,21 @@
 #include "data/truncation.hpp"
 
+#include <algorithm>
+
 #include "util/error.hpp"
 
 namespace duet::data {
+
+Truncation resolve_truncation(int64_t max_length, int64_t max_prompt_length) {
+  if (max_prompt_length < kAutoMaxPromptLength)
+    fail("--max-prompt-length must be >= 0 (0 = no limit), or -1 for min(512, --max-length / 2); got {}",
+         max_prompt_length);
+  Truncation t{max_length, max_prompt_length};
+  if (max_prompt_length == kAutoMaxPromptLength)
+    t.max_prompt_length = max_length > 0 ? std::min(kDefaultMaxPromptLength, max_length / 2) : 0;
+  check_truncation(t);
+  return t;
+}
 
 void check_truncation(const Truncation& t) {
   if (t.max_length < 0) fail("--max-length must be >= 0 (0 = no limit), got {}", t.max_length);

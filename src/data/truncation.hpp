@@ -19,6 +19,19 @@ struct Truncation {
   int64_t max_prompt_length = 0;  // 0 = no limit
 };
 
+// The defaults of every command that tokenizes a dataset (duet train, ref,
+// logprobs, data stats, data check), TRL's DPOConfig values: --max-length 1024,
+// and --max-prompt-length kAutoMaxPromptLength, which means
+// min(512, max_length / 2) so that --max-length alone works.
+inline constexpr int64_t kDefaultMaxLength = 1024;
+inline constexpr int64_t kDefaultMaxPromptLength = 512;
+inline constexpr int64_t kAutoMaxPromptLength = -1;
+
+// The limits from the two options' values: max_prompt_length
+// kAutoMaxPromptLength becomes min(512, max_length / 2), or no limit when
+// max_length is 0 (no limit). Checked with check_truncation.
+Truncation resolve_truncation(int64_t max_length, int64_t max_prompt_length);
+
 namespace drop_reason {
 inline constexpr std::string_view prompt_fills_max_length = "prompt_fills_max_length";
 inline constexpr std::string_view identical_after_truncation = "identical_after_truncation";

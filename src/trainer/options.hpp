@@ -11,6 +11,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "data/truncation.hpp"
 #include "layout/example.hpp"
 #include "loss/config.hpp"
 
@@ -35,10 +36,10 @@ struct TrainOptions {
   // Layout and data.
   layout::Layout layout = layout::Layout::shared;
   int64_t pack_tokens = 0;  // 0: one example per micro-batch row
-  int64_t max_length = 1024;
-  int64_t max_prompt_length = -1;  // -1: min(512, max_length / 2), so that --max-length alone works
+  int64_t max_length = data::kDefaultMaxLength;  // the same defaults as every command (data/truncation.hpp)
+  int64_t max_prompt_length = data::kAutoMaxPromptLength;  // min(512, max_length / 2), so that --max-length alone works
   int64_t effective_max_prompt_length() const {
-    return max_prompt_length > 0 ? max_prompt_length : std::min<int64_t>(512, max_length / 2);
+    return max_prompt_length > 0 ? max_prompt_length : std::min(data::kDefaultMaxPromptLength, max_length / 2);
   }
   std::string chat_template = "auto";
   bool skip_bad_examples = false;  // --on-error skip: drop problem examples (counted) instead of failing

@@ -124,7 +124,7 @@ TEST(CliData, SyntheticProfilesMatchTheSharingFormula) {
                                std::to_string(seed) + " --out " + file,
                            dir);
     ASSERT_EQ(gen.status, 0) << gen.err;
-    const Result stats = duet("stats --json --data " + file, dir);
+    const Result stats = duet("stats --json --max-length 0 --data " + file, dir);  // untruncated lengths
     ASSERT_EQ(stats.status, 0) << stats.err;
     const json j = json::parse(stats.out);
     EXPECT_EQ(j["examples"].get<int64_t>(), 400);
