@@ -32,13 +32,15 @@ std::vector<Named> random_named(std::mt19937_64& rng, int count) {
   return out;
 }
 
-// Writes the tensors over `shards` files named like save_pretrained's, plus the index.
+// Writes the tensors over `shards` files named like save_pretrained's, plus the
+// index: the first `shards` tensors one per shard (none is empty), the rest at random.
 json write_sharded(const TempDir& dir, const std::vector<Named>& tensors, size_t shards,
                    std::mt19937_64& rng) {
   std::vector<std::vector<TensorData>> parts(shards);
   json weight_map = json::object();
-  for (const auto& t : tensors) {
-    const size_t s = rng() % shards;
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    const auto& t = tensors[k];
+    const size_t s = k < shards ? k : rng() % shards;
     parts[s].push_back({t.name, t.shape, t.values});
   }
   for (size_t s = 0; s < shards; ++s) {
@@ -140,11 +142,10 @@ TEST(Checkpoint, ReportsBrokenIndexes) {
   std::string other;
   for (const auto& t : tensors)
     if (index["weight_map"][t.name] != holder) other = index["weight_map"][t.name];
-  if (!other.empty()) {
-    wrong_shard["weight_map"][tensors[1].name] = other;
-    put(wrong_shard);
-    expect_error(dir.path(), {tensors[1].name, other, "no such tensor"});
-  }
+  ASSERT_FALSE(other.empty());  // two shards, neither empty
+  wrong_shard["weight_map"][tensors[1].name] = other;
+  put(wrong_shard);
+  expect_error(dir.path(), {tensors[1].name, other, "no such tensor"});
   json unknown = index;
   unknown["weight_map"]["model.extra.weight"] = holder;
   put(unknown);
