@@ -16,6 +16,7 @@ packages=(
   libxxhash-dev        # stable hashes keying the reference-log-prob cache
   libyaml-cpp-dev      # YAML config files for duet train (TRL/accelerate recipes)
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
+  clang libclang-rt-14-dev  # libFuzzer targets (fuzz/, scripts/fuzz.sh)
   python3              # scripts (corpus, demo data)
   wordnet-base fortunes   # real English text for the demo dataset and corpus
 )

@@ -44,6 +44,9 @@ std::optional<json> parse_json(std::string_view line, ProblemSink& sink) {
     else
       sink.add(problem::malformed_json, json_path_at(line, at), "malformed JSON: " + message);
     return std::nullopt;
+  } catch (const json::out_of_range& e) {  // a number beyond a double's range, e.g. 1e999 (found by fuzzing)
+    sink.add(problem::malformed_json, json_path_at(line, 0), "malformed JSON: " + clean_parse_message(e.what()));
+    return std::nullopt;
   }
 }
 

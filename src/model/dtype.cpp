@@ -115,7 +115,7 @@ void convert_to_f32(DType dtype, std::span<const std::byte> bytes, std::span<flo
   switch (dtype) {
     case DType::F32:
       assert(bytes.size() == out.size() * 4);
-      std::memcpy(out.data(), p, bytes.size());
+      if (!bytes.empty()) std::memcpy(out.data(), p, bytes.size());  // an empty tensor's span may be null (fuzzing)
       return;
     case DType::BF16:
       assert(bytes.size() == out.size() * 2);

@@ -75,7 +75,7 @@ std::unique_ptr<PostProcessor> cls_sep(const json& spec, const std::string& wher
     const json& pair = require(spec, key, where);
     if (!pair.is_array() || pair.size() != 2 || !pair[1].is_number_unsigned())
       fail("{}: '{}' must be [token, id]", where, key);
-    return pair[1].get<TokenId>();
+    return detail::convert_id(pair[1], where, key);
   };
   return std::make_unique<Template>(
       std::vector<Template::Item>{{false, {id_of("cls")}}, {true, {}}, {false, {id_of("sep")}}});
