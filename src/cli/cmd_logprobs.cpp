@@ -80,9 +80,7 @@ void set_threads(unsigned requested) {
 int run_logprobs(const LogprobsOptions& o) {
   const layout::Layout lay = layout::parse_layout(o.layout);
   const data::OnError on_error = data::parse_on_error(o.on_error);
-  std::error_code ec;
-  if (!fs::is_directory(o.model, ec))
-    fail("--model {}: not a folder; pass a model folder holding config.json and model.safetensors", o.model);
+  model::require_model_folder(o.model, "--model");
   set_threads(o.threads);
   const model::ModelConfig config = model::load_config(o.model);
   auto tokenizer = data::load_model_tokenizer(o.tokenizer, o.model, config.vocab_size);

@@ -26,6 +26,7 @@ struct RefOptions {
 int run_ref(RefOptions& o) {
   if (o.out.empty()) fail("--out is required (the cache file to write)");
   if (o.pack_tokens <= 0) fail("--pack-tokens must be positive");
+  model::require_model_folder(o.train.model, "--model");
   auto config = model::load_config(o.train.model);
   // Prepare with the training run's truncation settings; packing capacity
   // only matters for speed here.

@@ -72,7 +72,8 @@ LineOutcome process_line(std::string_view line, int64_t line_number, const LineC
     tokens.responses = ex.response_ids;
   } else if (!ctx.tokenizer) {
     if (o.require_tokens)
-      fail("{}:{}: text examples need a tokenizer to count tokens; pass --tokenizer PATH or --model DIR", ctx.file,
+      fail("{}:{}: text examples need a tokenizer and none was found (no --tokenizer, and no tokenizer.json "
+           "in the model folder if one was given); pass --tokenizer PATH (a tokenizer.json or its folder)", ctx.file,
            line_number);
     out.parsed_only = true;
     return out;

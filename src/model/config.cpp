@@ -313,6 +313,16 @@ void validate_config(const ModelConfig& c, std::string_view source) {
   for (int64_t id : c.eos_token_ids) check_token(source, "eos_token_id", id, c.vocab_size);
 }
 
+void require_model_folder(const std::filesystem::path& folder, std::string_view flag) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(folder, ec)) return;
+  if (std::filesystem::exists(folder, ec))
+    fail("{} {}: is a file, not a folder; pass the model folder that holds config.json and the *.safetensors files",
+         flag, folder.string());
+  fail("{} {}: no such folder; pass a model folder that holds config.json and the *.safetensors files", flag,
+       folder.string());
+}
+
 ModelConfig load_config(const std::filesystem::path& path) {
   const auto file = std::filesystem::is_directory(path) ? path / "config.json" : path;
   std::ifstream in(file, std::ios::binary);

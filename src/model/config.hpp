@@ -73,6 +73,10 @@ struct ModelConfig {
 ModelConfig parse_config(const nlohmann::json& json, std::string_view source);
 // Reads and parses a config.json file (or the config.json inside a folder).
 ModelConfig load_config(const std::filesystem::path& path);
+// duet::fail unless `folder` is a directory (a model folder: config.json,
+// *.safetensors, usually tokenizer.json), naming `flag` and what to pass.
+void require_model_folder(const std::filesystem::path& folder, std::string_view flag);
+
 // Checks sizes and their consistency; parse_config already calls it.
 void validate_config(const ModelConfig& config, std::string_view source);
 

@@ -10,6 +10,8 @@
 #include <iterator>
 
 #include <fmt/ranges.h>
+
+#include "model/config.hpp"
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
@@ -38,6 +40,7 @@ const char* schedule_name(Schedule s) {
 
 void TrainOptions::validate() const {
   if (model.empty()) fail("--model is required (a Hugging Face model folder)");
+  ::duet::model::require_model_folder(model, "--model");
   if (data.empty()) fail("--data is required (a JSONL preference dataset)");
   if (out.empty()) fail("--out is required (the folder for checkpoints and metrics)");
   if (batch_size <= 0) fail("--batch-size must be positive (examples per optimizer step), got {}", batch_size);

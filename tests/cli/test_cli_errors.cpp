@@ -124,3 +124,34 @@ TEST(CliErrors, BadLayoutAndPackingTooSmall) {
 
 }  // namespace
 }  // namespace duet::cli::testing
+
+namespace duet::cli::testing {
+namespace {
+
+// --model naming a file (config.json itself), for every command that takes a
+// model: one line saying it must be the folder (was: ".../config.json/config.json").
+TEST(CliErrors, ModelNamingAFileSaysToPassTheFolder) {
+  Fixture f;
+  const std::string file = f.str("model/config.json"), data = f.str("data.jsonl");
+  expect_one_line_error(f.logprobs("model/config.json", "data.jsonl"), "is a file, not a folder");
+  expect_one_line_error(run_duet(f.dir, "ref --model " + file + " --data " + data + " --out " + f.str("ref.bin")),
+                        "is a file, not a folder");
+  expect_one_line_error(run_duet(f.dir, "train --model " + file + " --data " + data + " --out " + f.str("out")),
+                        "is a file, not a folder");
+  EXPECT_FALSE(fs::exists(f.dir / "out"));
+}
+
+// Text data with a model folder that has no tokenizer.json: the message says
+// none was found and what to pass (was: "pass --tokenizer PATH or --model DIR"
+// although --model DIR had been given).
+TEST(CliErrors, TextDataWithoutATokenizerSaysNoneWasFound) {
+  Fixture f;
+  write_file(f.dir / "text.jsonl", R"({"prompt": "hi", "chosen": "a", "rejected": "b"})" "\n");
+  const Result r = run_duet(f.dir, "train --model " + f.str("model") + " --data " + f.str("text.jsonl") +
+                                       " --out " + f.str("out") + " --max-steps 1");
+  expect_one_line_error(r, "none was found");
+  EXPECT_NE(r.err.find("--tokenizer"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace duet::cli::testing
