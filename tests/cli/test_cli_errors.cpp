@@ -153,5 +153,14 @@ TEST(CliErrors, TextDataWithoutATokenizerSaysNoneWasFound) {
   EXPECT_NE(r.err.find("--tokenizer"), std::string::npos) << r.err;
 }
 
+// --data /dev/stdin (a pipe, read once, not seekable) trains like the file.
+TEST(CliErrors, DataFromStdinTrains) {
+  Fixture f;
+  const Result r = run_duet(f.dir, "train --model " + f.str("model") + " --data /dev/stdin --out " + f.str("out") +
+                                       " --max-steps 1 --batch-size 2 --no-progress < " + f.str("data.jsonl"));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(f.dir / "out" / "model.safetensors"));
+}
+
 }  // namespace
 }  // namespace duet::cli::testing
