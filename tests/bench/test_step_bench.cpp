@@ -33,8 +33,9 @@ TEST(Profiles, ExamplesFollowTheMedianAndRatio) {
       for (auto t : e.prompt) ASSERT_TRUE(t >= 100 && t < 32000);
     }
     std::nth_element(lengths.begin(), lengths.begin() + 1000, lengths.end());
-    // Median of 2000 log-normal draws (sigma 0.5): within ~3% with overwhelming probability.
-    EXPECT_NEAR(lengths[1000] / p.median_length, 1.0, 0.06) << p.name;
+    // The median of 2000 log-normal draws (sigma 0.5) has a relative spread of
+    // sqrt(pi/2)·0.5/sqrt(2000) = 1.4%; 0.08 is 5.7 of those (one run in ~10^8 fails).
+    EXPECT_NEAR(lengths[1000] / p.median_length, 1.0, 0.08) << p.name;
     EXPECT_NEAR(prompt / chosen / p.ratio, 1.0, 0.1) << p.name;
   }
   EXPECT_THROW(find_profile("imdb"), Error);
@@ -44,7 +45,8 @@ TEST(Flops, VisiblePairsCountTheDenseMask) {
   DUET_SEEDED_RNG(rng);
   const auto ex = synthetic_examples(find_profile("hh-rlhf"), 12, 1000, rng());
   for (int64_t window : {0, 40}) {
-    for (const auto& row : layout::pack_examples(ex, layout::Layout::shared, 1024, 0)) {
+    // 4096: the profile's log-normal tail (sigma 0.5) passes it with probability ~1e-7 per example.
+    for (const auto& row : layout::pack_examples(ex, layout::Layout::shared, 4096, 0)) {
       int64_t dense = 0;
       for (int32_t i = 0; i < row.used; ++i)
         for (int32_t j = 0; j <= i; ++j)
@@ -70,7 +72,7 @@ TEST(StepBench, TinyModelInEveryLayout) {
   const auto ex = synthetic_examples(p, 16, c.vocab_size, rng());
   int64_t targets = -1;
   for (auto layout : {layout::Layout::paired, layout::Layout::shared})
-    for (int64_t pack : {int64_t{0}, int64_t{512}}) {
+    for (int64_t pack : {int64_t{0}, int64_t{1024}}) {  // 1024: far beyond the tail of 40-token examples
       StepBenchOptions so;
       so.layout = layout, so.pack_tokens = pack, so.examples_per_step = 8, so.steps = 2, so.warmup = 1;
       const auto r = run_step_bench(*engine, ex, so);
