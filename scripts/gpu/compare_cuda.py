@@ -217,14 +217,7 @@ def main() -> int:
               f"{c.get('cuda_vs_float64', {}).get('max_abs', math.inf):.2e} (hf bf16 "
               f"{c.get('transformers_bf16_vs_float64', {}).get('max_abs', math.inf):.2e}), resume max diff "
               f"{c.get('resume_max_diff', math.inf):.2e}")
-    for f in failures:
-        print("FAIL:", f)
-    report["failures"] = failures
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2, default=str)
-    print(f"{len(failures)} failures")
-    return 1 if failures else 0
+    return cl.finish(report, failures, args.out)
 
 
 if __name__ == "__main__":

@@ -193,6 +193,18 @@ def rope_info(model) -> tuple[bool, list[float]]:
 
 # ---- the run ----
 
+def finish(report: dict, failures: list[str], out: str | None) -> int:
+    """Prints the failures, writes the JSON report (when asked), returns the exit code."""
+    for f in failures:
+        print("FAIL:", f)
+    report["failures"] = failures
+    if out:
+        with open(out, "w") as f:
+            json.dump(report, f, indent=2, default=str)
+    print(f"{len(failures)} failures")
+    return 1 if failures else 0
+
+
 def check_family(name: str, args, gen, rng: random.Random, report: dict, failures: list[str]) -> None:
     folder = os.path.join(args.work, name)
     model = build_hf_model(name, folder, gen)
@@ -306,14 +318,7 @@ def main() -> int:
               + f"  {'PASS' if ok else 'FAIL'}")
     print(f"(max relative difference duet vs transformers; tolerance {TOLERANCE:g}; uniform logp/token "
           f"{-math.log(BASE['vocab_size']):.3f})")
-    for f in failures:
-        print("FAIL:", f)
-    report["failures"] = failures
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2, default=str)
-    print(f"{len(failures)} failures")
-    return 1 if failures else 0
+    return finish(report, failures, args.out)
 
 
 if __name__ == "__main__":
