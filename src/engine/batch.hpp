@@ -7,6 +7,7 @@
 
 #include "layout/row.hpp"
 #include "layout/targets.hpp"
+#include "util/error.hpp"
 
 namespace duet::engine {
 
@@ -24,6 +25,18 @@ struct Batch {
   int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }
   int64_t n_targets() const { return static_cast<int64_t>(target_ids.size()); }
 };
+
+// duet::fail unless the arrays agree in length and every token id is below
+// `vocab` (a tokenizer that does not fit the model); every engine checks this
+// before it indexes an embedding table with the ids.
+inline void check_batch(const Batch& b, int64_t vocab) {
+  const auto n = b.tokens.size();
+  if (b.positions.size() != n || b.visible_until.size() != n || b.target_rows.size() != b.target_ids.size())
+    fail("internal: inconsistent batch arrays");
+  for (uint32_t t : b.tokens)
+    if (t >= static_cast<uint64_t>(vocab))
+      fail("token id {} is outside the model's vocabulary ({}): the tokenizer does not fit this model", t, vocab);
+}
 
 inline Batch make_batch(const layout::Row& row) {
   Batch b;

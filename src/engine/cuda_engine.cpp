@@ -178,13 +178,13 @@ void CudaEngine::ensure_capacity(int64_t n_tokens, int64_t n_targets) {
   cap_targets_ = std::max(cap_targets_, (n_targets + 255) / 256 * 256);
   check(cudaStreamSynchronize(stream_), "growing the activation memory");
   workspace_.release();
-  cuda::Arena count;
+  cuda::Arena count;  // a dry run of the same carving sizes the allocation
   cuda::carve_batch(count, cap_tokens_, cap_targets_);
-  const size_t bytes = count.used() + 256 + model_->carve(nullptr, cap_tokens_, cap_targets_);
-  workspace_.allocate(bytes, fmt::format("activations of {} tokens", cap_tokens_).c_str());
+  model_->carve(count, cap_tokens_, cap_targets_);
+  workspace_.allocate(count.used(), fmt::format("activations of {} tokens", cap_tokens_).c_str());
   cuda::Arena arena(workspace_.as<void>());
   batch_ = cuda::carve_batch(arena, cap_tokens_, cap_targets_);
-  model_->carve(workspace_.as<char>() + (arena.used() + 255) / 256 * 256, cap_tokens_, cap_targets_);
+  model_->carve(arena, cap_tokens_, cap_targets_);
   has_loaded_ = false;
 }
 
@@ -193,10 +193,7 @@ void CudaEngine::load_batch(const Batch& b) {
       b.visible_until == loaded_.visible_until && b.target_rows == loaded_.target_rows &&
       b.target_ids == loaded_.target_ids)
     return;
-  for (uint32_t t : b.tokens)
-    if (t >= static_cast<uint64_t>(config_.vocab_size))
-      fail("token id {} is outside the model's vocabulary ({}): the tokenizer does not fit this model", t,
-           config_.vocab_size);
+  check_batch(b, config_.vocab_size);
   ensure_capacity(cuda::device_tokens(b), b.n_targets());
   cuda::upload_batch(b, batch_, staging_, stream_);
   model_->prepare(batch_, stream_);

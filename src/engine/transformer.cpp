@@ -126,17 +126,6 @@ be::TargetLogprobsInputs<T> target_inputs(const model::ModelConfig& c, const Bat
   return in;
 }
 
-template <typename T>
-void check_batch(const model::ModelConfig& c, const Batch& b) {
-  const auto n = b.tokens.size();
-  if (b.positions.size() != n || b.visible_until.size() != n || b.target_rows.size() != b.target_ids.size())
-    fail("internal: inconsistent batch arrays");
-  for (uint32_t t : b.tokens)
-    if (t >= static_cast<uint64_t>(c.vocab_size))
-      fail("token id {} is outside the model's vocabulary ({}): the tokenizer does not fit this model", t,
-           c.vocab_size);
-}
-
 }  // namespace
 
 template <typename T>
@@ -163,7 +152,7 @@ Transformer<T>::Transformer(model::ModelConfig config)
 template <typename T>
 std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>& params, Workspace<T>& ws) const {
   const auto& c = config_;
-  check_batch<T>(c, b);
+  check_batch(b, c.vocab_size);
   const int64_t n = b.n_tokens(), d = c.hidden_size, q = c.q_size(), kv = c.kv_size(), f = c.intermediate_size;
   ws.reserve(c, n, b.n_targets());
 

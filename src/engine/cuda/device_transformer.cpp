@@ -36,10 +36,9 @@ backend::AttentionShape DeviceTransformer::attention_shape(const DeviceBatch& b)
   return s;
 }
 
-size_t DeviceTransformer::carve(void* base, int64_t n, int64_t t) {
+void DeviceTransformer::carve(Arena& a, int64_t n, int64_t t) {
   const int64_t d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
   const int64_t h = c_.num_attention_heads, qkv = q + 2 * kv;
-  Arena a(base);
   auto carve_layer = [&](Layer& L, bool with_x) {
     if (with_x) L.x = a.take<bf16>(n * d);
     L.n1 = a.take<bf16>(n * d), L.qkv = a.take<bf16>(n * qkv), L.o = a.take<bf16>(n * q);
@@ -72,7 +71,6 @@ size_t DeviceTransformer::carve(void* base, int64_t n, int64_t t) {
   ts.n_rows = n, ts.hidden_dim = d, ts.vocab = c_.vocab_size, ts.n_targets = t;
   lm_head_ws_ = a.take_bytes(bc::target_logprobs_workspace_bytes(ts));
   max_tokens_ = n, max_targets_ = t;
-  return a.used();
 }
 
 template <typename P>

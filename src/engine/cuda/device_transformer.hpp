@@ -27,9 +27,9 @@ class DeviceTransformer {
  public:
   DeviceTransformer(const model::ModelConfig& config, const DeviceLayout& layout, bool recompute);
 
-  // Carves (or, with a null base, only counts) the activations and scratch
-  // for batches of up to max_tokens / max_targets.
-  size_t carve(void* base, int64_t max_tokens, int64_t max_targets);
+  // Carves from `arena` (or, with a counting arena, only counts) the
+  // activations and scratch for batches of up to max_tokens / max_targets.
+  void carve(Arena& arena, int64_t max_tokens, int64_t max_targets);
 
   // Log-prob of every target (device, [n_targets]) given the bf16 weights
   // (device layout). Per batch, call prepare() first (the attention plan).
