@@ -3,7 +3,7 @@
 # compares the CUDA engine with transformers (scripts/gpu/compare_cuda.py) and
 # runs the CUDA benchmarks; logs and JSON go to $OUT, a short table is printed
 # last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
-#   scripts/gpu/cuda_check.sh [tests|engine|compare|attention|steps|peer]...
+#   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer]...
 #   (default: tests compare attention steps; BENCH_ARGS / PEER_ARGS override the
 #   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds)
 set -uo pipefail
@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 steps=("$@")
 ((${#steps[@]})) || steps=(tests compare attention steps)
 start=$(date +%s)
-export DUET_BUILD_TARGETS="${DUET_BUILD_TARGETS-duet test_cuda_ops test_cuda_attention test_cuda_engine bench_attention_cuda}"
+export DUET_BUILD_TARGETS="${DUET_BUILD_TARGETS-duet test_cuda_ops test_cuda_attention test_cuda_engine bench_attention_cuda bench_gemm_cuda}"
 source scripts/gpu/setup.sh "" || exit 1
 set +e
 echo "build: $(( $(date +%s) - start )) s"
@@ -21,8 +21,29 @@ summary=()
 for step in "${steps[@]}"; do
   t0=$(date +%s)
   case $step in
+    sm90)  # the Hopper attention forward (DUET_ATTENTION_SM90=1) alone first: a hang or fault stays here
+      timeout 180 build-gpu/tests/backend/cuda/test_cuda_attention --gtest_filter='CudaAttentionSm90.*' \
+        > "$OUT/sm90_tests.log" 2>&1
+      rc=$?
+      grep -E "OK \]|FAILED|worst|error" "$OUT/sm90_tests.log" | head -30
+      if [ $rc -ne 0 ]; then  # where it faults: memcheck, then racecheck on the smallest case
+        timeout 240 compute-sanitizer --tool memcheck build-gpu/tests/backend/cuda/test_cuda_attention \
+          --gtest_filter='CudaAttentionSm90.CausalRow' > "$OUT/sm90_memcheck.log" 2>&1
+        grep -m 12 -E "Invalid|ERROR SUMMARY|at 0x|by thread" "$OUT/sm90_memcheck.log"
+      else
+        # side by side in one run: the mma.sync kernels, then the Hopper forward
+        timeout 240 build-gpu/bench/bench_attention_cuda > "$OUT/bench_attention_mma.txt" 2>&1
+        DUET_ATTENTION_SM90=1 timeout 240 build-gpu/bench/bench_attention_cuda > "$OUT/bench_attention_sm90.txt" 2>&1
+        tail -14 "$OUT/bench_attention_mma.txt"; tail -14 "$OUT/bench_attention_sm90.txt"
+      fi
+      summary+=("sm90 attention tests: exit $rc") ;;
+    gemm)  # duet's Gemm (heuristic) against the best of 16 timed cuBLASLt candidates
+      build-gpu/bench/bench_gemm_cuda > "$OUT/bench_gemm.txt" 2>&1
+      rc=$?
+      tail -30 "$OUT/bench_gemm.txt"
+      summary+=("gemm bench: exit $rc") ;;
     tests)
-      ctest --test-dir build-gpu -L cuda --output-on-failure -j1 > "$OUT/ctest_cuda.log" 2>&1
+      GTEST_FILTER='-CudaAttentionSm90.*' ctest --test-dir build-gpu -L cuda --timeout 300 --output-on-failure -j1 > "$OUT/ctest_cuda.log" 2>&1
       rc=$?
       grep -E "^\s+[0-9]+/[0-9]+ Test.*(Failed|\*\*\*)" "$OUT/ctest_cuda.log" | head -20
       grep -hE "worst|loss:" "$OUT/ctest_cuda.log" | head -20
