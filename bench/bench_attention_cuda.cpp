@@ -159,10 +159,11 @@ int main(int argc, char** argv) {
 
   std::FILE* tsv = dump.empty() ? nullptr : std::fopen((dump + "/duet.tsv").c_str(), "w");
   if (tsv) std::fprintf(tsv, "row\thead_dim\tq_heads\tkv_heads\tpairs\tfwd_ms\tbwd_ms\n");
-  // DUET_ATTENTION_SM90=1 selects the Hopper forward (docs/attention-cuda.md).
-  std::printf("forward kernel: %s\n", cu::attention_sm90_requested() && cu::attention_sm90_supported()
-                                           ? "sm90 (wgmma, DUET_ATTENTION_SM90=1)"
-                                           : "mma.sync");
+  // Which forward runs per head dim (DUET_ATTENTION_SM90=1/0 overrides; docs/attention-cuda.md).
+  const char* env = std::getenv("DUET_ATTENTION_SM90");
+  std::printf("forward kernel: hd64 %s, hd128 %s (DUET_ATTENTION_SM90=%s)\n",
+              cu::attention_forward_uses_sm90(64) ? "sm90" : "mma.sync",
+              cu::attention_forward_uses_sm90(128) ? "sm90" : "mma.sync", env ? env : "unset");
   std::printf("%-15s %4s %8s %9s %9s %9s %9s %8s\n", "row", "D", "density", "fwd ms", "fwd TF/s",
               "bwd ms", "bwd TF/s", "plan us");
   for (const Row& r : rows) {

@@ -179,9 +179,8 @@ void launch_forward(const ForwardArgs& args, int n_tokens, int n_q_heads, cudaSt
 }  // namespace attn
 
 void attention_forward(const AttentionForward& p, cudaStream_t stream) {
-  // The Hopper kernel (attention_forward_sm90.cu) only on request until it has
-  // been validated on the GPU: DUET_ATTENTION_SM90=1 on a compute 9.0 device.
-  if (attention_sm90_requested() && attention_sm90_supported()) return attention_forward_sm90(p, stream);
+  // The Hopper kernel (attention_forward_sm90.cu) where it is the faster one.
+  if (attention_forward_uses_sm90(p.head_dim)) return attention_forward_sm90(p, stream);
   const char* op = "attention forward (CUDA)";
   attention_check_supported(p);
   attn::check_qkvo(op, p, p.q, p.q_row_stride, p.k, p.k_row_stride, p.v, p.v_row_stride, p.o,

@@ -289,9 +289,12 @@ void launch(const Args& args, int n_tokens, int n_q_heads, cudaStream_t stream) 
 }  // namespace
 }  // namespace attn::sm90
 
-bool attention_sm90_requested() {
+bool attention_forward_uses_sm90(int64_t head_dim) {
+  if (!attention_sm90_supported()) return false;
   const char* e = std::getenv("DUET_ATTENTION_SM90");
-  return e != nullptr && std::strcmp(e, "1") == 0;
+  if (e != nullptr && std::strcmp(e, "1") == 0) return true;
+  if (e != nullptr && std::strcmp(e, "0") == 0) return false;
+  return head_dim == 128;
 }
 
 bool attention_sm90_supported() {
@@ -311,7 +314,7 @@ void attention_forward_sm90(const AttentionForward& p, cudaStream_t stream) {
   backend::detail::require_data(op, "lse", p.lse, p.n_tokens);
   backend::detail::require_data(op, "workspace", p.workspace, p.n_tokens);
   if (!attention_sm90_supported())
-    fail("{}: needs a compute capability 9.0 GPU (Hopper); unset DUET_ATTENTION_SM90 to use the "
+    fail("{}: needs a compute capability 9.0 GPU (Hopper); set DUET_ATTENTION_SM90=0 to use the "
          "mma.sync kernel", op);
   if (p.n_tokens == 0) return;
   const attn::sm90::Args a{p.q, p.k, p.v, p.o, p.lse,

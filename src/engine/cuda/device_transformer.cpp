@@ -95,6 +95,7 @@ void DeviceTransformer::linear(const bf16* x, const bf16* w, const bf16* bias, b
 
 void DeviceTransformer::linear_back(const bf16* x, const bf16* w, const bf16* dy, void* dx, bool dx_f32, float* dw,
                                     int64_t n, int64_t in, int64_t out, cudaStream_t s) {
+  const auto timed = timer_.scope(OpKind::matmul, s);
   if (dx) {  // dx[n, in] = dy[n, out] · W[out, in]
     bc::GemmParams p;
     p.a = dy, p.b = w, p.d = dx, p.d_type = dx_f32 ? DType::F32 : DType::BF16;

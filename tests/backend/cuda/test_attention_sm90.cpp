@@ -1,7 +1,7 @@
 // The Hopper forward (attention_forward_sm90.cu, wgmma + mbarrier pipeline)
 // against the CPU kernel in double, with the criterion and random forests of
 // test_attention.cpp, and against the mma.sync forward. The tests select it
-// the way a run does (DUET_ATTENTION_SM90=1, set here and restored), so the
+// the way a run does (DUET_ATTENTION_SM90=1 or 0, set here and restored), so the
 // backward also runs on its o and lse; skipped where the GPU is not compute 9.0.
 #include <gtest/gtest.h>
 
@@ -18,13 +18,12 @@
 namespace duet::test {
 namespace {
 
-// DUET_ATTENTION_SM90 set (or unset) for one scope, restored after.
+// DUET_ATTENTION_SM90 set to 1 or 0 for one scope, restored after.
 class Sm90Env {
  public:
   explicit Sm90Env(bool on) {
     if (const char* v = std::getenv(kName)) saved_ = v;
-    if (on) setenv(kName, "1", 1);
-    else unsetenv(kName);
+    setenv(kName, on ? "1" : "0", 1);
   }
   ~Sm90Env() {
     if (saved_) setenv(kName, saved_->c_str(), 1);
@@ -40,7 +39,7 @@ class Sm90Env {
 
 AttnOutputs run_with(const AttnCase& c, bool sm90, bool classify) {
   Sm90Env env(sm90);
-  EXPECT_EQ(backend::cuda::attention_sm90_requested(), sm90);
+  EXPECT_EQ(backend::cuda::attention_forward_uses_sm90(c.dim), sm90);
   return run_gpu_attention(c, classify);
 }
 
