@@ -1,37 +1,146 @@
 #!/usr/bin/env python3
 """One table from duet bench's and bench/peer_pytorch.py's JSON lines: samples/s,
-TFLOP/s and memory per (data, layout), duet beside the peer, and duet's speed-up.
+TFLOP/s and memory per (data, layout), duet beside the peer, duet's speed-up, and
+the prefix-sharing speed-up (shared+packed over paired+packed) against the
+token-count ceiling (2r+2)/(r+2).
 
-  scripts/gpu/side_by_side.py DUET.jsonl PEER.jsonl
+  scripts/gpu/side_by_side.py FILE.jsonl... [--markdown] [--chart OUT.svg --title T]
+
+Lines are told apart by their keys (duet's carry "tool": "duet", the peer's
+"samples_per_s"); a later line for the same (data, layout) replaces an earlier
+one, so a peer run split over two calls reads as one. --chart draws samples/s by
+profile x layout, duet beside the peer (matplotlib: python3-matplotlib).
 """
+import argparse
 import json
 import os
 import sys
 
+LAYOUT_OF_DUET = {"paired+packed": "paired-packed", "shared+packed": "shared-packed", "paired": "paired-padded"}
+LAYOUT_ORDER = ["paired-padded", "paired-packed", "shared-packed"]
 
-def rows(path):
-    try:
-        return [json.loads(line) for line in open(path) if line.strip()]
-    except FileNotFoundError:
-        return []
+
+def load(paths):
+    duet, peer = {}, {}
+    for path in paths:
+        for line in open(path):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if r.get("tool") == "duet":
+                profile = os.path.basename(r["data"]).removesuffix(".jsonl") if r.get("data") else r.get("profile")
+                duet[(profile, LAYOUT_OF_DUET.get(r["layout"], r["layout"]))] = r
+            elif "samples_per_s" in r or r.get("status"):
+                peer[(r.get("profile"), r.get("layout"))] = r
+    return duet, peer
+
+
+def profiles_in(keys):
+    seen = []
+    for p, _ in keys:
+        if p not in seen:
+            seen.append(p)
+    return seen
+
+
+def fmt(x, spec):
+    return format(x, spec) if isinstance(x, (int, float)) else "-"
+
+
+def table(duet, peer, markdown):
+    head = ["data", "layout", "duet samples/s", "peer samples/s", "speed-up", "duet TFLOP/s", "duet MFU",
+            "duet GiB", "peer GiB", "memory ratio"]
+    lines = []
+    for profile in profiles_in(list(duet) + list(peer)):
+        for layout in LAYOUT_ORDER:
+            d, p = duet.get((profile, layout)), peer.get((profile, layout))
+            if not d and not p:
+                continue
+            ds = d["samples_per_second"] if d else None
+            ps = p.get("samples_per_s") if p else None
+            dm, pm = (d or {}).get("memory_gib"), (p or {}).get("peak_gib")
+            lines.append([profile, layout, fmt(ds, ".2f"), fmt(ps, ".2f") if ps else (p or {}).get("status", "-"),
+                          f"{ds / ps:.2f}x" if ds and ps else "-", fmt((d or {}).get("tflops"), ".1f"),
+                          f"{d['mfu'] * 100:.1f}%" if d else "-", fmt(dm, ".1f"), fmt(pm, ".1f"),
+                          f"{dm / pm:.2f}" if dm and pm else "-"])
+    emit(head, lines, markdown)
+
+
+def sharing(duet, peer, markdown):
+    """Prefix sharing's speed-up against the token-count ceiling, duet and peer."""
+    head = ["data", "ceiling (2r+2)/(r+2)", "duet shared/paired", "of ceiling", "peer shared/paired", "of ceiling"]
+    lines = []
+    for profile in profiles_in(list(duet) + list(peer)):
+        ceiling = next((r.get("token_ceiling") for (pr, _), r in peer.items() if pr == profile and
+                        r.get("token_ceiling")), None)
+        row = [profile, fmt(ceiling, ".3f")]
+        for runs, key in ((duet, "samples_per_second"), (peer, "samples_per_s")):
+            a, b = runs.get((profile, "shared-packed")), runs.get((profile, "paired-packed"))
+            s = a[key] / b[key] if a and b and a.get(key) and b.get(key) else None
+            row += [fmt(s, ".3f"), f"{s / ceiling:.3f}" if s and ceiling else "-"]
+        lines.append(row)
+    emit(head, lines, markdown)
+
+
+def emit(head, lines, markdown):
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for l in lines:
+            print("| " + " | ".join(l) + " |")
+    else:
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+        for l in [head] + lines:
+            print("  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(l, widths))))
+    print()
+
+
+def chart(duet, peer, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    profiles = profiles_in(list(duet) + list(peer))
+    layouts = [l for l in LAYOUT_ORDER if any(k[1] == l for k in list(duet) + list(peer))]
+    series = [(tool, l) for l in layouts for tool in ("duet", "peer")]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    colours = {"paired-padded": ("#7f7f7f", "#c7c7c7"), "paired-packed": ("#1f77b4", "#aec7e8"),
+               "shared-packed": ("#d62728", "#ff9896")}
+    for i, (tool, layout) in enumerate(series):
+        runs, key = (duet, "samples_per_second") if tool == "duet" else (peer, "samples_per_s")
+        xs, ys = [], []
+        for j, p in enumerate(profiles):
+            r = runs.get((p, layout))
+            if r and r.get(key):
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(r[key])
+        ax.bar(xs, ys, width, label=f"{tool} {layout}",
+               color=colours.get(layout, ("k", "grey"))[0 if tool == "duet" else 1],
+               edgecolor="black", linewidth=0.4)
+    ax.set_xticks(range(len(profiles)), profiles)
+    ax.set_ylabel("samples/s")
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=len(layouts))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
 
 
 def main() -> int:
-    duet, peer = rows(sys.argv[1]), rows(sys.argv[2])
-    layout_of = {"paired+packed": "paired-packed", "shared+packed": "shared-packed",
-                 "paired": "paired-padded"}
-    peer_by = {(p.get("profile"), p.get("layout")): p for p in peer}
-    print(f"{'data':16} {'layout':14} {'duet samples/s':>15} {'peer samples/s':>15} {'speed-up':>9} "
-          f"{'duet TF/s':>9} {'duet GiB':>8} {'peer GiB':>8}")
-    for d in duet:
-        profile = os.path.basename(d["data"]).removesuffix(".jsonl")
-        p = peer_by.get((profile, layout_of.get(d["layout"], d["layout"])), {})
-        ps = p.get("samples_per_s")
-        ds = d["samples_per_second"]
-        speedup = f"{ds / ps:.2f}x" if ps else "-"
-        peer_cell = f"{ps:.2f}" if ps else p.get("status", "-")
-        print(f"{profile:16} {d['layout']:14} {ds:15.2f} {peer_cell:>15} {speedup:>9} {d['tflops']:9.1f} "
-              f"{d['memory_gib']:8.1f} {p.get('peak_gib', float('nan')):8.1f}")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--chart")
+    ap.add_argument("--title", default="samples/s, duet and the PyTorch peer, same GPU, same examples")
+    a = ap.parse_args()
+    duet, peer = load([f for f in a.files if os.path.exists(f)])
+    if not duet and not peer:
+        print("no results in " + " ".join(a.files))
+        return 1
+    table(duet, peer, a.markdown)
+    sharing(duet, peer, a.markdown)
+    if a.chart:
+        chart(duet, peer, a.chart, a.title)
     return 0
 
 
