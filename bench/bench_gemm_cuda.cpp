@@ -4,8 +4,10 @@
 // Shapes of Llama-3.2-1B and Llama-3.1-8B at 8192 tokens: the forward
 // products (q/k/v fused, o, gate/up fused, down), the input gradients, the
 // weight gradients (fp32, accumulated), and an LM-head chunk (4096 targets x
-// 8192 vocabulary rows, fp32 logits). CUDA events, median of 20 after 3 warm-ups,
-// random bf16 operands.
+// 8192 vocabulary rows, fp32 logits). CUDA events, random bf16 operands; the
+// heuristic's and the tuned plan's runs alternate (so clock and temperature
+// drift fall on both alike), each timed as a burst of 5 back-to-back products,
+// median of 20 bursts after 3 warm-up bursts.
 //   bench_gemm_cuda [--repeats N]
 #include <cuda_runtime.h>
 
@@ -57,23 +59,27 @@ std::vector<Shape> model_shapes(const char* model, int64_t d, int64_t q, int64_t
           Shape{std::string(model) + " lm_head chunk", 4096, 8192, d, false, true, cu::DType::F32, 0.0f}};
 }
 
-float time_run(cu::Gemm& g, const cu::GemmParams& p, int repeats) {
+// Median milliseconds per product of each plan, the plans' bursts alternating.
+std::pair<float, float> time_pair(cu::Gemm& g1, cu::Gemm& g2, const cu::GemmParams& p, int repeats) {
+  constexpr int kBurst = 5;
   cudaEvent_t a, b;
   ok(cudaEventCreate(&a), "event");
   ok(cudaEventCreate(&b), "event");
-  for (int i = 0; i < 3; ++i) g.run(p, nullptr);
-  std::vector<float> ms;
-  for (int i = 0; i < repeats; ++i) {
+  auto burst = [&](cu::Gemm& g) {
     ok(cudaEventRecord(a), "event");
-    g.run(p, nullptr);
+    for (int i = 0; i < kBurst; ++i) g.run(p, nullptr);
     ok(cudaEventRecord(b), "event");
     ok(cudaEventSynchronize(b), "event");
     float t = 0;
     ok(cudaEventElapsedTime(&t, a, b), "event");
-    ms.push_back(t);
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+    return t / kBurst;
+  };
+  for (int i = 0; i < 3; ++i) burst(g1), burst(g2);
+  std::vector<float> m1, m2;
+  for (int i = 0; i < repeats; ++i) m1.push_back(burst(g1)), m2.push_back(burst(g2));
+  cudaEventDestroy(a), cudaEventDestroy(b);
+  std::sort(m1.begin(), m1.end()), std::sort(m2.begin(), m2.end());
+  return {m1[m1.size() / 2], m2[m2.size() / 2]};
 }
 
 }  // namespace
@@ -104,7 +110,7 @@ int main(int argc, char** argv) {
     p.a = static_cast<cu::bf16*>(a), p.b = static_cast<cu::bf16*>(b), p.d = d, p.d_type = s.d_type;
     p.a_trans = s.a_trans, p.b_trans = s.b_trans, p.m = s.m, p.n = s.n, p.k = s.k, p.beta = s.beta;
     const double flop = 2.0 * s.m * s.n * s.k;
-    const float t_h = time_run(heuristic, p, repeats), t_b = time_run(tuned, p, repeats);
+    const auto [t_h, t_b] = time_pair(heuristic, tuned, p, repeats);
     const double ratio = t_b / t_h;  // 1 = as fast as the best candidate
     worst = std::min(worst, ratio);
     std::printf("%-22s %6lld %6lld %6lld %10.1f %10.1f %7.3f\n", s.name.c_str(), (long long)s.m, (long long)s.n,
