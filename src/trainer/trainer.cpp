@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "engine/lora_files.hpp"
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
 #include "trainer/metrics_log.hpp"
