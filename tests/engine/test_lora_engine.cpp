@@ -66,7 +66,9 @@ TEST(LoraEngine, ZeroBAdapterScoresExactlyAsTheBase) {
     for (const auto& s : adapted->master_weights().slots())
       for (size_t i = 0; i < s.numel; ++i) {
         const float v = adapted->master_weights().values()[s.offset + i];
-        if (s.name.ends_with("lora_B.weight")) ASSERT_EQ(v, 0.0f) << s.name;
+        if (s.name.ends_with("lora_B.weight")) {
+          ASSERT_EQ(v, 0.0f) << s.name;
+        }
         a_abs += std::abs(v);
       }
     EXPECT_GT(a_abs, 0) << "A is initialised at random";
@@ -105,7 +107,7 @@ TEST(LoraEngine, ReferenceIsTheFrozenBaseAfterTrainingSteps) {
   }
   adapted->set_training(false);
   // The base weights never moved; the reference is the base, bit for bit.
-  const auto base = adapted->base_weights().values(), start = plain->master_weights().values();
+  const std::span<const float> base = adapted->base_weights().values(), start = plain->master_weights().values();
   ASSERT_TRUE(std::equal(base.begin(), base.end(), start.begin(), start.end()));
   double moved = 0;
   for (const auto& b : batches) {
