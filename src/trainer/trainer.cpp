@@ -55,6 +55,15 @@ class StopSignals {
   struct sigaction previous_[std::size(kSignals)];
 };
 
+// A checkpoint's adapter must have this run's shape before its tensors are read.
+void check_resumed_adapter(const fs::path& checkpoint, const engine::LoraConfig& now) {
+  const engine::LoraConfig saved = engine::read_adapter_config(checkpoint);
+  if (saved.r != now.r || saved.target_modules != now.target_modules)
+    fail("--resume-from-checkpoint {}: its adapter has lora_r {} on {}, this run asks for lora_r {} on {}: give the "
+         "same --lora-r and --lora-target-modules", checkpoint.string(), saved.r, fmt::join(saved.target_modules, ","),
+         now.r, fmt::join(now.target_modules, ","));
+}
+
 nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& prefix) {
   nlohmann::json j;
   j[prefix + "loss"] = r.loss_mean;
@@ -119,6 +128,7 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
 }
 
 void Trainer::resume() {
+  if (const engine::LoraConfig* lora = engine_->lora()) check_resumed_adapter(o_.resume_from_checkpoint, *lora);
   TrainerState saved =
       load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
   engine_->state_changed();
