@@ -48,6 +48,18 @@ std::vector<Batch> batches_of(const std::vector<layout::TokenizedExample>& examp
   return out;
 }
 
+// A tiny Llama with a random adapter (B nonzero), all linear layers adapted.
+struct RandomAdapter {
+  uint64_t seed = fresh_seed();
+  std::mt19937_64 rng{seed};
+  model::ModelConfig config = testing::tiny_config(model::Architecture::Llama);
+  std::unique_ptr<Engine> engine;
+  explicit RandomAdapter(double dropout) : engine(make_engine(lora_engine(config, seed, all_linear(dropout)))) {
+    testing::randomize(engine->master_weights(), rng());
+  }
+  std::string trace() const { return "seed " + std::to_string(seed); }
+};
+
 void expect_same_scores(const std::vector<ResponseLogp>& a, const std::vector<ResponseLogp>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].logp, b[i].logp) << "response " << i;
@@ -120,12 +132,12 @@ TEST(LoraEngine, ReferenceIsTheFrozenBaseAfterTrainingSteps) {
 }
 
 TEST(LoraEngine, DropoutMasksDependOnStepAndBatchOnly) {
-  const uint64_t seed = fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 rng(seed);
-  const auto config = testing::tiny_config(model::Architecture::Llama);
-  auto adapted = make_engine(lora_engine(config, seed, all_linear(0.3)));
-  testing::randomize(adapted->master_weights(), rng());
+  RandomAdapter setup(0.3);
+  SCOPED_TRACE(setup.trace());
+  const auto& config = setup.config;
+  const uint64_t seed = setup.seed;
+  auto& rng = setup.rng;
+  auto& adapted = setup.engine;
   const auto batch = batches_of(testing::random_examples(rng, 3, config.vocab_size), layout::Layout::shared, 200)[0];
   adapted->set_training(false);
   const auto eval = adapted->score_policy(batch);
@@ -240,14 +252,11 @@ Outcome dpo_step(Engine& engine, const std::vector<layout::TokenizedExample>& ex
 }
 
 TEST(LoraEngine, SharedAndPackedEqualPairedWithAdapters) {
-  const uint64_t seed = fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 rng(seed);
-  const auto config = testing::tiny_config(model::Architecture::Llama);
-  auto engine = make_engine(lora_engine(config, seed, all_linear(0.0)));
-  testing::randomize(engine->master_weights(), rng());
+  RandomAdapter setup(0.0);
+  SCOPED_TRACE(setup.trace());
+  auto& engine = setup.engine;
   engine->set_training(true);
-  const auto examples = testing::random_examples(rng, 6, config.vocab_size, 70, 25, 2);
+  const auto examples = testing::random_examples(setup.rng, 6, setup.config.vocab_size, 70, 25, 2);
   const Outcome paired = dpo_step(*engine, examples, layout::Layout::paired, 0);
   for (int64_t pack : {int64_t{0}, int64_t{160}}) {
     SCOPED_TRACE("shared, pack " + std::to_string(pack));
