@@ -127,7 +127,6 @@ be::TargetLogprobsInputs<T> target_inputs(const model::ModelConfig& c, const Bat
   return in;
 }
 
-
 // Indices into kLoraModules.
 enum LoraModule { kQ, kK, kV, kO, kGate, kUp, kDown };
 

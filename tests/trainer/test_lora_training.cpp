@@ -10,6 +10,7 @@
 #include "engine/engine.hpp"
 #include "engine/lora_files.hpp"
 #include "layout/pack_rows.hpp"
+#include "trainer/reference_cache.hpp"
 #include "trainer/trainer.hpp"
 #include "trainer/training_data.hpp"
 #include "training_setup.hpp"
@@ -134,6 +135,37 @@ TEST(LoraTraining, StartsFromAnExistingAdapter) {
   engine::load_adapter_weights(first.out, x);
   engine::load_adapter_weights(second.out, y);
   EXPECT_TRUE(std::equal(x.values().begin(), x.values().end(), y.values().begin(), y.values().end()));
+}
+
+// The reference of a LoRA run is the base: a duet ref cache of --model gives
+// the live run's curve, and so does --precompute-ref-log-probs.
+TEST(LoraTraining, ReferenceCacheOfTheBaseGivesTheSameRun) {
+  TrainingSetup setup(24);
+  SCOPED_TRACE(setup.trace());
+  TrainOptions live = lora_options(setup, "live");
+  live.max_steps = 3;
+  ASSERT_EQ(Trainer(live).run(), 0);
+  engine::EngineOptions eo;
+  eo.model = setup.model;
+  auto reference = engine::make_engine(eo);
+  ReferenceCache::build(setup.tmp.path / "ref.jsonl", *reference, load_training_data(live, reference->config()).train,
+                        64);
+  TrainOptions cached = live, precomputed = live;
+  cached.out = setup.tmp.path / "cached";
+  cached.ref_cache = setup.tmp.path / "ref.jsonl";
+  precomputed.out = setup.tmp.path / "precomputed";
+  precomputed.precompute_ref_log_probs = true;
+  ASSERT_EQ(Trainer(cached).run(), 0);
+  ASSERT_EQ(Trainer(precomputed).run(), 0);
+  const auto a = read_metrics(live.out, "loss");
+  ASSERT_EQ(a.size(), 3u);
+  for (const auto& other : {cached.out, precomputed.out}) {
+    const auto b = read_metrics(other, "loss");
+    ASSERT_EQ(b.size(), a.size()) << other;
+    // The cache was scored in another layout: equal up to fp32 summation order.
+    for (size_t s = 0; s < a.size(); ++s)
+      EXPECT_NEAR(b[s]["loss"].get<double>(), a[s]["loss"].get<double>(), 1e-5) << other << " step " << s + 1;
+  }
 }
 
 TEST(LoraTraining, RefusesInconsistentOptionsWithOneLine) {
