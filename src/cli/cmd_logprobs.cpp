@@ -18,6 +18,7 @@
 #include "data/model_fit.hpp"
 #include "data/prepare.hpp"
 #include "engine/engine.hpp"
+#include "engine/lora_files.hpp"
 #include "layout/pack_rows.hpp"
 #include "model/config.hpp"
 #include "util/error.hpp"
@@ -45,6 +46,7 @@ struct LogprobsOptions {
   std::string on_error = "fail";
   unsigned threads = 0;
   std::string device = "cpu";
+  std::string adapter;  // a PEFT adapter folder applied on --model
 };
 
 // Examples scored per round: bounds the rows held at once, and packing
@@ -111,6 +113,10 @@ int run_logprobs(const LogprobsOptions& o) {
   eo.device = o.device;
   eo.state = engine::EngineState::scoring;  // weights only: no gradients, no optimizer state
   eo.model = o.model;
+  if (!o.adapter.empty()) {
+    eo.lora = engine::read_adapter_config(o.adapter);
+    eo.adapter = o.adapter;
+  }
   auto engine = engine::make_engine(eo);
   for (size_t first = 0; first < d.examples.size(); first += kChunkExamples) {
     const size_t n = std::min(kChunkExamples, d.examples.size() - first);
@@ -151,6 +157,7 @@ Command add_logprobs(CLI::App& app) {
   sub->add_option("--threads", o->threads, "worker threads (0 = all cores)");
   sub->add_option("--device", o->device, "cpu (default: the fp32 reference engine) or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--adapter", o->adapter, "a PEFT LoRA adapter folder to apply on --model (dropout off, as in eval)");
   return {sub, [o] { return run_logprobs(*o); }};
 }
 

@@ -19,5 +19,6 @@ Command add_data(CLI::App& app);
 Command add_train(CLI::App& app);
 Command add_ref(CLI::App& app);
 Command add_bench(CLI::App& app);
+Command add_merge(CLI::App& app);
 
 }  // namespace duet::cli

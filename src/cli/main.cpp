@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       duet::cli::add_train(app),
       duet::cli::add_ref(app),
       duet::cli::add_bench(app),
+      duet::cli::add_merge(app),
   };
   try {
     app.parse(argc, argv);

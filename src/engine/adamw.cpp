@@ -6,7 +6,9 @@
 
 namespace duet::engine {
 
-AdamW::AdamW(const model::ModelConfig& config, AdamWOptions options) : options_(options), m_(config), v_(config) {}
+AdamW::AdamW(const model::ModelConfig& config, AdamWOptions options) : AdamW(layout_parameters(config), options) {}
+
+AdamW::AdamW(std::vector<TensorSlot> slots, AdamWOptions options) : options_(options), m_(slots), v_(std::move(slots)) {}
 
 double AdamW::step(ParameterSet<float>& params, const ParameterSet<float>& grads, double lr) {
   std::vector<backend::GradView<float>> views;

@@ -13,6 +13,8 @@ struct AdamWOptions {
 class AdamW {
  public:
   AdamW(const model::ModelConfig& config, AdamWOptions options);
+  // Moments for any parameter set of these slots (a LoRA adapter).
+  AdamW(std::vector<TensorSlot> slots, AdamWOptions options);
 
   // One step at learning rate `lr`; returns the global gradient norm before
   // clipping (TRL's grad_norm).

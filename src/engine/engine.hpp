@@ -14,6 +14,7 @@
 
 #include "engine/adamw.hpp"
 #include "engine/batch.hpp"
+#include "engine/lora.hpp"
 #include "engine/parameters.hpp"
 #include "engine/scoring.hpp"
 #include "model/config.hpp"
@@ -56,6 +57,16 @@ class Engine {
   virtual ParameterSet<float>& master_weights() = 0;
   virtual AdamW& optimizer() = 0;
   virtual void state_changed() = 0;
+
+  // LoRA (engine/lora.hpp). With an adapter, master_weights(), gradients() and
+  // optimizer() are the adapter's, base_weights() the frozen model under it,
+  // and score_reference is the base with the adapter off. Without one,
+  // base_weights() is master_weights() and lora() null.
+  virtual const LoraConfig* lora() const { return nullptr; }
+  virtual const ParameterSet<float>& base_weights() { return master_weights(); }
+  // Training mode: LoRA dropout applies to score_policy (and its backprop)
+  // only while it is on, as in PyTorch's model.train() / model.eval().
+  virtual void set_training(bool on) {}
 };
 
 // What an engine must hold beyond the weights it scores with: nothing
@@ -79,6 +90,11 @@ struct EngineOptions {
   std::filesystem::path model;      // starting weights
   std::filesystem::path reference;  // empty: no reference model
   AdamWOptions adamw;
+  // LoRA: `model` is the frozen base, an adapter is trained (CPU engine only so far).
+  std::optional<LoraConfig> lora;
+  std::filesystem::path adapter;   // start from this PEFT adapter folder; empty: PEFT's init from lora_seed
+  uint64_t lora_seed = 0;          // the run's seed: the adapter's init and the dropout masks
+  bool reference_is_base = false;  // LoRA: a reference = the base with the adapter off (no copy)
 };
 
 // duet::fail for a device this build has no engine for.

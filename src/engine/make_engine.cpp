@@ -8,6 +8,8 @@ namespace duet::engine {
 
 std::unique_ptr<Engine> make_engine(const EngineOptions& o) {
   if (o.device == "cpu") return std::make_unique<CpuEngine>(o);
+  if (o.lora && o.device == "cuda")
+    fail("LoRA is not yet supported on --device cuda (the cpu engine trains adapters); use --device cpu");
 #ifdef DUET_WITH_CUDA
   if (o.device == "cuda") return std::make_unique<CudaEngine>(o);
   fail("--device {}: unknown device (cpu or cuda)", o.device);

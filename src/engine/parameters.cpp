@@ -28,7 +28,10 @@ std::vector<TensorSlot> layout_parameters(const model::ModelConfig& config) {
 }
 
 template <typename T>
-ParameterSet<T>::ParameterSet(const model::ModelConfig& config) : slots_(layout_parameters(config)) {
+ParameterSet<T>::ParameterSet(const model::ModelConfig& config) : ParameterSet(layout_parameters(config)) {}
+
+template <typename T>
+ParameterSet<T>::ParameterSet(std::vector<TensorSlot> slots) : slots_(std::move(slots)) {
   size_t total = slots_.empty() ? 0 : slots_.back().offset + slots_.back().numel;
   values_.assign(total, T(0));
 }

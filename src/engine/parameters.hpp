@@ -29,6 +29,8 @@ template <typename T>
 class ParameterSet {
  public:
   explicit ParameterSet(const model::ModelConfig& config);
+  // Any other set of tensors (a LoRA adapter), laid out by the caller.
+  explicit ParameterSet(std::vector<TensorSlot> slots);
 
   const std::vector<TensorSlot>& slots() const { return slots_; }
   const TensorSlot& slot(const std::string& name) const;

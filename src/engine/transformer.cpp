@@ -5,6 +5,7 @@
 #include "backend/attention.hpp"
 #include "backend/embedding.hpp"
 #include "backend/linear.hpp"
+#include "backend/lora.hpp"
 #include "backend/residual.hpp"
 #include "backend/rmsnorm.hpp"
 #include "backend/rope.hpp"
@@ -126,6 +127,51 @@ be::TargetLogprobsInputs<T> target_inputs(const model::ModelConfig& c, const Bat
   return in;
 }
 
+// Indices into kLoraModules.
+enum LoraModule { kQ, kK, kV, kO, kGate, kUp, kDown };
+
+template <typename T>
+void lora_shape(be::LoraShape<T>& p, const LoraPass<T>& lora, int64_t layer, int module, const T* x, int64_t rows,
+                int64_t in, int64_t out, std::vector<T>& scratch) {
+  const std::string name = kLoraModules[static_cast<size_t>(module)];
+  const LoraConfig& c = *lora.config;
+  p.x = x, p.a = lora.weights->data(lora_a_name(layer, name)), p.b = lora.weights->data(lora_b_name(layer, name));
+  p.n_rows = rows, p.in_features = in, p.out_features = out, p.rank = c.r;
+  p.scaling = c.scaling();
+  p.dropout = lora.training ? c.dropout : 0.0;
+  p.dropout_key = be::lora_module_key(lora.dropout_key, layer, module);
+  grow(scratch, be::lora_scratch_elements(rows, in, c.r));
+  p.scratch = scratch.data();
+}
+
+bool adapts(const auto* lora, int module) {
+  return lora && lora->config->targets(kLoraModules[static_cast<size_t>(module)]);
+}
+
+// y += the adapter's share of layer `module` (nothing when it is not adapted).
+template <typename T>
+void lora_add(const LoraPass<T>* lora, int64_t layer, int module, const T* x, T* y, int64_t rows, int64_t in,
+              int64_t out, std::vector<T>& scratch) {
+  if (!adapts(lora, module)) return;
+  be::LoraParams<T> p;
+  lora_shape<T>(p, *lora, layer, module, x, rows, in, out, scratch);
+  p.y = y;
+  cpu::lora_forward(p);
+}
+
+// dx += the adapter's share, and its A and B gradients accumulate.
+template <typename T>
+void lora_back(const LoraPass<T>* lora, int64_t layer, int module, const T* x, const T* dy, T* dx, int64_t rows,
+               int64_t in, int64_t out, std::vector<T>& scratch) {
+  if (!adapts(lora, module)) return;
+  const std::string name = kLoraModules[static_cast<size_t>(module)];
+  be::LoraBackwardParams<T> p;
+  lora_shape<T>(p, *lora, layer, module, x, rows, in, out, scratch);
+  p.dy = dy, p.dx = dx;
+  p.da = lora->grads->data(lora_a_name(layer, name)), p.db = lora->grads->data(lora_b_name(layer, name));
+  cpu::lora_backward(p);
+}
+
 }  // namespace
 
 template <typename T>
@@ -150,7 +196,8 @@ Transformer<T>::Transformer(model::ModelConfig config)
     : config_(std::move(config)), inv_freq_(model::rope_inverse_frequencies(config_)) {}
 
 template <typename T>
-std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>& params, Workspace<T>& ws) const {
+std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>& params, Workspace<T>& ws,
+                                           const LoraPass<T>* lora) const {
   const auto& c = config_;
   check_batch(b, c.vocab_size);
   const int64_t n = b.n_tokens(), d = c.hidden_size, q = c.q_size(), kv = c.kv_size(), f = c.intermediate_size;
@@ -170,8 +217,11 @@ std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>
     // Attention block.
     rmsnorm(L.x.data(), W.in_norm, L.n1.data(), L.rstd1.data(), n, d, c.rms_norm_eps);
     linear(L.n1.data(), W.q_w, W.q_b, L.q.data(), n, d, q);
+    lora_add(lora, l, kQ, L.n1.data(), L.q.data(), n, d, q, ws.lora_scratch);
     linear(L.n1.data(), W.k_w, W.k_b, L.k.data(), n, d, kv);
+    lora_add(lora, l, kK, L.n1.data(), L.k.data(), n, d, kv, ws.lora_scratch);
     linear(L.n1.data(), W.v_w, W.v_b, L.v.data(), n, d, kv);
+    lora_add(lora, l, kV, L.n1.data(), L.v.data(), n, d, kv, ws.lora_scratch);
     cpu::rope_forward(rope_params<T>(c, b, L.q.data(), L.k.data(), inv_freq_.data()));
     be::AttentionParams<T> ap;
     static_cast<be::AttentionShape&>(ap) = attention_shape<T>(c, b);
@@ -179,15 +229,19 @@ std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>
     ap.set_packed_strides();
     cpu::attention_forward(ap);
     linear(L.o.data(), W.o_w, W.o_b, L.h.data(), n, q, d);
+    lora_add(lora, l, kO, L.o.data(), L.h.data(), n, q, d, ws.lora_scratch);
     add(L.h.data(), L.x.data(), n * d);  // h = x + attn
     // MLP block.
     rmsnorm(L.h.data(), W.post_norm, L.n2.data(), L.rstd2.data(), n, d, c.rms_norm_eps);
     linear(L.n2.data(), W.gate_w, static_cast<const T*>(nullptr), L.gate.data(), n, d, f);
+    lora_add(lora, l, kGate, L.n2.data(), L.gate.data(), n, d, f, ws.lora_scratch);
     linear(L.n2.data(), W.up_w, static_cast<const T*>(nullptr), L.up.data(), n, d, f);
+    lora_add(lora, l, kUp, L.n2.data(), L.up.data(), n, d, f, ws.lora_scratch);
     be::SwiGluParams<T> sp;
     sp.gate = L.gate.data(), sp.up = L.up.data(), sp.out = L.act.data(), sp.n_rows = n, sp.dim = f;
     cpu::swiglu_forward(sp);
     linear(L.act.data(), W.down_w, static_cast<const T*>(nullptr), x_next, n, f, d);
+    lora_add(lora, l, kDown, L.act.data(), x_next, n, f, d, ws.lora_scratch);
     add(x_next, L.h.data(), n * d);  // x' = h + mlp
   }
   rmsnorm(ws.x_final.data(), params.data("model.norm.weight"), ws.n_final.data(), ws.rstd_final.data(), n, d,
@@ -202,6 +256,20 @@ std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>
 template <typename T>
 void Transformer<T>::backward(const Batch& b, const ParameterSet<T>& params, std::span<const T> d_logp,
                               Workspace<T>& ws, ParameterSet<T>& grads) const {
+  backward_pass(b, params, d_logp, ws, &grads, nullptr);
+}
+
+template <typename T>
+void Transformer<T>::backward(const Batch& b, const ParameterSet<T>& params, std::span<const T> d_logp,
+                              Workspace<T>& ws, const LoraPass<T>& lora) const {
+  if (!lora.grads) fail("internal: a LoRA backward needs the adapter's gradients");
+  backward_pass(b, params, d_logp, ws, nullptr, &lora);
+}
+
+// grads null: the base weights are frozen (no gradient is computed for them).
+template <typename T>
+void Transformer<T>::backward_pass(const Batch& b, const ParameterSet<T>& params, std::span<const T> d_logp,
+                                   Workspace<T>& ws, ParameterSet<T>* grads, const LoraPass<T>* lora) const {
   const auto& c = config_;
   const int64_t n = b.n_tokens(), d = c.hidden_size, q = c.q_size(), kv = c.kv_size(), f = c.intermediate_size;
   if (static_cast<int64_t>(d_logp.size()) != b.n_targets()) fail("internal: d_logp has the wrong length");
@@ -211,24 +279,27 @@ void Transformer<T>::backward(const Batch& b, const ParameterSet<T>& params, std
   be::TargetLogprobsBackwardParams<T> tp;
   static_cast<be::TargetLogprobsInputs<T>&>(tp) = target_inputs<T>(c, b, ws.n_final.data(), lm_head(params, c));
   tp.lse = ws.target_lse.data(), tp.d_logp = d_logp.data();
-  tp.d_hidden = ws.dn.data(), tp.d_lm_head = lm_head(grads, c);
+  tp.d_hidden = ws.dn.data(), tp.d_lm_head = grads ? lm_head(*grads, c) : nullptr;
   cpu::target_logprobs_backward(tp);
   rmsnorm_back(ws.x_final.data(), params.data("model.norm.weight"), ws.rstd_final.data(), ws.dn.data(), ws.dx.data(),
-               grads.data("model.norm.weight"), n, d);
+               grads ? grads->data("model.norm.weight") : nullptr, n, d);
 
   for (int64_t l = c.num_hidden_layers - 1; l >= 0; --l) {
     auto& L = ws.layers[static_cast<size_t>(l)];
     const auto W = layer_tensors<T>(params, l);
-    const auto G = layer_tensors<T>(grads, l);
+    const auto G = grads ? layer_tensors<T>(*grads, l) : decltype(layer_tensors<T>(*grads, l)){};
     // MLP block: x' = h + down(swiglu(gate(n2), up(n2))), n2 = norm(h).
     std::copy(ws.dx.begin(), ws.dx.begin() + n * d, ws.dh.begin());  // residual path
     linear_back(L.act.data(), W.down_w, ws.dx.data(), ws.dact.data(), G.down_w, static_cast<T*>(nullptr), n, f, d);
+    lora_back(lora, l, kDown, L.act.data(), ws.dx.data(), ws.dact.data(), n, f, d, ws.lora_scratch);
     be::SwiGluBackwardParams<T> sp;
     sp.gate = L.gate.data(), sp.up = L.up.data(), sp.d_out = ws.dact.data();
     sp.d_gate = ws.dgate.data(), sp.d_up = ws.dup.data(), sp.n_rows = n, sp.dim = f;
     cpu::swiglu_backward(sp);
     linear_back(L.n2.data(), W.gate_w, ws.dgate.data(), ws.dn.data(), G.gate_w, static_cast<T*>(nullptr), n, d, f);
+    lora_back(lora, l, kGate, L.n2.data(), ws.dgate.data(), ws.dn.data(), n, d, f, ws.lora_scratch);
     linear_back(L.n2.data(), W.up_w, ws.dup.data(), ws.dtmp.data(), G.up_w, static_cast<T*>(nullptr), n, d, f);
+    lora_back(lora, l, kUp, L.n2.data(), ws.dup.data(), ws.dtmp.data(), n, d, f, ws.lora_scratch);
     add(ws.dn.data(), ws.dtmp.data(), n * d);
     rmsnorm_back(L.h.data(), W.post_norm, L.rstd2.data(), ws.dn.data(), ws.dtmp.data(), G.post_norm, n, d);
     add(ws.dh.data(), ws.dtmp.data(), n * d);  // dh = d(loss)/d(h)
@@ -236,6 +307,7 @@ void Transformer<T>::backward(const Batch& b, const ParameterSet<T>& params, std
     // Attention block: h = x + o_proj(attention(rope(q), rope(k), v)), q/k/v from n1 = norm(x).
     std::copy(ws.dh.begin(), ws.dh.begin() + n * d, ws.dx.begin());  // residual path
     linear_back(L.o.data(), W.o_w, ws.dh.data(), ws.d_o.data(), G.o_w, G.o_b, n, q, d);
+    lora_back(lora, l, kO, L.o.data(), ws.dh.data(), ws.d_o.data(), n, q, d, ws.lora_scratch);
     be::AttentionBackwardParams<T> ap;
     static_cast<be::AttentionShape&>(ap) = attention_shape<T>(c, b);
     ap.q = L.q.data(), ap.k = L.k.data(), ap.v = L.v.data(), ap.o = L.o.data(), ap.lse = L.lse.data();
@@ -244,15 +316,19 @@ void Transformer<T>::backward(const Batch& b, const ParameterSet<T>& params, std
     cpu::attention_backward(ap);
     cpu::rope_backward(rope_params<T>(c, b, ws.dq.data(), ws.dk.data(), inv_freq_.data()));
     linear_back(L.n1.data(), W.q_w, ws.dq.data(), ws.dn.data(), G.q_w, G.q_b, n, d, q);
+    lora_back(lora, l, kQ, L.n1.data(), ws.dq.data(), ws.dn.data(), n, d, q, ws.lora_scratch);
     linear_back(L.n1.data(), W.k_w, ws.dk.data(), ws.dtmp.data(), G.k_w, G.k_b, n, d, kv);
+    lora_back(lora, l, kK, L.n1.data(), ws.dk.data(), ws.dtmp.data(), n, d, kv, ws.lora_scratch);
     add(ws.dn.data(), ws.dtmp.data(), n * d);
     linear_back(L.n1.data(), W.v_w, ws.dv.data(), ws.dtmp.data(), G.v_w, G.v_b, n, d, kv);
+    lora_back(lora, l, kV, L.n1.data(), ws.dv.data(), ws.dtmp.data(), n, d, kv, ws.lora_scratch);
     add(ws.dn.data(), ws.dtmp.data(), n * d);
     rmsnorm_back(L.x.data(), W.in_norm, L.rstd1.data(), ws.dn.data(), ws.dtmp.data(), G.in_norm, n, d);
     add(ws.dx.data(), ws.dtmp.data(), n * d);  // dx = d(loss)/d(x) of this layer
   }
+  if (!grads) return;  // frozen embeddings
   be::EmbeddingBackwardParams<T> ep;
-  ep.ids = b.tokens.data(), ep.d_out = ws.dx.data(), ep.d_table = grads.data("model.embed_tokens.weight");
+  ep.ids = b.tokens.data(), ep.d_out = ws.dx.data(), ep.d_table = grads->data("model.embed_tokens.weight");
   ep.n_tokens = n, ep.vocab = c.vocab_size, ep.dim = d;
   cpu::embedding_backward(ep);
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/batch.hpp"
+#include "engine/lora.hpp"
 #include "engine/parameters.hpp"
 #include "model/config.hpp"
 
@@ -25,6 +26,7 @@ struct Workspace {
   std::vector<T> target_logit_sum;  // sum_v z_v per target (TRL's logits/* metrics)
   // Backward scratch.
   std::vector<T> dx, dh, dn, dtmp, dq, dk, dv, d_o, dgate, dup, dact;
+  std::vector<T> lora_scratch;  // one adapted layer at a time (backend/lora.hpp)
 
   void reserve(const model::ModelConfig& c, int64_t n_tokens, int64_t n_targets);
 };
@@ -38,14 +40,23 @@ class Transformer {
 
   // Log-prob of every target of `batch`, in target order (also kept in
   // ws.target_logp for the backward); ws.target_logit_sum gets sum_v z_v per target.
-  std::span<const T> forward(const Batch& batch, const ParameterSet<T>& params, Workspace<T>& ws) const;
+  // With `lora`, its adapter adds to the adapted layers' outputs.
+  std::span<const T> forward(const Batch& batch, const ParameterSet<T>& params, Workspace<T>& ws,
+                             const LoraPass<T>* lora = nullptr) const;
 
   // Accumulates into `grads` the gradient of sum_t d_logp[t] * logp[t], using
   // the activations of the last forward of `batch` in `ws`.
   void backward(const Batch& batch, const ParameterSet<T>& params, std::span<const T> d_logp, Workspace<T>& ws,
                 ParameterSet<T>& grads) const;
+  // The same with the base weights frozen: only the adapter's gradients
+  // (lora.grads) accumulate; `lora` must be the forward's.
+  void backward(const Batch& batch, const ParameterSet<T>& params, std::span<const T> d_logp, Workspace<T>& ws,
+                const LoraPass<T>& lora) const;
 
  private:
+  void backward_pass(const Batch& batch, const ParameterSet<T>& params, std::span<const T> d_logp, Workspace<T>& ws,
+                     ParameterSet<T>* grads, const LoraPass<T>* lora) const;
+
   model::ModelConfig config_;
   std::vector<float> inv_freq_;
 };

@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "engine/lora_files.hpp"
 #include "model/safetensors.hpp"
 #include "util/error.hpp"
 
@@ -80,7 +81,11 @@ void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
 
 void save_checkpoint(const fs::path& dir, const CheckpointContent& c) {
   write_folder_atomically(dir, [&](const fs::path& tmp) {
-    engine::save_weights(c.params, tmp / "model.safetensors", c.config.dtype);
+    if (c.lora) {
+      engine::save_adapter(tmp, *c.lora, c.params, c.base_model);
+    } else {
+      engine::save_weights(c.params, tmp / "model.safetensors", c.config.dtype);
+    }
     if (!c.tokenizer_source.empty()) copy_tokenizer_files(c.tokenizer_source, tmp);
     if (c.optimizer && c.state) {
       const engine::ParameterSet<float>* sets[] = {&c.params, &c.optimizer->first_moment(),
@@ -99,7 +104,8 @@ void save_checkpoint(const fs::path& dir, const CheckpointContent& c) {
                                     {"options", c.state->options},
                                     {"fingerprints", c.state->fingerprints}});
     }
-    model::save_config(c.config, tmp / "config.json");  // last: a folder with a config is complete
+    // Last: a folder with a config is complete (the rename makes an adapter checkpoint whole).
+    if (!c.lora) model::save_config(c.config, tmp / "config.json");
   });
 }
 
@@ -113,6 +119,27 @@ void save_final_model(const fs::path& dir, const model::ModelConfig& config, con
   } catch (const fs::filesystem_error& e) {
     fail("{}: cannot write the final model ({})", dir.string(), e.code().message());
   }
+}
+
+void save_final_adapter(const fs::path& dir, const engine::LoraConfig& lora, const engine::ParameterSet<float>& adapter,
+                        const std::string& base_model, const fs::path& tokenizer_source) {
+  try {
+    engine::save_adapter(dir, lora, adapter, base_model);
+    if (!tokenizer_source.empty()) copy_tokenizer_files(tokenizer_source, dir);
+  } catch (const fs::filesystem_error& e) {
+    fail("{}: cannot write the adapter ({})", dir.string(), e.code().message());
+  }
+}
+
+void save_merged_model(const fs::path& dir, const model::ModelConfig& config, const engine::ParameterSet<float>& base,
+                       const engine::LoraConfig& lora, const engine::ParameterSet<float>& adapter,
+                       const fs::path& tokenizer_source) {
+  engine::ParameterSet<float> merged = base;
+  engine::merge_adapter(config, merged, lora, adapter);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("{}: cannot create the folder ({})", dir.string(), ec.message());
+  save_final_model(dir, config, merged, tokenizer_source);
 }
 
 TrainerState load_training_state(const fs::path& dir, engine::ParameterSet<float>& params, engine::AdamW& optimizer) {

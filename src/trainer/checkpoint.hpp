@@ -13,6 +13,7 @@
 #include "loss/loss.hpp"
 #include "model/config.hpp"
 #include "engine/adamw.hpp"
+#include "engine/lora.hpp"
 
 namespace duet::trainer {
 
@@ -30,6 +31,9 @@ struct CheckpointContent {
   engine::AdamW* optimizer = nullptr;          // null: a final model without training state
   const TrainerState* state = nullptr;
   std::filesystem::path tokenizer_source;  // folder whose tokenizer files are copied
+  // LoRA: `params` is the adapter, written as PEFT's adapter files instead of a model.
+  const engine::LoraConfig* lora = nullptr;
+  std::string base_model;  // adapter_config.json's base_model_name_or_path
 };
 
 // Writes `dir` atomically (dir.tmp, then rename; an existing dir is replaced).
@@ -39,6 +43,18 @@ void save_checkpoint(const std::filesystem::path& dir, const CheckpointContent& 
 // each file written atomically.
 void save_final_model(const std::filesystem::path& dir, const model::ModelConfig& config,
                       const engine::ParameterSet<float>& params, const std::filesystem::path& tokenizer_source);
+
+// The output folder as PEFT's adapter folder (adapter_config.json,
+// adapter_model.safetensors, tokenizer files), each file written atomically.
+void save_final_adapter(const std::filesystem::path& dir, const engine::LoraConfig& lora,
+                        const engine::ParameterSet<float>& adapter, const std::string& base_model,
+                        const std::filesystem::path& tokenizer_source);
+
+// `dir` (created) as a model folder: the base with the adapter merged (PEFT's
+// merge_and_unload), in the config's dtype.
+void save_merged_model(const std::filesystem::path& dir, const model::ModelConfig& config,
+                       const engine::ParameterSet<float>& base, const engine::LoraConfig& lora,
+                       const engine::ParameterSet<float>& adapter, const std::filesystem::path& tokenizer_source);
 
 // `file` as indented JSON, through a temporary file and a rename.
 void write_json_atomically(const std::filesystem::path& file, const nlohmann::json& value);

@@ -38,6 +38,49 @@ const char* schedule_name(Schedule s) {
   return "?";
 }
 
+engine::LoraConfig TrainOptions::lora_config() const {
+  engine::LoraConfig c;
+  c.r = lora_r, c.alpha = lora_alpha, c.dropout = lora_dropout, c.use_rslora = use_rslora;
+  if (!lora_target_modules.empty()) c.target_modules = engine::parse_target_modules(lora_target_modules);
+  return c;
+}
+
+namespace {
+
+// The --lora-* options given a value other than their default, as flags.
+std::vector<std::string> lora_options_given(const TrainOptions& o) {
+  const TrainOptions defaults;
+  std::vector<std::string> given;
+  if (o.lora_r != defaults.lora_r) given.emplace_back("--lora-r");
+  if (o.lora_alpha != defaults.lora_alpha) given.emplace_back("--lora-alpha");
+  if (o.lora_dropout != defaults.lora_dropout) given.emplace_back("--lora-dropout");
+  if (!o.lora_target_modules.empty()) given.emplace_back("--lora-target-modules");
+  if (o.use_rslora) given.emplace_back("--use-rslora");
+  return given;
+}
+
+void validate_lora_options(const TrainOptions& o) {
+  const std::vector<std::string> given = lora_options_given(o);
+  if (!o.use_peft) {
+    if (!given.empty()) fail("{} configures a LoRA adapter: add --use-peft, or leave it out", given.front());
+    if (!o.adapter.empty()) fail("--adapter starts LoRA training from an adapter: add --use-peft");
+    if (o.merge_adapter) fail("--merge-adapter merges a LoRA adapter: add --use-peft");
+    return;
+  }
+  if (o.device == "cuda")
+    fail("--use-peft: LoRA is not yet supported on --device cuda (the cpu engine trains adapters); use --device cpu");
+  if (!o.ref_model.empty())
+    fail("--ref-model with --use-peft: the reference is --model with the adapter switched off (as in TRL with a "
+         "peft_config); leave --ref-model out");
+  if (!o.adapter.empty() && !given.empty())
+    fail("{} with --adapter: the adapter's adapter_config.json sets r, lora_alpha, lora_dropout, target_modules and "
+         "use_rslora; leave {} out", given.front(), given.front());
+  if (!o.adapter.empty()) return;  // its config is checked when read
+  o.lora_config().validate();
+}
+
+}  // namespace
+
 void TrainOptions::validate() const {
   if (model.empty()) fail("--model is required (a Hugging Face model folder)");
   ::duet::model::require_model_folder(model, "--model");
@@ -78,6 +121,7 @@ void TrainOptions::validate() const {
   if (precompute_ref_log_probs && !eval_data.empty())
     fail("--precompute-ref-log-probs scores --data only: hold out evaluation examples with --eval-fraction, "
          "or leave --precompute-ref-log-probs out");
+  validate_lora_options(*this);
   loss::validate(loss);
 }
 
@@ -153,6 +197,14 @@ const std::vector<OptionInfo>& train_options() {
       {"fp32", T::boolean, "compute in fp32 (the cpu engine)", {}, {"tf32"}},
       {"gradient_checkpointing", T::boolean, "recompute activations in the backward: less memory, more time (cuda)", {}, {}},
       {"no_progress", T::boolean, "plain log lines instead of a progress bar", {}, {"disable_tqdm"}},
+      {"use_peft", T::boolean, "train a LoRA adapter on the frozen --model (docs/lora.md)", {}, {}},
+      {"lora_r", T::integer, "LoRA rank", {}, {}},
+      {"lora_alpha", T::real, "LoRA alpha: the adapter is scaled by alpha / r (alpha / sqrt(r) with --use-rslora)", {}, {}},
+      {"lora_dropout", T::real, "dropout on the adapter's input while training, in [0, 1)", {}, {}},
+      {"lora_target_modules", T::list, "layers to adapt: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear (default q_proj,v_proj)", {}, {}},
+      {"use_rslora", T::boolean, "rank-stabilised LoRA: scale by alpha / sqrt(r)", {}, {}},
+      {"adapter", T::path, "with --use-peft: start from this PEFT adapter folder (adapter_config.json, adapter_model.safetensors)", {}, {}},
+      {"merge_adapter", T::boolean, "with --use-peft: also write OUT/merged, the model with the adapter merged", {}, {}},
   };
   return table;
 }
@@ -175,8 +227,8 @@ const std::vector<std::pair<std::string, std::string>>& trl_options_not_implemen
       {"fp16", "duet computes in fp32 (cpu) or bf16 (cuda), never fp16"},
       {"deepspeed", "duet runs on one device; there is no DeepSpeed"},
       {"fsdp", "duet runs on one device; there is no FSDP"},
-      {"use_peft", "LoRA/PEFT is not implemented: duet trains every weight"},
-      {"lora_r", "LoRA/PEFT is not implemented: duet trains every weight"},
+      {"lora_task_type", "duet's adapters are for causal language models (CAUSAL_LM) only"},
+      {"lora_modules_to_save", "duet trains only the LoRA matrices of the target modules"},
       {"push_to_hub", "duet writes a local model folder; upload it yourself"},
       {"hub_model_id", "duet writes a local model folder; upload it yourself"},
       {"torch_compile", "duet is C++; there is nothing to compile at run time"},
@@ -409,6 +461,16 @@ void apply_json(TrainOptions& o, const nlohmann::json& object, const std::string
     else if (key == "fp32") { if (value.get<bool>()) o.precision = "fp32"; }
     else if (key == "gradient_checkpointing") o.gradient_checkpointing = value;
     else if (key == "no_progress") o.progress = !value.get<bool>();
+    else if (key == "use_peft") o.use_peft = value;
+    else if (key == "lora_r") o.lora_r = value;
+    else if (key == "lora_alpha") o.lora_alpha = value;
+    else if (key == "lora_dropout") o.lora_dropout = value;
+    else if (key == "lora_target_modules")
+      o.lora_target_modules = value.is_string() ? parse_option_text(info, str(), key).get<std::vector<std::string>>()
+                                                : value.get<std::vector<std::string>>();
+    else if (key == "use_rslora") o.use_rslora = value;
+    else if (key == "adapter") path(o.adapter);
+    else if (key == "merge_adapter") o.merge_adapter = value;
     else loss_part[key] = value;  // loss_type, loss_weights, beta, ...
   }
   if (o.per_device_train_batch_size > 0) o.batch_size = o.per_device_train_batch_size * o.gradient_accumulation_steps;
@@ -429,14 +491,15 @@ bool alters_run(const std::string& key) {
       "model", "data", "out", "tokenizer", "ref_cache", "eval_data", "resume_from_checkpoint",
       "overwrite_output_dir", "allow_option_changes", "layout", "pack_tokens", "on_error", "threads", "device",
       "gradient_checkpointing", "logging_steps", "save_steps", "save_total_limit", "eval_steps",
-      "per_device_train_batch_size", "gradient_accumulation_steps", "precompute_ref_log_probs", "report_to", "precision"};
+      "per_device_train_batch_size", "gradient_accumulation_steps", "precompute_ref_log_probs", "report_to", "precision",
+      "adapter", "merge_adapter"};
   return std::find(std::begin(kNeutral), std::end(kNeutral), key) == std::end(kNeutral);
 }
 
 }  // namespace
 
 std::vector<std::string> run_option_names() {
-  std::vector<std::string> names = {"model", "data"};  // the fingerprints
+  std::vector<std::string> names = {"model", "data", "adapter"};  // the fingerprints
   const nlohmann::json all = to_json(TrainOptions{});
   for (const auto& [key, value] : all.items())
     if (alters_run(key)) names.push_back(key);
@@ -495,6 +558,14 @@ nlohmann::json to_json(const TrainOptions& o) {
   j["report_to"] = o.report_to;
   j["threads"] = o.threads;
   j["gradient_checkpointing"] = o.gradient_checkpointing;
+  j["use_peft"] = o.use_peft;
+  j["lora_r"] = o.lora_r;
+  j["lora_alpha"] = o.lora_alpha;
+  j["lora_dropout"] = o.lora_dropout;
+  j["lora_target_modules"] = o.lora_target_modules;
+  j["use_rslora"] = o.use_rslora;
+  j["adapter"] = o.adapter.string();
+  j["merge_adapter"] = o.merge_adapter;
   const nlohmann::json loss_part = loss::to_json(o.loss);  // items() must not outlive its json
   for (const auto& [k, v] : loss_part.items()) j[k] = v;
   return j;

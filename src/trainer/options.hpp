@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "data/truncation.hpp"
+#include "engine/lora.hpp"
 #include "layout/example.hpp"
 #include "loss/config.hpp"
 
@@ -74,6 +75,19 @@ struct TrainOptions {
   std::string report_to = "none";  // none or tensorboard (OUT/runs/)
   bool gradient_checkpointing = false;  // recompute activations in the backward (memory for time)
   bool progress = true;  // a progress bar when stderr is a terminal
+
+  // LoRA, by TRL's / PEFT's names (docs/lora.md): an adapter is trained on the
+  // frozen --model, and the reference is --model with the adapter off.
+  bool use_peft = false;
+  int64_t lora_r = 16;
+  double lora_alpha = 32;
+  double lora_dropout = 0.05;
+  std::vector<std::string> lora_target_modules;  // empty: PEFT's default, q_proj and v_proj
+  bool use_rslora = false;
+  std::filesystem::path adapter;  // start from this PEFT adapter folder (its adapter_config.json)
+  bool merge_adapter = false;     // also write OUT/merged: a model folder with the adapter merged
+  // The adapter's config from the --lora-* options (not from --adapter's file).
+  engine::LoraConfig lora_config() const;
 
   void validate() const;
 };

@@ -54,16 +54,17 @@ int64_t checkpoint_number(const std::string& name, std::string_view suffix = "")
 // What duet train writes into OUT: an earlier run is any of these.
 bool is_run_file(const std::string& name) {
   return name == "metrics.jsonl" || name == "config.json" || name == "train_results.json" || name == "model.safetensors" ||
-         name == "model.safetensors.index.json" || name == "runs" || checkpoint_number(name) >= 0;
+         name == "model.safetensors.index.json" || name == "runs" || name == "adapter_config.json" ||
+         name == "adapter_model.safetensors" || name == "merged" || checkpoint_number(name) >= 0;
 }
 
 // Left behind by a killed run: checkpoint-N.tmp / .old folders, temporary
 // files of the atomic writers (.model.safetensors.tmp-XXXXXX, NAME.tmp).
 bool is_stale(const std::string& name) {
   if (checkpoint_number(name, ".tmp") >= 0 || checkpoint_number(name, ".old") >= 0 ||
-      name.starts_with(".model.safetensors.tmp-"))
+      name.starts_with(".model.safetensors.tmp-") || name.starts_with(".adapter_model.safetensors.tmp-"))
     return true;
-  for (const char* file : {"config.json", "metrics.jsonl", "ref_log_probs.jsonl", "train_results.json", "tokenizer.json", "tokenizer_config.json",
+  for (const char* file : {"config.json", "adapter_config.json", "metrics.jsonl", "ref_log_probs.jsonl", "train_results.json", "tokenizer.json", "tokenizer_config.json",
                            "special_tokens_map.json", "generation_config.json"})
     if (name == std::string(file) + ".tmp") return true;
   return false;
@@ -86,6 +87,7 @@ void check_not_an_input(const fs::path& out, const TrainOptions& o) {
                                    {o.ref_model, "--ref-model", true},
                                    {o.tokenizer, "--tokenizer", true},
                                    {o.resume_from_checkpoint, "--resume-from-checkpoint", true},
+                                   {o.adapter, "--adapter", true},
                                    {o.data, "--data", false},
                                    {o.eval_data, "--eval-data", false},
                                    {o.ref_cache, "--ref-cache", false}};

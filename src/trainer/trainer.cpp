@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "engine/lora_files.hpp"
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
 #include "trainer/metrics_log.hpp"
@@ -54,6 +55,15 @@ class StopSignals {
   struct sigaction previous_[std::size(kSignals)];
 };
 
+// A checkpoint's adapter must have this run's shape before its tensors are read.
+void check_resumed_adapter(const fs::path& checkpoint, const engine::LoraConfig& now) {
+  const engine::LoraConfig saved = engine::read_adapter_config(checkpoint);
+  if (saved.r != now.r || saved.target_modules != now.target_modules)
+    fail("--resume-from-checkpoint {}: its adapter has lora_r {} on {}, this run asks for lora_r {} on {}: give the "
+         "same --lora-r and --lora-target-modules", checkpoint.string(), saved.r, fmt::join(saved.target_modules, ","),
+         now.r, fmt::join(now.target_modules, ","));
+}
+
 nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& prefix) {
   nlohmann::json j;
   j[prefix + "loss"] = r.loss_mean;
@@ -72,12 +82,22 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   eo.device = o_.device;
   eo.gradient_checkpointing = o_.gradient_checkpointing;
   eo.model = o_.model;
-  if (loss::needs_reference(o_.loss) && !cached_reference) eo.reference = o_.ref_model.empty() ? o_.model : o_.ref_model;
+  const bool live_reference = loss::needs_reference(o_.loss) && !cached_reference;
+  if (o_.use_peft) {
+    // TRL with a peft_config: the reference is the base with the adapter off.
+    eo.lora = o_.adapter.empty() ? o_.lora_config() : engine::read_adapter_config(o_.adapter);
+    eo.adapter = o_.adapter;
+    eo.lora_seed = o_.seed;
+    eo.reference_is_base = live_reference;
+  } else if (live_reference) {
+    eo.reference = o_.ref_model.empty() ? o_.model : o_.ref_model;
+  }
   eo.adamw = {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm};
   engine_ = engine::make_engine(eo);
-  // The starting weights, before a resume replaces them.
-  const uint64_t model_hash = hash_weights(engine_->master_weights());
+  // The starting weights, before a resume replaces them (with LoRA: the base's, and the adapter's).
+  const uint64_t model_hash = hash_weights(engine_->base_weights());
   state_.fingerprints["model_xxh3"] = hash_hex(model_hash);
+  if (engine_->lora()) state_.fingerprints["adapter_xxh3"] = hash_hex(hash_weights(engine_->master_weights()));
   if (cached_reference) {
     ref_cache_ = std::make_unique<ReferenceCache>(ReferenceCache::load(o_.ref_cache));
     // The cache must come from the reference: the starting weights, or --ref-model's.
@@ -108,6 +128,7 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
 }
 
 void Trainer::resume() {
+  if (const engine::LoraConfig* lora = engine_->lora()) check_resumed_adapter(o_.resume_from_checkpoint, *lora);
   TrainerState saved =
       load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
   engine_->state_changed();
@@ -120,7 +141,8 @@ void Trainer::resume() {
   };
   const std::pair<const char*, const char*> fingerprints[] = {
       {"model_xxh3", "model (other starting weights)"},
-      {"data_xxh3", "data (other training examples, tokenizer, template or truncation)"}};
+      {"data_xxh3", "data (other training examples, tokenizer, template or truncation)"},
+      {"adapter_xxh3", "adapter (other starting LoRA weights)"}};
   for (const auto& [key, what] : fingerprints) {
     const std::string name = std::string(key).substr(0, std::string(key).find('_'));
     if (saved.fingerprints.contains(key) && saved.fingerprints[key] != state_.fingerprints[key] &&
@@ -179,6 +201,7 @@ std::vector<engine::ResponseLogp> Trainer::reference_scores(const engine::Batch&
 
 Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   StepOutcome out;
+  engine_->set_training(true);  // LoRA dropout on, for this step's scoring and backprop only
   engine_->zero_grad();
   std::vector<PreferenceBatch> rows;
   for (const auto& members : step.rows) rows.emplace_back(layout::build_row(train_, members, o_.layout, o_.pack_tokens, 0));
@@ -216,6 +239,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   } else {
     out.result = loss::evaluate(o_.loss, all_pairs, state_.loss_state);
   }
+  engine_->set_training(false);
   return out;
 }
 
@@ -235,14 +259,24 @@ nlohmann::json Trainer::evaluate() {
 
 void Trainer::save_checkpoint_now() {
   const fs::path dir = o_.out / fmt::format("checkpoint-{}", state_.global_step);
-  save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_});
+  save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_,
+                        engine_->lora(), o_.model.string()});
   log_->message(fmt::format("saved {}", dir.string()));
   for (const auto& old : out_->prune_checkpoints(o_.save_total_limit))
     log_->message(fmt::format("removed {} (--save-total-limit {})", old.string(), o_.save_total_limit));
 }
 
 void Trainer::save_final_model() {
-  // The output folder itself becomes a model folder, as with TRL.
+  // The output folder itself becomes a model folder, as with TRL (with LoRA: an adapter folder).
+  if (const engine::LoraConfig* lora = engine_->lora()) {
+    save_final_adapter(o_.out, *lora, engine_->master_weights(), o_.model.string(), tokenizer_dir_);
+    if (o_.merge_adapter) {
+      save_merged_model(o_.out / "merged", engine_->config(), engine_->base_weights(), *lora, engine_->master_weights(),
+                        tokenizer_dir_);
+      log_->message(fmt::format("merged model in {}", (o_.out / "merged").string()));
+    }
+    return;
+  }
   trainer::save_final_model(o_.out, engine_->config(), engine_->master_weights(), tokenizer_dir_);
 }
 

@@ -1,0 +1,150 @@
+#include "engine/lora_files.hpp"
+
+#include <fstream>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "model/safetensors.hpp"
+#include "util/error.hpp"
+
+namespace duet::engine {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json adapter_config_json(const LoraConfig& lora, const std::string& base_model) {
+  // lora_alpha is an int in PEFT's LoraConfig: write a whole number as one.
+  const json alpha = lora.alpha == static_cast<double>(static_cast<int64_t>(lora.alpha))
+                         ? json(static_cast<int64_t>(lora.alpha))
+                         : json(lora.alpha);
+  return {{"alpha_pattern", json::object()},
+          {"auto_mapping", nullptr},
+          {"base_model_name_or_path", base_model},
+          {"bias", "none"},
+          {"fan_in_fan_out", false},
+          {"inference_mode", true},
+          {"init_lora_weights", true},
+          {"layers_pattern", nullptr},
+          {"layers_to_transform", nullptr},
+          {"lora_alpha", alpha},
+          {"lora_dropout", lora.dropout},
+          {"modules_to_save", nullptr},
+          {"peft_type", "LORA"},
+          {"r", lora.r},
+          {"rank_pattern", json::object()},
+          {"revision", nullptr},
+          {"target_modules", lora.target_modules},
+          {"task_type", "CAUSAL_LM"},
+          {"use_dora", false},
+          {"use_rslora", lora.use_rslora}};
+}
+
+namespace {
+
+// A field that must keep PEFT's default for plain LoRA, else one line saying which.
+void require_default(const json& j, const char* key, const json& plain, const std::string& origin) {
+  if (!j.contains(key) || j[key].is_null() || j[key] == plain) return;
+  if ((plain.is_object() || plain.is_null()) && (j[key].is_object() || j[key].is_array()) && j[key].empty()) return;
+  fail("{}: {} = {} is not supported: duet trains plain LoRA adapters ({} {})", origin, key, j[key].dump(), key,
+       plain.is_null() ? "null" : plain.dump());
+}
+
+}  // namespace
+
+LoraConfig lora_config_from_json(const json& j, const std::string& origin) {
+  if (!j.is_object()) fail("{}: expected a JSON object", origin);
+  if (j.value("peft_type", std::string()) != "LORA")
+    fail("{}: peft_type is {}, not \"LORA\": only LoRA adapters are supported", origin,
+         j.contains("peft_type") ? j["peft_type"].dump() : "missing");
+  if (j.contains("task_type") && !j["task_type"].is_null() && j["task_type"] != "CAUSAL_LM")
+    fail("{}: task_type {} is not CAUSAL_LM", origin, j["task_type"].dump());
+  require_default(j, "use_dora", false, origin);
+  require_default(j, "bias", "none", origin);
+  require_default(j, "fan_in_fan_out", false, origin);
+  require_default(j, "modules_to_save", nullptr, origin);
+  require_default(j, "layers_to_transform", nullptr, origin);
+  require_default(j, "rank_pattern", json::object(), origin);
+  require_default(j, "alpha_pattern", json::object(), origin);
+  require_default(j, "target_parameters", nullptr, origin);
+  require_default(j, "lora_bias", false, origin);
+  LoraConfig c;
+  try {
+    c.r = j.at("r").get<int64_t>();
+    c.alpha = j.at("lora_alpha").get<double>();
+    c.dropout = j.value("lora_dropout", 0.0);
+    c.use_rslora = j.value("use_rslora", false);
+    const json& t = j.at("target_modules");
+    std::vector<std::string> names;
+    if (t.is_string()) {
+      if (t != "all-linear")
+        fail("{}: target_modules {} is a regular expression; duet reads a list of module names or \"all-linear\"",
+             origin, t.dump());
+      names = {"all-linear"};
+    } else {
+      names = t.get<std::vector<std::string>>();
+    }
+    c.target_modules = with_context(origin, [&] { return parse_target_modules(names); });
+  } catch (const json::exception& e) {
+    fail("{}: a field is missing or of the wrong type ({})", origin, e.what());
+  }
+  with_context(origin, [&] { c.validate(); });
+  return c;
+}
+
+LoraConfig read_adapter_config(const fs::path& dir) {
+  const fs::path file = dir / kAdapterConfigFile;
+  std::ifstream in(file);
+  if (!in) {
+    if (!fs::is_directory(dir)) fail("{}: not a folder (a PEFT adapter folder holds {} and {})", dir.string(),
+                                     kAdapterConfigFile, kAdapterWeightsFile);
+    fail("{}: no {} here: not a PEFT adapter folder", dir.string(), kAdapterConfigFile);
+  }
+  const json j = json::parse(in, nullptr, false);
+  if (j.is_discarded()) fail("{}: not valid JSON", file.string());
+  return lora_config_from_json(j, file.string());
+}
+
+void load_adapter_weights(const fs::path& dir, ParameterSet<float>& adapter) {
+  const fs::path file = dir / kAdapterWeightsFile;
+  if (!fs::exists(file)) {
+    if (fs::exists(dir / "adapter_model.bin"))
+      fail("{}: only adapter_model.bin here; duet reads {} (save the adapter with peft's safe_serialization=True)",
+           dir.string(), kAdapterWeightsFile);
+    fail("{}: no {} here", dir.string(), kAdapterWeightsFile);
+  }
+  const model::SafetensorsFile weights(file);
+  std::set<std::string> expected;
+  for (const TensorSlot& s : adapter.slots()) {
+    expected.insert(s.name);
+    const model::TensorInfo* info = weights.find(s.name);
+    if (!info) fail("{}: lacks tensor '{}' (adapter_config.json's r and target_modules ask for it)", file.string(), s.name);
+    if (info->shape != s.shape)
+      fail("{}: tensor '{}' has shape {}, expected {} (from r and the base model's config)", file.string(), s.name,
+           model::format_shape(info->shape), model::format_shape(s.shape));
+    weights.load_f32(*info, std::span<float>(adapter.values().data() + s.offset, s.numel));
+  }
+  for (const auto& t : weights.tensors())
+    if (!expected.contains(t.name))
+      fail("{}: tensor '{}' is not part of a plain LoRA adapter of this model (duet trains only lora_A and lora_B of "
+           "the target modules)", file.string(), t.name);
+}
+
+void save_adapter(const fs::path& dir, const LoraConfig& lora, const ParameterSet<float>& adapter,
+                  const std::string& base_model) {
+  std::vector<model::TensorData> tensors;
+  for (const TensorSlot& s : adapter.slots())
+    tensors.push_back({s.name, s.shape, std::span<const float>(adapter.values().data() + s.offset, s.numel)});
+  model::write_safetensors(dir / kAdapterWeightsFile, tensors, model::DType::F32);
+  const fs::path file = dir / kAdapterConfigFile, tmp = dir / (std::string(kAdapterConfigFile) + ".tmp");
+  {
+    std::ofstream out(tmp);
+    out << adapter_config_json(lora, base_model).dump(2) << "\n";
+    out.close();
+    if (!out) fail("{}: cannot write; check free disk space", tmp.string());
+  }
+  fs::rename(tmp, file);
+}
+
+}  // namespace duet::engine
