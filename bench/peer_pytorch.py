@@ -442,10 +442,11 @@ class Peer:
         if name == self.attn:
             return
         set_attn(self.policy, name)
-        set_attn(self.ref, name)
-        # transformers' flex wrapper re-wraps torch.compile whenever module.training flips;
-        # the reference runs in train mode on that path (no dropout in these models).
-        self.ref.train(name == "flex_attention")
+        if self.ref is not None:
+            set_attn(self.ref, name)
+            # transformers' flex wrapper re-wraps torch.compile whenever module.training flips;
+            # the reference runs in train mode on that path (no dropout in these models).
+            self.ref.train(name == "flex_attention")
         self.attn = name
 
     def block_mask(self, mb):
@@ -486,7 +487,11 @@ class Peer:
             bm = self.block_mask(mb)
             FLEX.block_mask = bm
         with torch.no_grad():
-            ref_lp = self.logps(self.ref, mb, bm)
+            if self.ref is None:  # PEFT: the reference is the policy with its adapter off, as TRL does
+                with self.policy.disable_adapter():
+                    ref_lp = self.logps(self.policy, mb, bm)
+            else:
+                ref_lp = self.logps(self.ref, mb, bm)
         pol_lp = self.logps(self.policy, mb, bm)
         margin = (pol_lp[:, 0] - pol_lp[:, 1]) - (ref_lp[:, 0] - ref_lp[:, 1])
         loss = -F.logsigmoid(self.beta * margin).sum() / total_pairs
@@ -534,8 +539,10 @@ def init_weights(model, seed: int, std: float, device, bias_std: float = 0.0):
                 p.fill_(1.0)
 
 
-def build_models(spec: dict, dtype, device, seed: int, std: float, bias_std: float = 0.0):
-    """Policy (train mode) and a frozen reference copy, random weights, on the GPU."""
+def build_models(spec: dict, dtype, device, seed: int, std: float, bias_std: float = 0.0, lora=None):
+    """Policy (train mode) and a frozen reference copy, random weights, on the GPU. With
+    `lora` (a peft.LoraConfig) the policy is a PeftModel and there is no copy: the
+    reference is the policy with the adapter disabled."""
     from transformers import AutoModelForCausalLM
     config = build_config(spec)
     prev = torch.get_default_dtype()
@@ -552,6 +559,9 @@ def build_models(spec: dict, dtype, device, seed: int, std: float, bias_std: flo
     init_weights(policy, seed, std, device, bias_std)
     policy.config.use_cache = False
     policy.train()
+    if lora is not None:
+        from peft import get_peft_model
+        return get_peft_model(policy, lora), None
     ref = copy.deepcopy(policy)
     ref.requires_grad_(False)
     ref.eval()
@@ -576,6 +586,7 @@ def run_config(peer: Peer, args, arch: str, spec: dict, profile: str, layout: st
     res = {"arch": arch, "profile": profile, "layout": layout, "examples_per_step": E,
            "steps": args.steps, "warmup": args.warmup, "pack_tokens": args.pack_tokens,
            "pad_multiple": args.pad_multiple, "checkpointing": info["checkpointing"],
+           "lora_r": args.lora_r if args.use_peft else 0,
            "optimizer": "none" if args.no_optimizer else "torch.optim.AdamW(fused=True), bf16 params and states",
            "attention": "sdpa" if layout == "paired-padded" else
            (f"flex custom AttentionInterface, torch.compile dynamic={FLEX.mode == 'dynamic'}"
@@ -722,7 +733,13 @@ def bench(args) -> int:
         ckpt = args.checkpointing == "on" or (args.checkpointing == "auto" and arch in BIG_ARCHS)
         torch.manual_seed(args.seed)
         t0 = time.perf_counter()
-        policy, ref = build_models(spec, torch.bfloat16, device, args.seed, args.init_std)
+        lora = None
+        if args.use_peft:
+            from peft import LoraConfig
+            targets = "all-linear" if args.lora_target_modules == "all-linear" else args.lora_target_modules.split(",")
+            lora = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                              target_modules=targets, task_type="CAUSAL_LM")
+        policy, ref = build_models(spec, torch.bfloat16, device, args.seed, args.init_std, lora=lora)
         if ckpt:
             policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         head_dim = spec.get("head_dim") or spec["hidden_size"] // spec["num_attention_heads"]
@@ -731,8 +748,9 @@ def bench(args) -> int:
         peer = Peer(policy, ref, flex_impl=args.flex_impl, logits_at=args.logits_at, beta=args.beta,
                     window=arch_window(spec), device=device)
         if not args.no_optimizer:
-            peer.opt = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=0.0, fused=True)
-            for p in policy.parameters():  # allocate the optimizer state now (zero gradients: no update)
+            trained = [p for p in policy.parameters() if p.requires_grad]
+            peer.opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.0, fused=True)
+            for p in trained:  # allocate the optimizer state now (zero gradients: no update)
                 p.grad = torch.zeros_like(p)
             peer.opt.step()
             policy.zero_grad(set_to_none=True)
@@ -913,6 +931,12 @@ def main() -> int:
     ap.add_argument("--logits-at", choices=["all", "targets"], default="all",
                     help="all: logits at every row as transformers does by default; targets: logits_to_keep")
     ap.add_argument("--data-dir", help="read DIR/<profile>.jsonl (pretokenized) instead of generating")
+    ap.add_argument("--use-peft", action="store_true",
+                    help="LoRA through peft (the reference = the policy with the adapter disabled, as TRL)")
+    ap.add_argument("--lora-r", type=int, default=16)
+    ap.add_argument("--lora-alpha", type=float, default=32)
+    ap.add_argument("--lora-dropout", type=float, default=0.05)
+    ap.add_argument("--lora-target-modules", default="all-linear")
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--lr", type=float, default=1e-6)
     ap.add_argument("--init-std", type=float, default=0.02)

@@ -5,11 +5,13 @@ the prefix-sharing speed-up (shared+packed over paired+packed) against the
 token-count ceiling (2r+2)/(r+2).
 
   scripts/gpu/side_by_side.py FILE.jsonl... [--markdown] [--chart OUT.svg --title T]
+                              [--breakdown-chart OUT.svg]
 
 Lines are told apart by their keys (duet's carry "tool": "duet", the peer's
 "samples_per_s"); a later line for the same (data, layout) replaces an earlier
 one, so a peer run split over two calls reads as one. --chart draws samples/s by
-profile x layout, duet beside the peer (matplotlib: python3-matplotlib).
+profile x layout, duet beside the peer; --breakdown-chart duet's step time by
+kind of op (duet bench --breakdown) as stacked bars (matplotlib: python3-matplotlib).
 """
 import argparse
 import json
@@ -56,12 +58,13 @@ def table(duet, peer, markdown):
             d, p = duet.get((profile, layout)), peer.get((profile, layout))
             if not d and not p:
                 continue
-            ds = d["samples_per_second"] if d else None
+            ds = (d or {}).get("samples_per_second")
             ps = p.get("samples_per_s") if p else None
             dm, pm = (d or {}).get("memory_gib"), (p or {}).get("peak_gib")
-            lines.append([profile, layout, fmt(ds, ".2f"), fmt(ps, ".2f") if ps else (p or {}).get("status", "-"),
+            lines.append([profile, layout, fmt(ds, ".2f") if ds else (d or {}).get("status", "-"),
+                          fmt(ps, ".2f") if ps else (p or {}).get("status", "-"),
                           f"{ds / ps:.2f}x" if ds and ps else "-", fmt((d or {}).get("tflops"), ".1f"),
-                          f"{d['mfu'] * 100:.1f}%" if d else "-", fmt(dm, ".1f"), fmt(pm, ".1f"),
+                          f"{d['mfu'] * 100:.1f}%" if d and "mfu" in d else "-", fmt(dm, ".1f"), fmt(pm, ".1f"),
                           f"{dm / pm:.2f}" if dm and pm else "-"])
     emit(head, lines, markdown)
 
@@ -126,12 +129,36 @@ def chart(duet, peer, path, title):
     fig.savefig(path)
 
 
+def breakdown_chart(duet, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    runs = [(f"{p} {l}", r["breakdown_seconds"]) for (p, l), r in duet.items() if r.get("breakdown_seconds")]
+    if not runs:
+        raise SystemExit("--breakdown-chart: no duet line has breakdown_seconds (run duet bench --breakdown)")
+    kinds = ["matmul", "attention", "lm_head", "elementwise", "optimizer", "host/idle"]
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(runs) + 1.5))
+    left = [0.0] * len(runs)
+    for kind in kinds:
+        ms = [b.get(kind, 0.0) * 1e3 for _, b in runs]
+        ax.barh(range(len(runs)), ms, left=left, label=kind)
+        left = [a + b for a, b in zip(left, ms)]
+    ax.set_yticks(range(len(runs)), [name for name, _ in runs], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("ms per step")
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=len(kinds), loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--chart")
     ap.add_argument("--title", default="samples/s, duet and the PyTorch peer, same GPU, same examples")
+    ap.add_argument("--breakdown-chart")
     a = ap.parse_args()
     duet, peer = load([f for f in a.files if os.path.exists(f)])
     if not duet and not peer:
@@ -141,6 +168,8 @@ def main() -> int:
     sharing(duet, peer, a.markdown)
     if a.chart:
         chart(duet, peer, a.chart, a.title)
+    if a.breakdown_chart:
+        breakdown_chart(duet, a.breakdown_chart, "duet: device time per step by kind of op")
     return 0
 
 

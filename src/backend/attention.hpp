@@ -22,14 +22,7 @@
 #include <utility>
 
 #include "backend/common.hpp"
-
-// classify_tile and attention_visible are shared with the CUDA kernels, so the
-// GPU skips exactly the tiles the CPU skips.
-#if defined(__CUDACC__)
-#define DUET_HOST_DEVICE __host__ __device__
-#else
-#define DUET_HOST_DEVICE
-#endif
+#include "backend/host_device.hpp"  // classify_tile and attention_visible: the GPU skips what the CPU skips
 
 namespace duet::backend {
 

@@ -10,14 +10,9 @@
 #include <cstdint>
 
 #include "backend/common.hpp"
+#include "backend/lora_dropout.hpp"
 
 namespace duet::backend {
-
-// Whether dropout with probability p keeps element `index` under `key`.
-bool lora_dropout_keeps(uint64_t key, uint64_t index, double p);
-
-// The key of one adapted module of one layer, from the key of the whole pass.
-uint64_t lora_module_key(uint64_t pass_key, int64_t layer, int64_t module);
 
 template <typename T>
 struct LoraShape {

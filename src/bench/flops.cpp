@@ -21,14 +21,17 @@ int64_t visible_pairs(const layout::Row& row, int64_t window) {
   return pairs;
 }
 
-double step_flops(const model::ModelConfig& c, const StepWork& w, bool with_reference, bool with_backward) {
+double step_flops(const model::ModelConfig& c, const StepWork& w, bool with_reference, bool with_backward,
+                  Trained trained) {
   const double n = static_cast<double>(matrix_parameters(c));
   const double dv = static_cast<double>(c.hidden_size) * static_cast<double>(c.vocab_size);
   const double attn = 4.0 * static_cast<double>(c.head_dim * c.num_attention_heads * c.num_hidden_layers) *
                       static_cast<double>(w.visible_pairs);
   const double forward = 2.0 * n * w.real_tokens + 2.0 * dv * w.targets + attn;
-  const double backward = 4.0 * n * w.real_tokens + 4.0 * dv * w.targets + 2.5 * attn;
-  return forward + (with_backward ? backward : 0.0) + (with_reference ? forward : 0.0);
+  const double grads = trained.frozen_base ? 2.0 : 4.0;  // input gradients, and weight gradients unless frozen
+  const double backward = grads * n * w.real_tokens + grads * dv * w.targets + 2.5 * attn;
+  const double adapter = static_cast<double>(trained.adapter_parameters) * static_cast<double>(w.real_tokens);
+  return forward + 2.0 * adapter + (with_backward ? backward + 4.0 * adapter : 0.0) + (with_reference ? forward : 0.0);
 }
 
 }  // namespace duet::bench

@@ -121,7 +121,7 @@ StepBenchResult run_step_bench(engine::Engine& engine, const std::vector<layout:
   r.samples_per_second = static_cast<double>(o.examples_per_step) / r.step_seconds;
   r.real_tokens_per_second = static_cast<double>(r.work.real_tokens) / r.step_seconds;
   r.row_tokens_per_second = static_cast<double>(r.work.row_tokens) / r.step_seconds;
-  r.tflops = step_flops(c, r.work, engine.has_reference(), true) / r.step_seconds / 1e12;
+  r.tflops = step_flops(c, r.work, engine.has_reference(), true, o.trained) / r.step_seconds / 1e12;
   r.mfu = r.tflops / o.peak_tflops;
   r.memory_gib = engine.device_memory_gib();
   engine.set_op_timing(false);

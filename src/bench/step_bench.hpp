@@ -24,6 +24,7 @@ struct StepBenchOptions {
   bool optimizer = true;
   double peak_tflops = 989.0;  // H100/H200 SXM dense bf16
   bool breakdown = false;      // time the engine's ops by kind (CUDA events; adds a little overhead)
+  Trained trained;             // a LoRA adapter on a frozen base, for the FLOP model
 };
 
 struct StepBenchResult {

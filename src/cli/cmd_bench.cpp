@@ -4,6 +4,8 @@
 // Prints a table, writes JSON lines with --json. See docs/bench.md.
 #include <fstream>
 #include <memory>
+#include <numeric>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -13,6 +15,7 @@
 #include "bench/step_bench.hpp"
 #include "cli/commands.hpp"
 #include "engine/engine.hpp"
+#include "engine/lora.hpp"
 #include "model/presets.hpp"
 #include "trainer/training_data.hpp"
 #include "util/error.hpp"
@@ -28,6 +31,10 @@ struct BenchOptions {
   int64_t pack_tokens = 8192, examples_per_step = 64, examples = 2048;
   int steps = 10, warmup = 3;
   bool no_optimizer = false, no_reference = false, checkpointing = false, breakdown = false;
+  bool use_peft = false;  // LoRA (TRL/PEFT names): a frozen base, the adapter trained, the reference = adapter off
+  int64_t lora_r = 16;
+  double lora_alpha = 32, lora_dropout = 0.05;
+  std::string lora_target_modules = "all-linear";
   double peak_tflops = 989.0;
   uint64_t seed = 1;
 };
@@ -40,6 +47,10 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
+size_t parameter_count(const std::vector<engine::TensorSlot>& slots) {
+  return std::accumulate(slots.begin(), slots.end(), size_t{0}, [](size_t a, const auto& s) { return a + s.numel; });
+}
+
 bench::StepBenchOptions layout_options(const std::string& name, const BenchOptions& o) {
   bench::StepBenchOptions so;
   const auto plus = name.find('+');
@@ -50,6 +61,15 @@ bench::StepBenchOptions layout_options(const std::string& name, const BenchOptio
   so.examples_per_step = o.examples_per_step, so.steps = o.steps, so.warmup = o.warmup;
   so.optimizer = !o.no_optimizer, so.peak_tflops = o.peak_tflops, so.breakdown = o.breakdown;
   return so;
+}
+
+std::optional<engine::LoraConfig> bench_lora(const BenchOptions& o) {
+  if (!o.use_peft) return std::nullopt;
+  engine::LoraConfig l;
+  l.r = o.lora_r, l.alpha = o.lora_alpha, l.dropout = o.lora_dropout;
+  l.target_modules = engine::parse_target_modules(split(o.lora_target_modules));
+  l.validate();
+  return l;
 }
 
 model::ModelConfig bench_config(const BenchOptions& o) {
@@ -71,8 +91,13 @@ int run_bench(const BenchOptions& o) {
     for (const auto& name : split(o.profiles))
       sets.emplace_back(name, bench::synthetic_examples(bench::find_profile(name), o.examples, config.vocab_size, o.seed));
   }
+  const auto lora = bench_lora(o);
   std::vector<bench::StepBenchOptions> layouts;
-  for (const auto& l : split(o.layouts)) layouts.push_back(layout_options(l, o));
+  for (const auto& l : split(o.layouts)) {
+    layouts.push_back(layout_options(l, o));
+    if (lora)
+      layouts.back().trained = {true, static_cast<int64_t>(parameter_count(engine::layout_adapter(config, *lora)))};
+  }
   // Examples longer than a packed row (the profiles' long tail) are left out
   // of every layout, so all layouts time the same examples.
   for (auto& [name, examples] : sets) {
@@ -95,8 +120,12 @@ int run_bench(const BenchOptions& o) {
   } else {
     eo.model = o.model;
   }
-  eo.reference_is_start = !o.no_reference;
+  eo.lora = lora;
+  eo.lora_seed = o.seed;
+  eo.reference_is_start = !o.no_reference && !lora;
+  eo.reference_is_base = !o.no_reference && lora;
   auto engine = engine::make_engine(eo);
+  engine->set_training(true);  // LoRA dropout on, as in training
 
   std::unique_ptr<std::ofstream> json;
   if (!o.json.empty()) {
@@ -107,7 +136,19 @@ int run_bench(const BenchOptions& o) {
               "step ms", "tok/s", "row tok/s", "TFLOP/s", "MFU", "mem GiB", "spread");
   for (const auto& [name, examples] : sets) {
     for (const auto& so : layouts) {
-      const auto r = bench::run_step_bench(*engine, examples, so);
+      bench::StepBenchResult r;
+      try {
+        r = bench::run_step_bench(*engine, examples, so);
+      } catch (const OutOfMemory& e) {  // this configuration does not fit: say so, go on with the next
+        engine->set_op_timing(false);
+        const std::string layout = std::string(layout::layout_name(so.layout)) + (so.pack_tokens ? "+packed" : "");
+        std::printf("%-16s %-14s out of memory: %s\n", name.c_str(), layout.c_str(), e.what());
+        if (json)
+          *json << nlohmann::json{{"tool", "duet"}, {"data", name}, {"layout", layout}, {"status", "out of memory"},
+                                  {"error", e.what()}}.dump()
+                << "\n";
+        continue;
+      }
       std::printf("%-16s %-14s %9.2f %6lld %10.1f %11.0f %11.0f %8.1f %5.1f%% %8.1f %6.1f%%\n", name.c_str(),
                   r.layout.c_str(), r.samples_per_second, static_cast<long long>(r.rows_per_step),
                   r.step_seconds * 1e3, r.real_tokens_per_second, r.row_tokens_per_second, r.tflops, 100 * r.mfu,
@@ -127,6 +168,7 @@ int run_bench(const BenchOptions& o) {
                             {"optimizer", !o.no_optimizer},
                             {"reference", !o.no_reference},
                             {"gradient_checkpointing", o.checkpointing},
+                            {"lora_r", lora ? lora->r : 0},
                             {"examples_per_step", r.examples_per_step},
                             {"rows_per_step", r.rows_per_step},
                             {"pack_tokens", so.pack_tokens},
@@ -176,6 +218,12 @@ Command add_bench(CLI::App& app) {
   sub->add_flag("--no-reference", o->no_reference, "no reference forward (as with a reference cache)");
   sub->add_flag("--gradient-checkpointing", o->checkpointing, "recompute activations in the backward");
   sub->add_flag("--breakdown", o->breakdown, "time each kind of op (matmul, attention, LM head, element-wise, optimizer, host)");
+  sub->add_flag("--use-peft", o->use_peft, "LoRA: train an adapter on the frozen model (reference = adapter off)");
+  sub->add_option("--lora-r", o->lora_r, "LoRA rank (default 16)");
+  sub->add_option("--lora-alpha", o->lora_alpha, "LoRA alpha (default 32)");
+  sub->add_option("--lora-dropout", o->lora_dropout, "LoRA dropout (default 0.05, TRL's)");
+  sub->add_option("--lora-target-modules", o->lora_target_modules,
+                  "adapted layers, comma-separated, or all-linear (default)");
   sub->add_option("--device", o->device, "cuda (default) or cpu");
   sub->add_option("--peak-tflops", o->peak_tflops, "the device's dense bf16 peak for MFU (default 989: H100/H200 SXM)");
   sub->add_option("--seed", o->seed, "seed of the weights and the synthetic data (default 1)");

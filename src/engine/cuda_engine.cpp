@@ -8,6 +8,7 @@
 #include "backend/cuda/adamw.hpp"
 #include "backend/cuda/attention.hpp"
 #include "backend/cuda/layers.hpp"
+#include "engine/lora_files.hpp"
 #include "engine/scoring.hpp"
 #include "util/error.hpp"
 
@@ -35,99 +36,63 @@ void select_device() {
   check(cudaSetDevice(0), "selecting GPU 0");
 }
 
-// Host-order fp32 values into a device-layout fp32 buffer, tensor by tensor
-// (no second host copy of an 8B model); the padding between groups is zeroed.
-void upload(const DeviceLayout& layout, const ParameterSet<float>& host, float* dev) {
-  check(cudaMemset(dev, 0, layout.total * sizeof(float)), "clearing a parameter buffer");
-  for (const auto& s : layout.slots)
-    check(cudaMemcpy(dev + s.offset, host.values().data() + s.host_offset, s.numel * sizeof(float),
-                     cudaMemcpyHostToDevice),
-          "copying weights to the GPU");
-}
-
-// Host-order fp32 values into a device-layout bf16 buffer, through an fp32
-// staging buffer of the largest tensor.
-void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf16* dev, cudaStream_t stream) {
-  size_t largest = 0;
-  for (const auto& s : layout.slots) largest = std::max(largest, s.numel);
-  cuda::DeviceBuffer staging(largest * sizeof(float), "loading the weights");
-  check(cudaMemsetAsync(dev, 0, layout.total * sizeof(bf16), stream), "clearing the weights");
-  for (const auto& s : layout.slots) {
-    check(cudaMemcpyAsync(staging.as<float>(), host.values().data() + s.host_offset, s.numel * sizeof(float),
-                          cudaMemcpyHostToDevice, stream),
-          "copying weights to the GPU");
-    bc::convert_f32_to_bf16(staging.as<float>(), dev + s.offset, static_cast<int64_t>(s.numel), stream);
-  }
-  check(cudaStreamSynchronize(stream), "loading the weights");
-}
-
-void download(const DeviceLayout& layout, const float* dev, ParameterSet<float>& host) {
-  for (const auto& s : layout.slots)
-    check(cudaMemcpy(host.values().data() + s.host_offset, dev + s.offset, s.numel * sizeof(float),
-                     cudaMemcpyDeviceToHost),
-          "copying weights from the GPU");
-}
+// The state the model's own weights are held in: frozen (bf16 only) under LoRA.
+EngineState model_state(const EngineOptions& o) { return o.lora ? EngineState::scoring : o.state; }
 
 }  // namespace
 
 CudaEngine::CudaEngine(const EngineOptions& o)
     : config_((select_device(), o.random_model ? *o.random_model : model::load_config(o.model))),
-      layout_(config_),
-      adamw_options_(o.adamw),
-      host_master_(config_),
-      host_optimizer_(config_, o.adamw) {
+      lora_(o.lora),
+      lora_seed_(o.lora_seed) {
   backend::AttentionShape shape;
   shape.n_q_heads = config_.num_attention_heads, shape.n_kv_heads = config_.num_key_value_heads;
   shape.head_dim = config_.head_dim;
   bc::attention_check_supported(shape);
-  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
-  model_ = std::make_unique<cuda::DeviceTransformer>(config_, layout_, o.gradient_checkpointing);
-
-  const size_t n = layout_.total;
-  const bool training = o.state == EngineState::training;
-  weights_.allocate(n * sizeof(bf16), "the bf16 weights");
-  if (o.state != EngineState::scoring) grads_.allocate(n * sizeof(float), "the gradients");
-  if (training) {
-    master_.allocate(n * sizeof(float), "the fp32 master weights");
-    m_.allocate(n * sizeof(float), "AdamW's first moments");
-    v_.allocate(n * sizeof(float), "AdamW's second moments");
+  if (lora_) {
+    lora_->validate();
+    if (!o.reference.empty() || o.reference_is_start)
+      fail("internal: with LoRA the reference is the base model (reference_is_base), not a second copy");
+  } else if (o.reference_is_base || !o.adapter.empty()) {
+    fail("internal: adapter options without a LoRA config");
   }
-  norm_partials_.allocate(static_cast<size_t>(bc::grad_norm_partials(static_cast<int64_t>(n))) * sizeof(double),
-                          "the gradient norm");
-  grad_norm_.allocate(sizeof(double), "the gradient norm");
-  std::vector<int64_t> offsets;
-  std::vector<uint8_t> decay;
-  for (const auto& s : layout_.slots) offsets.push_back(static_cast<int64_t>(s.offset)), decay.push_back(s.decay);
-  offsets.push_back(static_cast<int64_t>(n));
-  slot_offsets_.allocate(offsets.size() * sizeof(int64_t), "the parameter table");
-  slot_decay_.allocate(decay.size(), "the parameter table");
-  check(cudaMemcpy(slot_offsets_.as<int64_t>(), offsets.data(), offsets.size() * sizeof(int64_t),
-                   cudaMemcpyHostToDevice), "copying the parameter table");
-  check(cudaMemcpy(slot_decay_.as<uint8_t>(), decay.data(), decay.size(), cudaMemcpyHostToDevice),
-        "copying the parameter table");
+  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
+  model_params_ = std::make_unique<cuda::DeviceParameters>(DeviceLayout(config_), layout_parameters(config_),
+                                                           model_state(o), o.adamw);
+  model_ = std::make_unique<cuda::DeviceTransformer>(config_, model_params_->layout(), o.gradient_checkpointing);
 
   if (o.random_model) {
     random_weights(o.random_seed, static_cast<float>(o.random_std));
   } else {
-    load_weights(host_master_, o.model);
-    if (training) {
-      upload_state();  // master, bf16 weights from it, zero moments
-    } else {
-      upload_bf16(layout_, host_master_, weights_.as<bf16>(), stream_);
-    }
+    load_weights(model_params_->host(stream_), o.model);
+    model_params_->upload(stream_);  // master, bf16 weights from it, zero moments (or the bf16 weights alone)
   }
+  const size_t n = model_params_->numel();
   if (o.reference_is_start) {
     reference_.allocate(n * sizeof(bf16), "the reference model");
-    check(cudaMemcpyAsync(reference_.as<bf16>(), weights_.as<bf16>(), n * sizeof(bf16), cudaMemcpyDeviceToDevice,
-                          stream_),
+    check(cudaMemcpyAsync(reference_.as<bf16>(), model_params_->weights(), n * sizeof(bf16),
+                          cudaMemcpyDeviceToDevice, stream_),
           "copying the reference model");
   } else if (!o.reference.empty()) {
     ParameterSet<float> ref(config_);
     load_weights(ref, o.reference);
     reference_.allocate(n * sizeof(bf16), "the reference model");
-    upload_bf16(layout_, ref, reference_.as<bf16>(), stream_);
+    cuda::upload_bf16(model_params_->layout(), ref, reference_.as<bf16>(), stream_);
   }
-  if (grads_.bytes()) zero_grad();
+  if (lora_) {
+    const auto slots = layout_adapter(config_, *lora_);
+    adapter_ = std::make_unique<cuda::DeviceParameters>(DeviceLayout(slots), slots, o.state, o.adamw);
+    ParameterSet<float>& a = adapter_->host(stream_);
+    if (o.adapter.empty()) {
+      init_adapter(a, o.lora_seed);
+    } else {
+      load_adapter_weights(o.adapter, a);
+    }
+    adapter_->upload(stream_);
+    model_->enable_lora(*lora_, adapter_->layout());
+    reference_is_base_ = o.reference_is_base;
+  }
+  if (trained().has_grads()) zero_grad();
   check(cudaStreamSynchronize(stream_), "loading the model");
 }
 
@@ -135,16 +100,17 @@ CudaEngine::CudaEngine(const EngineOptions& o)
 // fp32 from its own stream of the seed, then rounded to bf16; the master
 // weights keep the fp32 draws and the host mirror is filled on demand.
 void CudaEngine::random_weights(uint64_t seed, float std) {
+  cuda::DeviceParameters& P = *model_params_;
+  const DeviceLayout& layout = P.layout();
   const auto host_slots = layout_parameters(config_);
   size_t largest = 0;
-  for (const auto& s : layout_.slots) largest = std::max(largest, s.numel);
-  cuda::DeviceBuffer staging(master_.bytes() ? 0 : largest * sizeof(float), "making random weights");
-  check(cudaMemsetAsync(weights_.as<bf16>(), 0, weights_.bytes(), stream_), "clearing the weights");
-  if (master_.bytes()) check(cudaMemsetAsync(master_.as<float>(), 0, master_.bytes(), stream_), "clearing");
-  for (size_t i = 0; i < layout_.slots.size(); ++i) {
-    const auto& s = layout_.slots[i];
+  for (const auto& s : layout.slots) largest = std::max(largest, s.numel);
+  cuda::DeviceBuffer staging(P.trains() ? 0 : largest * sizeof(float), "making random weights");
+  check(cudaMemsetAsync(P.weights(), 0, P.numel() * sizeof(bf16), stream_), "clearing the weights");
+  P.clear_state(stream_);
+  for (const auto& s : layout.slots) {
     const std::string& name = host_slots[s.host_slot].name;
-    float* f32 = master_.bytes() ? master_.as<float>() + s.offset : staging.as<float>();
+    float* f32 = P.trains() ? P.master() + s.offset : staging.as<float>();
     const auto numel = static_cast<int64_t>(s.numel);
     if (name.ends_with("norm.weight")) {
       bc::fill_f32(f32, 1.0f, numel, stream_);
@@ -153,15 +119,10 @@ void CudaEngine::random_weights(uint64_t seed, float std) {
     } else {
       bc::fill_normal_f32(f32, std, seed * 1000003u + s.host_slot, numel, stream_);
     }
-    bc::convert_f32_to_bf16(f32, weights_.as<bf16>() + s.offset, numel, stream_);
-  }
-  if (master_.bytes()) {
-    check(cudaMemsetAsync(m_.as<float>(), 0, m_.bytes(), stream_), "clearing AdamW's moments");
-    check(cudaMemsetAsync(v_.as<float>(), 0, v_.bytes(), stream_), "clearing AdamW's moments");
+    bc::convert_f32_to_bf16(f32, P.weights() + s.offset, numel, stream_);
   }
   check(cudaStreamSynchronize(stream_), "making random weights");
-  host_stale_ = true;  // the host mirror is read back when asked for
-  random_ = true;
+  P.device_changed();  // the host mirror is read back when asked for
 }
 
 CudaEngine::~CudaEngine() {
@@ -174,18 +135,22 @@ CudaEngine::~CudaEngine() {
 void CudaEngine::ensure_capacity(int64_t n_tokens, int64_t n_targets) {
   if (n_tokens <= cap_tokens_ && n_targets <= cap_targets_) return;
   // Grows to the largest batch seen (rounded up), so the steady state allocates nothing.
-  cap_tokens_ = std::max(cap_tokens_, (n_tokens + 255) / 256 * 256);
-  cap_targets_ = std::max(cap_targets_, (n_targets + 255) / 256 * 256);
+  const int64_t tokens = std::max(cap_tokens_, (n_tokens + 255) / 256 * 256);
+  const int64_t targets = std::max(cap_targets_, (n_targets + 255) / 256 * 256);
   check(cudaStreamSynchronize(stream_), "growing the activation memory");
+  // Nothing is carved until the allocation succeeds: after an out-of-memory
+  // error a later, smaller batch carves afresh (duet bench goes on).
+  cap_tokens_ = cap_targets_ = 0;
+  has_loaded_ = false;
   workspace_.release();
   cuda::Arena count;  // a dry run of the same carving sizes the allocation
-  cuda::carve_batch(count, cap_tokens_, cap_targets_);
-  model_->carve(count, cap_tokens_, cap_targets_);
-  workspace_.allocate(count.used(), fmt::format("activations of {} tokens", cap_tokens_).c_str());
+  cuda::carve_batch(count, tokens, targets);
+  model_->carve(count, tokens, targets);
+  workspace_.allocate(count.used(), fmt::format("activations of {} tokens", tokens).c_str());
   cuda::Arena arena(workspace_.as<void>());
-  batch_ = cuda::carve_batch(arena, cap_tokens_, cap_targets_);
-  model_->carve(arena, cap_tokens_, cap_targets_);
-  has_loaded_ = false;
+  batch_ = cuda::carve_batch(arena, tokens, targets);
+  model_->carve(arena, tokens, targets);
+  cap_tokens_ = tokens, cap_targets_ = targets;
 }
 
 void CudaEngine::load_batch(const Batch& b) {
@@ -201,9 +166,10 @@ void CudaEngine::load_batch(const Batch& b) {
   has_loaded_ = true;
 }
 
-std::vector<ResponseLogp> CudaEngine::score_with(const Batch& b, const bf16* weights) {
+std::vector<ResponseLogp> CudaEngine::score_with(const Batch& b, const bf16* weights,
+                                                 const cuda::DeviceLora::Pass* lora) {
   load_batch(b);
-  const float* logp = model_->forward(batch_, weights, stream_);
+  const float* logp = model_->forward(batch_, weights, stream_, lora);
   const auto nt = static_cast<size_t>(b.n_targets());
   results_.reserve(2 * nt * sizeof(float) + 64);  // log-probs, then logit sums
   check(cudaMemcpyAsync(results_.as<float>(), logp, nt * sizeof(float), cudaMemcpyDeviceToHost, stream_),
@@ -216,22 +182,37 @@ std::vector<ResponseLogp> CudaEngine::score_with(const Batch& b, const bf16* wei
                               std::span<const float>(results_.as<float>() + nt, nt));
 }
 
-std::vector<ResponseLogp> CudaEngine::score_policy(const Batch& b) { return score_with(b, weights_.as<bf16>()); }
+cuda::DeviceLora::Pass CudaEngine::adapter_pass(const Batch& b, bool with_grads) const {
+  cuda::DeviceLora::Pass pass;
+  pass.weights = adapter_->weights();
+  pass.grads = with_grads ? adapter_->grads() : nullptr;
+  pass.training = training_;
+  // As the CPU engine: the same (seed, optimizer step, batch) gives the same mask.
+  if (training_ && lora_->dropout > 0) pass.dropout_key = lora_dropout_key(lora_seed_, adapter_->steps(), b);
+  return pass;
+}
+
+std::vector<ResponseLogp> CudaEngine::score_policy(const Batch& b) {
+  if (!adapter_) return score_with(b, model_params_->weights(), nullptr);
+  const auto pass = adapter_pass(b, false);
+  return score_with(b, model_params_->weights(), &pass);
+}
 
 std::vector<ResponseLogp> CudaEngine::score_reference(const Batch& b) {
+  if (reference_is_base_) return score_with(b, model_params_->weights(), nullptr);  // the adapter off
   if (!has_reference()) fail("internal: this engine was built without a reference model");
-  return score_with(b, reference_.as<bf16>());
+  return score_with(b, reference_.as<bf16>(), nullptr);
 }
 
 void CudaEngine::require(EngineState needed, const char* what) const {
-  const bool ok = needed == EngineState::gradients ? grads_.bytes() > 0 : master_.bytes() > 0;
+  const bool ok = needed == EngineState::gradients ? trained().has_grads() : trained().trains();
   if (!ok) fail("internal: {} needs an engine built with the {} state", what,
                 needed == EngineState::gradients ? "gradients" : "training");
 }
 
 void CudaEngine::zero_grad() {
   require(EngineState::gradients, "zero_grad");
-  check(cudaMemsetAsync(grads_.as<float>(), 0, grads_.bytes(), stream_), "zeroing the gradients");
+  trained().zero_grad(stream_);
 }
 
 void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
@@ -243,78 +224,33 @@ void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
   std::memcpy(results_.as<float>(), d_logp.data(), d_logp.size() * sizeof(float));
   check(cudaMemcpyAsync(batch_.d_logp, results_.as<float>(), d_logp.size() * sizeof(float), cudaMemcpyHostToDevice,
                         stream_), "copying gradients to the GPU");
-  model_->backward(batch_, weights_.as<bf16>(), grads_.as<float>(), stream_);
+  if (adapter_) {
+    const auto pass = adapter_pass(b, true);
+    model_->backward(batch_, model_params_->weights(), nullptr, stream_, &pass);
+  } else {
+    model_->backward(batch_, model_params_->weights(), model_params_->grads(), stream_);
+  }
   check(cudaStreamSynchronize(stream_), "the backward pass");  // results_ is reused by the next forward
 }
 
 const ParameterSet<float>& CudaEngine::gradients() {
   require(EngineState::gradients, "gradients");
-  if (!host_grads_) host_grads_ = std::make_unique<ParameterSet<float>>(config_);
-  check(cudaStreamSynchronize(stream_), "finishing the backward");
-  download(layout_, grads_.as<float>(), *host_grads_);
-  return *host_grads_;
+  return trained().host_gradients(stream_);
 }
 
 double CudaEngine::optimizer_step(double lr) {
   require(EngineState::training, "optimizer_step");
-  const auto n = static_cast<int64_t>(layout_.total);
-  ++steps_;
-  {
-    const auto timed = model_->timer().scope(cuda::OpKind::optimizer, stream_);
-    bc::global_grad_norm(grads_.as<float>(), n, norm_partials_.as<double>(), grad_norm_.as<double>(), stream_);
-    bc::AdamWStep p;
-    p.master = master_.as<float>(), p.weights = weights_.as<bf16>(), p.grads = grads_.as<float>();
-    p.m = m_.as<float>(), p.v = v_.as<float>(), p.n = n;
-    p.slot_offsets = slot_offsets_.as<int64_t>(), p.slot_decay = slot_decay_.as<uint8_t>();
-    p.n_slots = static_cast<int64_t>(layout_.slots.size());
-    p.grad_norm = grad_norm_.as<double>(), p.max_norm = adamw_options_.max_grad_norm;
-    p.lr = lr, p.beta1 = adamw_options_.beta1, p.beta2 = adamw_options_.beta2, p.eps = adamw_options_.eps;
-    p.weight_decay = adamw_options_.weight_decay, p.step = steps_;
-    bc::adamw_step(p, stream_);
-  }
-  double norm = 0;
-  check(cudaMemcpyAsync(&norm, grad_norm_.as<double>(), sizeof(double), cudaMemcpyDeviceToHost, stream_),
-        "reading the gradient norm");
-  check(cudaStreamSynchronize(stream_), "the optimizer step");
-  host_stale_ = true;
-  return norm;
+  const auto timed = model_->timer().scope(cuda::OpKind::optimizer, stream_);
+  return trained().step(lr, stream_);
 }
 
-void CudaEngine::download_state() {
-  if (random_ && !master_.bytes()) fail("internal: a random model's weights are on the GPU only (training state needed)");
-  if (!host_stale_ || !master_.bytes()) return;
-  check(cudaStreamSynchronize(stream_), "finishing the step");
-  download(layout_, master_.as<float>(), host_master_);
-  download(layout_, m_.as<float>(), host_optimizer_.first_moment());
-  download(layout_, v_.as<float>(), host_optimizer_.second_moment());
-  host_optimizer_.set_steps(steps_);
-  host_stale_ = false;
-}
+ParameterSet<float>& CudaEngine::master_weights() { return trained().host(stream_); }
 
-ParameterSet<float>& CudaEngine::master_weights() {
-  download_state();
-  return host_master_;
-}
-
-AdamW& CudaEngine::optimizer() {
-  download_state();
-  return host_optimizer_;
-}
-
-void CudaEngine::upload_state() {
-  check(cudaStreamSynchronize(stream_), "finishing the step");
-  upload(layout_, host_master_, master_.as<float>());
-  upload(layout_, host_optimizer_.first_moment(), m_.as<float>());
-  upload(layout_, host_optimizer_.second_moment(), v_.as<float>());
-  steps_ = host_optimizer_.steps();
-  bc::convert_f32_to_bf16(master_.as<float>(), weights_.as<bf16>(), static_cast<int64_t>(layout_.total), stream_);
-  check(cudaStreamSynchronize(stream_), "copying the training state to the GPU");
-  host_stale_ = false;
-}
+AdamW& CudaEngine::optimizer() { return trained().host_optimizer(stream_); }
 
 void CudaEngine::state_changed() {
   require(EngineState::training, "state_changed");
-  upload_state();
+  trained().upload(stream_);
 }
 
 void CudaEngine::set_op_timing(bool on) { model_->timer().enable(on); }

@@ -1,14 +1,17 @@
 #pragma once
-// The CUDA engine: bf16 training on one GPU. Weights bf16 on the device with
-// fp32 master weights, gradients and AdamW moments (one flat buffer each, in
-// DeviceLayout order); the frozen reference model in bf16 on the same GPU.
-// The host keeps mirrors of the master weights and moments for checkpoints,
-// refreshed only when the trainer asks for them.
+// The CUDA engine: bf16 training on one GPU. The model's weights in bf16 with,
+// when it is trained, fp32 master weights, gradients and AdamW moments (one
+// flat buffer each, in DeviceLayout order: cuda::DeviceParameters); the frozen
+// reference model in bf16 on the same GPU. With LoRA the model is frozen (bf16
+// only) and an adapter is trained the same way; the reference is then the
+// model with the adapter off.
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "engine/cuda/device_batch.hpp"
 #include "engine/cuda/device_memory.hpp"
+#include "engine/cuda/device_parameters.hpp"
 #include "engine/cuda/device_transformer.hpp"
 #include "engine/device_layout.hpp"
 #include "engine/engine.hpp"
@@ -21,7 +24,7 @@ class CudaEngine final : public Engine {
   ~CudaEngine() override;
 
   const model::ModelConfig& config() const override { return config_; }
-  bool has_reference() const override { return reference_.bytes() > 0; }
+  bool has_reference() const override { return reference_.bytes() > 0 || reference_is_base_; }
   std::vector<ResponseLogp> score_policy(const Batch& batch) override;
   std::vector<ResponseLogp> score_reference(const Batch& batch) override;
   void zero_grad() override;
@@ -31,6 +34,10 @@ class CudaEngine final : public Engine {
   ParameterSet<float>& master_weights() override;
   AdamW& optimizer() override;
   void state_changed() override;
+
+  const LoraConfig* lora() const override { return lora_ ? &*lora_ : nullptr; }
+  const ParameterSet<float>& base_weights() override { return model_params_->host(stream_); }
+  void set_training(bool on) override { training_ = on; }
 
   // In use on the device now (cudaMemGetInfo: this process's allocations, the
   // CUDA context and cuBLASLt's workspace; the engine allocates nothing per step,
@@ -42,33 +49,31 @@ class CudaEngine final : public Engine {
  private:
   void ensure_capacity(int64_t n_tokens, int64_t n_targets);
   void load_batch(const Batch& batch);
-  std::vector<ResponseLogp> score_with(const Batch& batch, const backend::cuda::bf16* weights);
-  void download_state();
+  std::vector<ResponseLogp> score_with(const Batch& batch, const backend::cuda::bf16* weights,
+                                       const cuda::DeviceLora::Pass* lora);
+  cuda::DeviceLora::Pass adapter_pass(const Batch& batch, bool with_grads) const;
+  // What is trained: the adapter under LoRA, else the model.
+  cuda::DeviceParameters& trained() const { return adapter_ ? *adapter_ : *model_params_; }
   void random_weights(uint64_t seed, float std);
   void require(EngineState needed, const char* what) const;
-  void upload_state();
 
   model::ModelConfig config_;
-  DeviceLayout layout_;
-  AdamWOptions adamw_options_;
   cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::DeviceParameters> model_params_;
+  std::optional<LoraConfig> lora_;
+  std::unique_ptr<cuda::DeviceParameters> adapter_;
   std::unique_ptr<cuda::DeviceTransformer> model_;
 
-  cuda::DeviceBuffer weights_, reference_, master_, grads_, m_, v_;
-  cuda::DeviceBuffer slot_offsets_, slot_decay_, norm_partials_, grad_norm_;
+  cuda::DeviceBuffer reference_;
+  bool reference_is_base_ = false;
+  uint64_t lora_seed_ = 0;
+  bool training_ = false;
   cuda::DeviceBuffer workspace_;
   cuda::DeviceBatch batch_;
   cuda::PinnedBuffer staging_, results_;
   int64_t cap_tokens_ = 0, cap_targets_ = 0;
   Batch loaded_;  // the batch whose arrays are on the device (compared, not re-sent)
   bool has_loaded_ = false;
-
-  ParameterSet<float> host_master_;
-  std::unique_ptr<ParameterSet<float>> host_grads_;  // made on first use
-  AdamW host_optimizer_;
-  bool host_stale_ = false;
-  bool random_ = false;
-  int64_t steps_ = 0;
 };
 
 }  // namespace duet::engine

@@ -38,12 +38,21 @@ std::vector<std::vector<std::string>> device_groups(const model::ModelConfig& c)
 
 }  // namespace
 
-DeviceLayout::DeviceLayout(const model::ModelConfig& config)
-    : config_(config), host_slots_(layout_parameters(config)) {
+DeviceLayout::DeviceLayout(const model::ModelConfig& config) : host_slots_(layout_parameters(config)) {
+  place(device_groups(config));
+}
+
+DeviceLayout::DeviceLayout(std::vector<TensorSlot> host_slots) : host_slots_(std::move(host_slots)) {
+  std::vector<std::vector<std::string>> groups;
+  for (const auto& s : host_slots_) groups.push_back({s.name});
+  place(groups);
+}
+
+void DeviceLayout::place(const std::vector<std::vector<std::string>>& groups) {
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < host_slots_.size(); ++i) index[host_slots_[i].name] = i;
   size_t offset = 0;
-  for (const auto& group : device_groups(config)) {
+  for (const auto& group : groups) {
     bool any = false;
     for (const auto& name : group) {
       auto it = index.find(name);

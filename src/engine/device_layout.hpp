@@ -37,11 +37,13 @@ struct DeviceLayout {
   template <typename T>
   void to_host_order(const std::vector<T>& flat, ParameterSet<T>& host) const;
 
-  const model::ModelConfig& config() const { return config_; }
+  // A model's parameters, grouped as above.
   explicit DeviceLayout(const model::ModelConfig& config);
+  // Any other parameter set (a LoRA adapter): each tensor on its own boundary.
+  explicit DeviceLayout(std::vector<TensorSlot> host_slots);
 
  private:
-  model::ModelConfig config_;
+  void place(const std::vector<std::vector<std::string>>& groups);
   std::vector<TensorSlot> host_slots_;
 };
 

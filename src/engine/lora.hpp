@@ -22,6 +22,9 @@ namespace duet::engine {
 inline constexpr std::array<const char*, 7> kLoraModules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                             "gate_proj", "up_proj", "down_proj"};
 
+// Index of a module in kLoraModules (the dropout key and the engines' loops use it).
+enum LoraModule : int { kLoraQ, kLoraK, kLoraV, kLoraO, kLoraGate, kLoraUp, kLoraDown };
+
 struct LoraConfig {
   int64_t r = 16;         // TRL's defaults (ModelConfig: lora_r, lora_alpha, lora_dropout)
   double alpha = 32;

@@ -127,9 +127,6 @@ be::TargetLogprobsInputs<T> target_inputs(const model::ModelConfig& c, const Bat
   return in;
 }
 
-// Indices into kLoraModules.
-enum LoraModule { kQ, kK, kV, kO, kGate, kUp, kDown };
-
 template <typename T>
 void lora_shape(be::LoraShape<T>& p, const LoraPass<T>& lora, int64_t layer, int module, const T* x, int64_t rows,
                 int64_t in, int64_t out, std::vector<T>& scratch) {
@@ -217,11 +214,11 @@ std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>
     // Attention block.
     rmsnorm(L.x.data(), W.in_norm, L.n1.data(), L.rstd1.data(), n, d, c.rms_norm_eps);
     linear(L.n1.data(), W.q_w, W.q_b, L.q.data(), n, d, q);
-    lora_add(lora, l, kQ, L.n1.data(), L.q.data(), n, d, q, ws.lora_scratch);
+    lora_add(lora, l, kLoraQ, L.n1.data(), L.q.data(), n, d, q, ws.lora_scratch);
     linear(L.n1.data(), W.k_w, W.k_b, L.k.data(), n, d, kv);
-    lora_add(lora, l, kK, L.n1.data(), L.k.data(), n, d, kv, ws.lora_scratch);
+    lora_add(lora, l, kLoraK, L.n1.data(), L.k.data(), n, d, kv, ws.lora_scratch);
     linear(L.n1.data(), W.v_w, W.v_b, L.v.data(), n, d, kv);
-    lora_add(lora, l, kV, L.n1.data(), L.v.data(), n, d, kv, ws.lora_scratch);
+    lora_add(lora, l, kLoraV, L.n1.data(), L.v.data(), n, d, kv, ws.lora_scratch);
     cpu::rope_forward(rope_params<T>(c, b, L.q.data(), L.k.data(), inv_freq_.data()));
     be::AttentionParams<T> ap;
     static_cast<be::AttentionShape&>(ap) = attention_shape<T>(c, b);
@@ -229,19 +226,19 @@ std::span<const T> Transformer<T>::forward(const Batch& b, const ParameterSet<T>
     ap.set_packed_strides();
     cpu::attention_forward(ap);
     linear(L.o.data(), W.o_w, W.o_b, L.h.data(), n, q, d);
-    lora_add(lora, l, kO, L.o.data(), L.h.data(), n, q, d, ws.lora_scratch);
+    lora_add(lora, l, kLoraO, L.o.data(), L.h.data(), n, q, d, ws.lora_scratch);
     add(L.h.data(), L.x.data(), n * d);  // h = x + attn
     // MLP block.
     rmsnorm(L.h.data(), W.post_norm, L.n2.data(), L.rstd2.data(), n, d, c.rms_norm_eps);
     linear(L.n2.data(), W.gate_w, static_cast<const T*>(nullptr), L.gate.data(), n, d, f);
-    lora_add(lora, l, kGate, L.n2.data(), L.gate.data(), n, d, f, ws.lora_scratch);
+    lora_add(lora, l, kLoraGate, L.n2.data(), L.gate.data(), n, d, f, ws.lora_scratch);
     linear(L.n2.data(), W.up_w, static_cast<const T*>(nullptr), L.up.data(), n, d, f);
-    lora_add(lora, l, kUp, L.n2.data(), L.up.data(), n, d, f, ws.lora_scratch);
+    lora_add(lora, l, kLoraUp, L.n2.data(), L.up.data(), n, d, f, ws.lora_scratch);
     be::SwiGluParams<T> sp;
     sp.gate = L.gate.data(), sp.up = L.up.data(), sp.out = L.act.data(), sp.n_rows = n, sp.dim = f;
     cpu::swiglu_forward(sp);
     linear(L.act.data(), W.down_w, static_cast<const T*>(nullptr), x_next, n, f, d);
-    lora_add(lora, l, kDown, L.act.data(), x_next, n, f, d, ws.lora_scratch);
+    lora_add(lora, l, kLoraDown, L.act.data(), x_next, n, f, d, ws.lora_scratch);
     add(x_next, L.h.data(), n * d);  // x' = h + mlp
   }
   rmsnorm(ws.x_final.data(), params.data("model.norm.weight"), ws.n_final.data(), ws.rstd_final.data(), n, d,
@@ -291,15 +288,15 @@ void Transformer<T>::backward_pass(const Batch& b, const ParameterSet<T>& params
     // MLP block: x' = h + down(swiglu(gate(n2), up(n2))), n2 = norm(h).
     std::copy(ws.dx.begin(), ws.dx.begin() + n * d, ws.dh.begin());  // residual path
     linear_back(L.act.data(), W.down_w, ws.dx.data(), ws.dact.data(), G.down_w, static_cast<T*>(nullptr), n, f, d);
-    lora_back(lora, l, kDown, L.act.data(), ws.dx.data(), ws.dact.data(), n, f, d, ws.lora_scratch);
+    lora_back(lora, l, kLoraDown, L.act.data(), ws.dx.data(), ws.dact.data(), n, f, d, ws.lora_scratch);
     be::SwiGluBackwardParams<T> sp;
     sp.gate = L.gate.data(), sp.up = L.up.data(), sp.d_out = ws.dact.data();
     sp.d_gate = ws.dgate.data(), sp.d_up = ws.dup.data(), sp.n_rows = n, sp.dim = f;
     cpu::swiglu_backward(sp);
     linear_back(L.n2.data(), W.gate_w, ws.dgate.data(), ws.dn.data(), G.gate_w, static_cast<T*>(nullptr), n, d, f);
-    lora_back(lora, l, kGate, L.n2.data(), ws.dgate.data(), ws.dn.data(), n, d, f, ws.lora_scratch);
+    lora_back(lora, l, kLoraGate, L.n2.data(), ws.dgate.data(), ws.dn.data(), n, d, f, ws.lora_scratch);
     linear_back(L.n2.data(), W.up_w, ws.dup.data(), ws.dtmp.data(), G.up_w, static_cast<T*>(nullptr), n, d, f);
-    lora_back(lora, l, kUp, L.n2.data(), ws.dup.data(), ws.dtmp.data(), n, d, f, ws.lora_scratch);
+    lora_back(lora, l, kLoraUp, L.n2.data(), ws.dup.data(), ws.dtmp.data(), n, d, f, ws.lora_scratch);
     add(ws.dn.data(), ws.dtmp.data(), n * d);
     rmsnorm_back(L.h.data(), W.post_norm, L.rstd2.data(), ws.dn.data(), ws.dtmp.data(), G.post_norm, n, d);
     add(ws.dh.data(), ws.dtmp.data(), n * d);  // dh = d(loss)/d(h)
@@ -307,7 +304,7 @@ void Transformer<T>::backward_pass(const Batch& b, const ParameterSet<T>& params
     // Attention block: h = x + o_proj(attention(rope(q), rope(k), v)), q/k/v from n1 = norm(x).
     std::copy(ws.dh.begin(), ws.dh.begin() + n * d, ws.dx.begin());  // residual path
     linear_back(L.o.data(), W.o_w, ws.dh.data(), ws.d_o.data(), G.o_w, G.o_b, n, q, d);
-    lora_back(lora, l, kO, L.o.data(), ws.dh.data(), ws.d_o.data(), n, q, d, ws.lora_scratch);
+    lora_back(lora, l, kLoraO, L.o.data(), ws.dh.data(), ws.d_o.data(), n, q, d, ws.lora_scratch);
     be::AttentionBackwardParams<T> ap;
     static_cast<be::AttentionShape&>(ap) = attention_shape<T>(c, b);
     ap.q = L.q.data(), ap.k = L.k.data(), ap.v = L.v.data(), ap.o = L.o.data(), ap.lse = L.lse.data();
@@ -316,12 +313,12 @@ void Transformer<T>::backward_pass(const Batch& b, const ParameterSet<T>& params
     cpu::attention_backward(ap);
     cpu::rope_backward(rope_params<T>(c, b, ws.dq.data(), ws.dk.data(), inv_freq_.data()));
     linear_back(L.n1.data(), W.q_w, ws.dq.data(), ws.dn.data(), G.q_w, G.q_b, n, d, q);
-    lora_back(lora, l, kQ, L.n1.data(), ws.dq.data(), ws.dn.data(), n, d, q, ws.lora_scratch);
+    lora_back(lora, l, kLoraQ, L.n1.data(), ws.dq.data(), ws.dn.data(), n, d, q, ws.lora_scratch);
     linear_back(L.n1.data(), W.k_w, ws.dk.data(), ws.dtmp.data(), G.k_w, G.k_b, n, d, kv);
-    lora_back(lora, l, kK, L.n1.data(), ws.dk.data(), ws.dtmp.data(), n, d, kv, ws.lora_scratch);
+    lora_back(lora, l, kLoraK, L.n1.data(), ws.dk.data(), ws.dtmp.data(), n, d, kv, ws.lora_scratch);
     add(ws.dn.data(), ws.dtmp.data(), n * d);
     linear_back(L.n1.data(), W.v_w, ws.dv.data(), ws.dtmp.data(), G.v_w, G.v_b, n, d, kv);
-    lora_back(lora, l, kV, L.n1.data(), ws.dv.data(), ws.dtmp.data(), n, d, kv, ws.lora_scratch);
+    lora_back(lora, l, kLoraV, L.n1.data(), ws.dv.data(), ws.dtmp.data(), n, d, kv, ws.lora_scratch);
     add(ws.dn.data(), ws.dtmp.data(), n * d);
     rmsnorm_back(L.x.data(), W.in_norm, L.rstd1.data(), ws.dn.data(), ws.dtmp.data(), G.in_norm, n, d);
     add(ws.dx.data(), ws.dtmp.data(), n * d);  // dx = d(loss)/d(x) of this layer

@@ -67,8 +67,6 @@ void validate_lora_options(const TrainOptions& o) {
     if (o.merge_adapter) fail("--merge-adapter merges a LoRA adapter: add --use-peft");
     return;
   }
-  if (o.device == "cuda")
-    fail("--use-peft: LoRA is not yet supported on --device cuda (the cpu engine trains adapters); use --device cpu");
   if (!o.ref_model.empty())
     fail("--ref-model with --use-peft: the reference is --model with the adapter switched off (as in TRL with a "
          "peft_config); leave --ref-model out");

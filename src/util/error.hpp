@@ -15,6 +15,14 @@ class Error : public std::runtime_error {
   explicit Error(std::string message) : std::runtime_error(std::move(message)) {}
 };
 
+// Device memory exhausted (the message says what to lower). An Error like any
+// other, so it ends a run with one line; a caller that can go on with something
+// smaller (duet bench's next configuration) catches this type.
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
   throw Error(fmt::format(format, std::forward<Args>(args)...));

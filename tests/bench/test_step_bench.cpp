@@ -57,6 +57,26 @@ TEST(Flops, VisiblePairsCountTheDenseMask) {
   }
 }
 
+// The FLOP model term by term: a frozen base drops exactly the weight
+// gradients (2·N per token, 2·d·V per target); an adapter adds 6·n_a per token.
+TEST(Flops, LoraDropsTheBaseWeightGradientsAndAddsTheAdapter) {
+  DUET_SEEDED_RNG(rng);
+  model::ModelConfig c;
+  c.vocab_size = 1000 + static_cast<int64_t>(rng() % 1000), c.hidden_size = 64, c.intermediate_size = 160;
+  c.num_hidden_layers = 3, c.num_attention_heads = 4, c.num_key_value_heads = 2, c.head_dim = 16;
+  StepWork w;
+  w.real_tokens = 500 + static_cast<int64_t>(rng() % 500), w.targets = 200, w.visible_pairs = 30000;
+  const double n = static_cast<double>(matrix_parameters(c)), dv = 64.0 * static_cast<double>(c.vocab_size);
+  const double full = step_flops(c, w, true, true);
+  const double frozen = step_flops(c, w, true, true, {true, 0});
+  EXPECT_NEAR(full - frozen, 2 * n * static_cast<double>(w.real_tokens) + 2 * dv * static_cast<double>(w.targets),
+              1e-9 * full);
+  const double adapted = step_flops(c, w, true, true, {true, 1234});
+  EXPECT_NEAR(adapted - frozen, 6.0 * 1234 * static_cast<double>(w.real_tokens), 1e-9 * full);
+  EXPECT_NEAR(step_flops(c, w, false, false, {true, 1234}) - step_flops(c, w, false, false),
+              2.0 * 1234 * static_cast<double>(w.real_tokens), 1e-9 * full);
+}
+
 TEST(StepBench, TinyModelInEveryLayout) {
   DUET_SEEDED_RNG(rng);
   model::ModelConfig c;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "engine/device_layout.hpp"
+#include "engine/lora.hpp"
 #include "tiny_models.hpp"
 
 namespace duet::engine {
@@ -59,6 +60,35 @@ TEST_P(DeviceLayoutFamilies, RoundTripsHostOrder) {
   std::vector<float> flat;
   layout.to_device_order(a, flat);
   ASSERT_EQ(flat.size(), layout.total);
+  layout.to_host_order(flat, b);
+  EXPECT_TRUE(std::equal(a.values().begin(), a.values().end(), b.values().begin()));
+}
+
+// A LoRA adapter's tensors (rank 5: sizes not multiples of 64): each placed
+// once on its own 64-element boundary, and the host order round trips.
+TEST_P(DeviceLayoutFamilies, PlacesAnAdapterTensorByTensor) {
+  const auto config = testing::tiny_config(GetParam());
+  LoraConfig lora;
+  lora.r = 5;
+  lora.target_modules = parse_target_modules({"all-linear"});
+  const auto slots = layout_adapter(config, lora);
+  const DeviceLayout layout(slots);
+  ASSERT_EQ(layout.slots.size(), slots.size());
+  size_t end = 0;
+  for (size_t i = 0; i < layout.slots.size(); ++i) {
+    const DeviceSlot& d = layout.slots[i];
+    EXPECT_EQ(d.offset % 64, 0u) << slots[d.host_slot].name;
+    EXPECT_GE(d.offset, end);
+    EXPECT_EQ(d.numel, slots[d.host_slot].numel);
+    EXPECT_EQ(layout.offset(slots[d.host_slot].name), d.offset);
+    end = d.offset + d.numel;
+  }
+  EXPECT_LE(end, layout.total);
+  ParameterSet<float> a(slots), b(slots);
+  testing::randomize(a, testing::fresh_seed());
+  b.fill(-1.0f);
+  std::vector<float> flat;
+  layout.to_device_order(a, flat);
   layout.to_host_order(flat, b);
   EXPECT_TRUE(std::equal(a.values().begin(), a.values().end(), b.values().begin()));
 }

@@ -183,7 +183,6 @@ TEST(LoraTraining, RefusesInconsistentOptionsWithOneLine) {
       {[](TrainOptions& o) { o.lora_dropout = 1; }, "--lora-dropout must be in [0, 1)"},
       {[](TrainOptions& o) { o.lora_target_modules = {"q_proj", "lm_head"}; }, "'lm_head' is not a linear layer"},
       {[](TrainOptions& o) { o.ref_model = o.model; }, "--ref-model with --use-peft"},
-      {[](TrainOptions& o) { o.device = "cuda"; }, "not yet supported on --device cuda"},
       {[](TrainOptions& o) { o.adapter = o.model; }, "--lora-r with --adapter"},
       {[](TrainOptions& o) {
          o = base_options(o.model, o.data, o.out);

@@ -7,7 +7,8 @@ namespace duet::backend::cuda {
 void check(cudaError_t status, const char* what) {
   if (status == cudaSuccess) return;
   if (status == cudaErrorMemoryAllocation)
-    fail("{}: out of GPU memory (lower --pack-tokens or turn on --gradient-checkpointing)", what);
+    throw OutOfMemory(
+        fmt::format("{}: out of GPU memory (lower --pack-tokens or turn on --gradient-checkpointing)", what));
   fail("{}: CUDA error {}: {}", what, cudaGetErrorName(status), cudaGetErrorString(status));
 }
 

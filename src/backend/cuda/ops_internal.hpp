@@ -7,6 +7,7 @@
 #include "backend/cuda/adamw.hpp"
 #include "backend/cuda/common.hpp"
 #include "backend/cuda/layers.hpp"
+#include "backend/cuda/lora.hpp"
 #include "backend/cuda/target_logprobs.hpp"
 
 namespace duet::backend::cuda::detail {
@@ -22,6 +23,8 @@ void validate(const Rope& p);
 void validate(const SwiGluForward& p);
 void validate(const SwiGluBackward& p);
 void validate(const BiasBackward& p);
+void validate(const LoraDropoutForward& p);
+void validate(const LoraDropoutBackward& p);
 void validate(const TargetLogprobsForward& p);
 void validate(const TargetLogprobsBackward& p);
 void validate(const AdamWStep& p);

@@ -107,6 +107,28 @@ void validate(const SwiGluBackward& p) {
   require_data(op, "d_gate_up", p.d_gate_up, p.n_rows * 2 * p.dim);
 }
 
+namespace {
+void require_dropout(const char* op, double p) {
+  if (!(p > 0 && p < 1)) fail("{}: the dropout probability must be in (0, 1) (got {}; 0 needs no mask)", op, p);
+}
+}  // namespace
+
+void validate(const LoraDropoutForward& p) {
+  const char* op = "lora dropout";
+  require_rows(op, p.n_rows, p.dim);
+  require_dropout(op, p.p);
+  require_data(op, "x", p.x, p.n_rows * p.dim);
+  require_data(op, "out", p.out, p.n_rows * p.dim);
+}
+
+void validate(const LoraDropoutBackward& p) {
+  const char* op = "lora dropout backward";
+  require_rows(op, p.n_rows, p.dim);
+  require_dropout(op, p.p);
+  require_data(op, "g", p.g, p.n_rows * p.dim);
+  require_data(op, "dx", p.dx, p.n_rows * p.dim);
+}
+
 void validate(const BiasBackward& p) {
   const char* op = "bias backward";
   require_rows(op, p.n_rows, p.dim);

@@ -24,6 +24,24 @@ DeviceTransformer::DeviceTransformer(const model::ModelConfig& config, const Dev
         "copying RoPE frequencies");
 }
 
+DeviceTransformer::~DeviceTransformer() = default;
+
+void DeviceTransformer::enable_lora(const LoraConfig& lora, const DeviceLayout& adapter_layout) {
+  lora_ = std::make_unique<DeviceLora>(c_, lora, adapter_layout);
+}
+
+void DeviceTransformer::adapter(LoraModule m, int64_t l, const bf16* x, bf16* y, int64_t ldy, int64_t n,
+                                cudaStream_t s) {
+  if (!pass_ || !lora_->adapts(m)) return;
+  timed(OpKind::matmul, s, [&] { lora_->forward(*pass_, l, m, x, y, ldy, n, gemm_, s); });
+}
+
+void DeviceTransformer::adapter_back(LoraModule m, int64_t l, const bf16* x, const bf16* dy, int64_t ldy, void* dx,
+                                     bool dx_f32, int64_t n, cudaStream_t s) {
+  if (!pass_ || !lora_->adapts(m)) return;
+  timed(OpKind::matmul, s, [&] { lora_->backward(*pass_, l, m, x, dy, ldy, dx, dx_f32, n, gemm_, s); });
+}
+
 backend::AttentionShape DeviceTransformer::attention_shape(const DeviceBatch& b) const {
   backend::AttentionShape s;
   s.n_tokens = b.n_tokens;
@@ -70,6 +88,7 @@ void DeviceTransformer::carve(Arena& a, int64_t n, int64_t t) {
   bc::TargetLogprobsShape ts;
   ts.n_rows = n, ts.hidden_dim = d, ts.vocab = c_.vocab_size, ts.n_targets = t;
   lm_head_ws_ = a.take_bytes(bc::target_logprobs_workspace_bytes(ts));
+  if (lora_) lora_->carve(a, n);
   max_tokens_ = n, max_targets_ = t;
 }
 
@@ -115,11 +134,14 @@ void DeviceTransformer::prepare(const DeviceBatch& b, cudaStream_t s) {
   timed(OpKind::attention, s, [&] { bc::attention_plan(attention_shape(b), attention_ws_, s); });
 }
 
-void DeviceTransformer::layer_body(const DeviceBatch& b, const LayerParams<const bf16*>& W, const Layer& L,
-                                   bool with_down, cudaStream_t s) {
+void DeviceTransformer::layer_body(const DeviceBatch& b, int64_t l, const LayerParams<const bf16*>& W,
+                                   const Layer& L, bool with_down, cudaStream_t s) {
   const int64_t n = b.n_tokens, d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
   const int64_t qkv = q + 2 * kv;
   linear(L.n1, W.qkv_w, W.qkv_b, L.qkv, n, d, qkv, s);
+  adapter(kLoraQ, l, L.n1, L.qkv, qkv, n, s);  // before RoPE, as PEFT wraps q_proj/k_proj
+  adapter(kLoraK, l, L.n1, L.qkv + q, qkv, n, s);
+  adapter(kLoraV, l, L.n1, L.qkv + q + kv, qkv, n, s);
   bc::Rope r;
   r.q = L.qkv, r.k = L.qkv + q, r.q_row_stride = r.k_row_stride = qkv;
   r.positions = b.positions, r.inv_freq = inv_freq_.as<float>();
@@ -133,16 +155,24 @@ void DeviceTransformer::layer_body(const DeviceBatch& b, const LayerParams<const
   ap.workspace = attention_ws_;
   timed(OpKind::attention, s, [&] { bc::attention_forward(ap, s); });
   linear(L.o, W.o_w, W.o_b, branch_, n, q, d, s);
+  adapter(kLoraO, l, L.o, branch_, d, n, s);
   bc::AddRmsNormForward nf;
   nf.residual = L.x, nf.branch = branch_, nf.h_out = L.h, nf.weight = W.post_norm, nf.y = L.n2, nf.rstd = L.rstd2;
   nf.n_rows = n, nf.dim = d, nf.eps = static_cast<float>(c_.rms_norm_eps);
   timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
   linear(L.n2, W.gate_up_w, nullptr, L.gate_up, n, d, 2 * f, s);
+  adapter(kLoraGate, l, L.n2, L.gate_up, 2 * f, n, s);
+  adapter(kLoraUp, l, L.n2, L.gate_up + f, 2 * f, n, s);
   timed(OpKind::elementwise, s, [&] { bc::swiglu_forward({L.gate_up, L.act, n, f}, s); });
-  if (with_down) linear(L.act, W.down_w, nullptr, branch_, n, f, d, s);
+  if (!with_down) return;
+  linear(L.act, W.down_w, nullptr, branch_, n, f, d, s);
+  adapter(kLoraDown, l, L.act, branch_, d, n, s);
 }
 
-const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weights, cudaStream_t s) {
+const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weights, cudaStream_t s,
+                                       const DeviceLora::Pass* lora) {
+  if (lora && !lora_) fail("internal: an adapter pass without enable_lora");
+  pass_ = lora;
   const int64_t n = b.n_tokens, d = c_.hidden_size;
   const float eps = static_cast<float>(c_.rms_norm_eps);
   const int64_t L_count = c_.num_hidden_layers;
@@ -162,7 +192,7 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
     }
     nf.weight = W.in_norm, nf.y = L.n1, nf.rstd = L.rstd1, nf.n_rows = n, nf.dim = d, nf.eps = eps;
     timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
-    layer_body(b, W, L, true, s);
+    layer_body(b, l, W, L, true, s);
   }
   bc::AddRmsNormForward nf;
   if (L_count > 0) {
@@ -185,14 +215,17 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
   return logp_;
 }
 
-void DeviceTransformer::layer_backward(const DeviceBatch& b, const LayerParams<const bf16*>& W,
+void DeviceTransformer::layer_backward(const DeviceBatch& b, int64_t l, const LayerParams<const bf16*>& W,
                                        const LayerParams<float*>& G, const Layer& L, cudaStream_t s) {
   const int64_t n = b.n_tokens, d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
   const int64_t qkv = q + 2 * kv;
   // On entry d_res_ = d(loss)/d(x_{l+1}), x_{l+1} = h + down(swiglu(gate_up(n2))), n2 = norm(h).
   linear_back(L.act, W.down_w, d_res_bf16_, d_act_, false, G.down_w, n, f, d, s);
+  adapter_back(kLoraDown, l, L.act, d_res_bf16_, d, d_act_, false, n, s);
   timed(OpKind::elementwise, s, [&] { bc::swiglu_backward({L.gate_up, d_act_, d_gate_up_, n, f}, s); });
   linear_back(L.n2, W.gate_up_w, d_gate_up_, d_norm_, true, G.gate_up_w, n, d, 2 * f, s);
+  adapter_back(kLoraGate, l, L.n2, d_gate_up_, 2 * f, d_norm_, true, n, s);
+  adapter_back(kLoraUp, l, L.n2, d_gate_up_ + f, 2 * f, d_norm_, true, n, s);
   bc::RmsNormBackward nb;
   nb.h = L.h, nb.weight = W.post_norm, nb.rstd = L.rstd2, nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
   nb.d_weight = G.post_norm, nb.partials = partials_, nb.n_rows = n, nb.dim = d;
@@ -200,6 +233,7 @@ void DeviceTransformer::layer_backward(const DeviceBatch& b, const LayerParams<c
 
   // h = x + o_proj(attention(rope(q), rope(k), v)), [q|k|v] = qkv_proj(n1), n1 = norm(x).
   linear_back(L.o, W.o_w, d_res_bf16_, d_o_, false, G.o_w, n, q, d, s);
+  adapter_back(kLoraO, l, L.o, d_res_bf16_, d, d_o_, false, n, s);
   if (G.o_b) timed(OpKind::elementwise, s, [&] { bc::bias_backward({d_res_bf16_, d, G.o_b, partials_, n, d}, s); });
   bc::AttentionBackward ab;
   static_cast<backend::AttentionShape&>(ab) = attention_shape(b);
@@ -216,6 +250,9 @@ void DeviceTransformer::layer_backward(const DeviceBatch& b, const LayerParams<c
   r.head_dim = c_.head_dim, r.inverse = true;
   timed(OpKind::elementwise, s, [&] { bc::rope(r, s); });
   linear_back(L.n1, W.qkv_w, d_qkv_, d_norm_, true, G.qkv_w, n, d, qkv, s);
+  adapter_back(kLoraQ, l, L.n1, d_qkv_, qkv, d_norm_, true, n, s);
+  adapter_back(kLoraK, l, L.n1, d_qkv_ + q, qkv, d_norm_, true, n, s);
+  adapter_back(kLoraV, l, L.n1, d_qkv_ + q + kv, qkv, d_norm_, true, n, s);
   if (G.qkv_b) timed(OpKind::elementwise, s, [&] { bc::bias_backward({d_qkv_, qkv, G.qkv_b, partials_, n, qkv}, s); });
   nb = {};
   nb.h = L.x, nb.weight = W.in_norm, nb.rstd = L.rstd1, nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
@@ -223,7 +260,10 @@ void DeviceTransformer::layer_backward(const DeviceBatch& b, const LayerParams<c
   timed(OpKind::elementwise, s, [&] { bc::rmsnorm_backward(nb, s); });  // d_res_ = d(loss)/d(x_l)
 }
 
-void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, float* grads, cudaStream_t s) {
+void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, float* grads, cudaStream_t s,
+                                 const DeviceLora::Pass* lora) {
+  if (lora && (!lora_ || !lora->grads)) fail("internal: an adapter backward without enable_lora or gradients");
+  pass_ = lora;
   const int64_t n = b.n_tokens, d = c_.hidden_size;
   const bool tied = c_.tie_word_embeddings;
   const char* head_name = tied ? "model.embed_tokens.weight" : "lm_head.weight";
@@ -233,13 +273,15 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, floa
   tb.n_rows = n, tb.hidden_dim = d, tb.vocab = c_.vocab_size, tb.n_targets = b.n_targets;
   tb.hidden = n_final_, tb.lm_head = weights + layout_.offset(head_name);
   tb.target_rows = b.target_rows, tb.target_ids = b.target_ids, tb.lse = target_lse_, tb.d_logp = b.d_logp;
-  tb.d_hidden = d_norm_, tb.d_lm_head = grads + layout_.offset(head_name), tb.workspace = lm_head_ws_;
+  tb.d_hidden = d_norm_, tb.d_lm_head = grads ? grads + layout_.offset(head_name) : nullptr;
+  tb.workspace = lm_head_ws_;
   tb.row_order = b.row_order, tb.row_group_start = b.row_group_start, tb.n_row_groups = b.n_row_groups;
   timed(OpKind::lm_head, s, [&] { bc::target_logprobs_backward(gemm_, tb, s); });
   bc::RmsNormBackward nb;
   nb.h = x_final_, nb.weight = weights + layout_.offset("model.norm.weight"), nb.rstd = rstd_final_;
   nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
-  nb.d_weight = grads + layout_.offset("model.norm.weight"), nb.partials = partials_, nb.n_rows = n, nb.dim = d;
+  nb.d_weight = grads ? grads + layout_.offset("model.norm.weight") : nullptr;
+  nb.partials = partials_, nb.n_rows = n, nb.dim = d;
   timed(OpKind::elementwise, s, [&] { bc::rmsnorm_backward(nb, s); });
 
   for (int64_t l = c_.num_hidden_layers - 1; l >= 0; --l) {
@@ -250,10 +292,11 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, floa
       nf.residual = L.x, nf.weight = W.in_norm, nf.y = L.n1, nf.rstd = L.rstd1;
       nf.n_rows = n, nf.dim = d, nf.eps = static_cast<float>(c_.rms_norm_eps);
       timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
-      layer_body(b, W, L, false, s);
+      layer_body(b, l, W, L, false, s);
     }
-    layer_backward(b, W, layer_params(grads, l), L, s);
+    layer_backward(b, l, W, grads ? layer_params(grads, l) : LayerParams<float*>{}, L, s);
   }
+  if (!grads) return;  // a frozen embedding table
   bc::EmbeddingBackward eb;
   eb.ids = b.tokens, eb.order = b.id_order, eb.group_start = b.id_group_start, eb.n_groups = b.n_id_groups;
   eb.d_out = d_res_, eb.d_table = grads + layout_.offset("model.embed_tokens.weight");

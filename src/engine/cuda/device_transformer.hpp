@@ -9,11 +9,13 @@
 // largest batch. With recompute (gradient checkpointing) only each layer's
 // input is kept and the rest of a layer is recomputed before its backward.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "backend/attention.hpp"
 #include "backend/cuda/gemm.hpp"
 #include "engine/cuda/device_batch.hpp"
+#include "engine/cuda/device_lora.hpp"
 #include "engine/cuda/device_memory.hpp"
 #include "engine/cuda/op_timer.hpp"
 #include "engine/device_layout.hpp"
@@ -26,6 +28,11 @@ using backend::cuda::bf16;
 class DeviceTransformer {
  public:
   DeviceTransformer(const model::ModelConfig& config, const DeviceLayout& layout, bool recompute);
+  ~DeviceTransformer();
+
+  // A LoRA adapter beside the products (before carve); each forward or
+  // backward then says whether it is on (a Pass) or off (null: the base).
+  void enable_lora(const LoraConfig& lora, const DeviceLayout& adapter_layout);
 
   // Carves from `arena` (or, with a counting arena, only counts) the
   // activations and scratch for batches of up to max_tokens / max_targets.
@@ -34,12 +41,15 @@ class DeviceTransformer {
   // Log-prob of every target (device, [n_targets]) given the bf16 weights
   // (device layout). Per batch, call prepare() first (the attention plan).
   void prepare(const DeviceBatch& batch, cudaStream_t stream);
-  const float* forward(const DeviceBatch& batch, const bf16* weights, cudaStream_t stream);
+  const float* forward(const DeviceBatch& batch, const bf16* weights, cudaStream_t stream,
+                       const DeviceLora::Pass* lora = nullptr);
   // Σ_v z_v per target (device, [n_targets]) of the last forward.
   const float* logit_sums() const { return logit_sum_; }
-  // Accumulates into grads (fp32, device layout) the gradient of
-  // Σ_t batch.d_logp[t] · logp[t]; needs the last forward of this batch.
-  void backward(const DeviceBatch& batch, const bf16* weights, float* grads, cudaStream_t stream);
+  // Accumulates into grads (fp32, device layout; null: the weights are frozen)
+  // the gradient of Σ_t batch.d_logp[t] · logp[t], and into the adapter's
+  // gradients with `lora`; needs the last forward of this batch, with the same `lora`.
+  void backward(const DeviceBatch& batch, const bf16* weights, float* grads, cudaStream_t stream,
+                const DeviceLora::Pass* lora = nullptr);
 
   backend::cuda::Gemm& gemm() { return gemm_; }
   OpTimer& timer() { return timer_; }
@@ -56,10 +66,14 @@ class DeviceTransformer {
   template <typename P>
   LayerParams<P> layer_params(P base, int64_t l) const;
 
-  void layer_body(const DeviceBatch& b, const LayerParams<const bf16*>& W, const Layer& L, bool with_down,
-                  cudaStream_t s);
-  void layer_backward(const DeviceBatch& b, const LayerParams<const bf16*>& W, const LayerParams<float*>& G,
-                      const Layer& L, cudaStream_t s);
+  void layer_body(const DeviceBatch& b, int64_t l, const LayerParams<const bf16*>& W, const Layer& L,
+                  bool with_down, cudaStream_t s);
+  void layer_backward(const DeviceBatch& b, int64_t l, const LayerParams<const bf16*>& W,
+                      const LayerParams<float*>& G, const Layer& L, cudaStream_t s);
+  // The adapter's share of module m of layer l (nothing without an adapter pass).
+  void adapter(LoraModule m, int64_t l, const bf16* x, bf16* y, int64_t ldy, int64_t n, cudaStream_t s);
+  void adapter_back(LoraModule m, int64_t l, const bf16* x, const bf16* dy, int64_t ldy, void* dx, bool dx_f32,
+                    int64_t n, cudaStream_t s);
   void linear(const bf16* x, const bf16* w, const bf16* bias, bf16* y, int64_t n, int64_t in, int64_t out,
               cudaStream_t s);
   void linear_back(const bf16* x, const bf16* w, const bf16* dy, void* dx, bool dx_f32, float* dw, int64_t n,
@@ -76,6 +90,8 @@ class DeviceTransformer {
   bool recompute_;
   backend::cuda::Gemm gemm_;
   OpTimer timer_;
+  std::unique_ptr<DeviceLora> lora_;
+  const DeviceLora::Pass* pass_ = nullptr;  // of the forward or backward running now
   DeviceBuffer inv_freq_;
   int64_t max_tokens_ = 0, max_targets_ = 0;
 

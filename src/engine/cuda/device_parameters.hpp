@@ -1,0 +1,70 @@
+#pragma once
+// One parameter set on the GPU in a DeviceLayout — the model's weights, or a
+// LoRA adapter's: the bf16 copy the products read, and, as far as the engine
+// state asks, fp32 gradients (gradients) and fp32 master weights and AdamW
+// moments (training). The host keeps mirrors of the master weights and the
+// moments for checkpoints, refreshed only when asked for.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/adamw.hpp"
+#include "engine/cuda/device_memory.hpp"
+#include "engine/device_layout.hpp"
+#include "engine/engine.hpp"
+#include "engine/parameters.hpp"
+
+namespace duet::engine::cuda {
+
+using backend::cuda::bf16;
+
+// Host-order fp32 values into a device-layout bf16 buffer (a reference model).
+void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf16* dev, cudaStream_t stream);
+
+class DeviceParameters {
+ public:
+  DeviceParameters(DeviceLayout layout, std::vector<TensorSlot> host_slots, EngineState state,
+                   const AdamWOptions& adamw);
+
+  const DeviceLayout& layout() const { return layout_; }
+  size_t numel() const { return layout_.total; }
+  bf16* weights() const { return weights_.as<bf16>(); }
+  float* master() const { return master_.as<float>(); }  // null unless training
+  float* grads() const { return grads_.as<float>(); }    // null in the scoring state
+  bool has_grads() const { return grads_.bytes() > 0; }
+  bool trains() const { return master_.bytes() > 0; }
+
+  // The host mirror of the weights (master when training): read back from the
+  // device when the device is newer. Write it, then call upload().
+  ParameterSet<float>& host(cudaStream_t s);
+  AdamW& host_optimizer(cudaStream_t s);
+  // Host values -> device: master, moments and step count when training, then
+  // the bf16 weights; only the bf16 weights otherwise.
+  void upload(cudaStream_t s);
+  // The device's master weights or moments changed (random init, a step).
+  void device_changed() { host_stale_ = true; }
+  // Zero master weights and moments (random init writes the master itself).
+  void clear_state(cudaStream_t s);
+
+  void zero_grad(cudaStream_t s);
+  const ParameterSet<float>& host_gradients(cudaStream_t s);
+  // Clipping + AdamW on the device at `lr`; the gradient norm before clipping.
+  double step(double lr, cudaStream_t s);
+  int64_t steps() const { return steps_; }
+
+ private:
+  void download_state(cudaStream_t s);
+
+  DeviceLayout layout_;
+  std::vector<TensorSlot> host_slots_;
+  AdamWOptions adamw_;
+  DeviceBuffer weights_, master_, grads_, m_, v_;
+  DeviceBuffer slot_offsets_, slot_decay_, norm_partials_, grad_norm_;
+  ParameterSet<float> host_;
+  std::unique_ptr<ParameterSet<float>> host_grads_;  // made on first use
+  AdamW host_optimizer_;
+  bool host_stale_ = false;
+  int64_t steps_ = 0;
+};
+
+}  // namespace duet::engine::cuda
