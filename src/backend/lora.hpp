@@ -11,13 +11,33 @@
 
 #include "backend/common.hpp"
 
+// The mask functions are shared with device code, so that a GPU engine draws
+// exactly the CPU engine's masks.
+#if defined(__CUDACC__)
+#define DUET_HOST_DEVICE __host__ __device__
+#else
+#define DUET_HOST_DEVICE
+#endif
+
 namespace duet::backend {
 
-// Whether dropout with probability p keeps element `index` under `key`.
-bool lora_dropout_keeps(uint64_t key, uint64_t index, double p);
+DUET_HOST_DEVICE inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Whether dropout with probability p keeps element `index` under `key`: a
+// uniform draw of 53 bits in [0, 1), kept when >= p (as torch compares).
+DUET_HOST_DEVICE inline bool lora_dropout_keeps(uint64_t key, uint64_t index, double p) {
+  return static_cast<double>(splitmix64(key ^ splitmix64(index)) >> 11) * 0x1.0p-53 >= p;
+}
 
 // The key of one adapted module of one layer, from the key of the whole pass.
-uint64_t lora_module_key(uint64_t pass_key, int64_t layer, int64_t module);
+DUET_HOST_DEVICE inline uint64_t lora_module_key(uint64_t pass_key, int64_t layer, int64_t module) {
+  return splitmix64(splitmix64(pass_key ^ static_cast<uint64_t>(layer)) + static_cast<uint64_t>(module));
+}
 
 template <typename T>
 struct LoraShape {

@@ -4,30 +4,8 @@
 #include "backend/cpu/blas.hpp"
 #include "backend/cpu/threading.hpp"
 
-namespace duet::backend {
+namespace duet::backend::cpu {
 
-namespace {
-
-uint64_t splitmix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
-
-bool lora_dropout_keeps(uint64_t key, uint64_t index, double p) {
-  // 53 uniform bits in [0, 1), as the uniform draw torch compares with p.
-  const double u = static_cast<double>(splitmix64(key ^ splitmix64(index)) >> 11) * 0x1.0p-53;
-  return u >= p;
-}
-
-uint64_t lora_module_key(uint64_t pass_key, int64_t layer, int64_t module) {
-  return splitmix64(splitmix64(pass_key ^ static_cast<uint64_t>(layer)) + static_cast<uint64_t>(module));
-}
-
-namespace cpu {
 
 namespace {
 
@@ -89,5 +67,4 @@ template void lora_forward<double>(const LoraParams<double>&);
 template void lora_backward<float>(const LoraBackwardParams<float>&);
 template void lora_backward<double>(const LoraBackwardParams<double>&);
 
-}  // namespace cpu
-}  // namespace duet::backend
+}  // namespace duet::backend::cpu
