@@ -6,7 +6,6 @@
 
 namespace duet::backend::cpu {
 
-
 namespace {
 
 // The adapter's input: x itself without dropout, else the masked and
