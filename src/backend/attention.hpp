@@ -23,13 +23,8 @@
 
 #include "backend/common.hpp"
 
-// classify_tile and attention_visible are shared with the CUDA kernels, so the
-// GPU skips exactly the tiles the CPU skips.
-#if defined(__CUDACC__)
-#define DUET_HOST_DEVICE __host__ __device__
-#else
-#define DUET_HOST_DEVICE
-#endif
+// classify_tile and attention_visible are shared with the CUDA kernels
+// (DUET_HOST_DEVICE), so the GPU skips exactly the tiles the CPU skips.
 
 namespace duet::backend {
 

@@ -6,6 +6,14 @@
 
 #include "util/error.hpp"
 
+// Functions shared by the CPU kernels and the CUDA kernels (tile
+// classification, dropout masks), so that both compute exactly the same.
+#if defined(__CUDACC__)
+#define DUET_HOST_DEVICE __host__ __device__
+#else
+#define DUET_HOST_DEVICE
+#endif
+
 namespace duet::backend::detail {
 
 // A pointer to `count` elements: may be null only when count is 0.

@@ -11,16 +11,10 @@
 
 #include "backend/common.hpp"
 
-// The mask functions are shared with device code, so that a GPU engine draws
-// exactly the CPU engine's masks.
-#if defined(__CUDACC__)
-#define DUET_HOST_DEVICE __host__ __device__
-#else
-#define DUET_HOST_DEVICE
-#endif
-
 namespace duet::backend {
 
+// The mask functions are DUET_HOST_DEVICE, so that a GPU engine draws exactly
+// the CPU engine's masks.
 DUET_HOST_DEVICE inline uint64_t splitmix64(uint64_t z) {
   z += 0x9e3779b97f4a7c15ull;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
