@@ -55,13 +55,24 @@ class StopSignals {
   struct sigaction previous_[std::size(kSignals)];
 };
 
-// A checkpoint's adapter must have this run's shape before its tensors are read.
-void check_resumed_adapter(const fs::path& checkpoint, const engine::LoraConfig& now) {
+// A checkpoint must hold what this run trains (a full model or an adapter of
+// this shape) before its tensors are read.
+void check_resumed_weights(const fs::path& checkpoint, const engine::LoraConfig* now) {
+  const bool has_adapter = fs::exists(checkpoint / engine::kAdapterConfigFile);
+  if (!now) {
+    if (has_adapter)
+      fail("--resume-from-checkpoint {}: written by a --use-peft run (it holds an adapter): give --use-peft and its "
+           "LoRA options", checkpoint.string());
+    return;
+  }
+  if (!has_adapter)
+    fail("--resume-from-checkpoint {}: holds no adapter ({}): it was not written by a --use-peft run; leave "
+         "--use-peft out", checkpoint.string(), engine::kAdapterConfigFile);
   const engine::LoraConfig saved = engine::read_adapter_config(checkpoint);
-  if (saved.r != now.r || saved.target_modules != now.target_modules)
+  if (saved.r != now->r || saved.target_modules != now->target_modules)
     fail("--resume-from-checkpoint {}: its adapter has lora_r {} on {}, this run asks for lora_r {} on {}: give the "
          "same --lora-r and --lora-target-modules", checkpoint.string(), saved.r, fmt::join(saved.target_modules, ","),
-         now.r, fmt::join(now.target_modules, ","));
+         now->r, fmt::join(now->target_modules, ","));
 }
 
 nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& prefix) {
@@ -128,7 +139,7 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
 }
 
 void Trainer::resume() {
-  if (const engine::LoraConfig* lora = engine_->lora()) check_resumed_adapter(o_.resume_from_checkpoint, *lora);
+  check_resumed_weights(o_.resume_from_checkpoint, engine_->lora());
   TrainerState saved =
       load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
   engine_->state_changed();
