@@ -31,6 +31,9 @@ TEST(CliLora, AdapterScoresAsTheMergedModels) {
                                                merged_again.string());
   ASSERT_EQ(merge.status, 0) << merge.err;
   EXPECT_EQ(read_file(merged_again / "model.safetensors"), read_file(out / "merged" / "model.safetensors"));
+  const std::string again = "merge --model " + setup.model + " --adapter " + out.string() + " --out " + merged_again.string();
+  expect_one_line_error(run_duet(setup.dir, again), "is not empty");
+  EXPECT_EQ(run_duet(setup.dir, again + " --force").status, 0);
 
   const auto adapted = logprobs(setup.dir, setup.model, setup.data, " --adapter " + out.string());
   const auto merged = logprobs(setup.dir, (out / "merged").string(), setup.data);
