@@ -306,6 +306,15 @@ int Trainer::run() {
                             o_.batch_size));
   log_->message(fmt::format("data: {} (max_length {}, max_prompt_length {})", data_summary_, o_.max_length,
                             o_.effective_max_prompt_length()));
+  if (const engine::LoraConfig* lora = engine_->lora()) {
+    // As peft's print_trainable_parameters.
+    const auto trainable = engine_->master_weights().values().size(), base = engine_->base_weights().values().size();
+    log_->message(fmt::format("LoRA r {} alpha {} (scaling {:g}) dropout {:g} on {}: trainable params {} || all params "
+                              "{} || trainable% {:.4f}",
+                              lora->r, lora->alpha, lora->scaling(), lora->dropout, fmt::join(lora->target_modules, ","),
+                              trainable, trainable + base, 100.0 * static_cast<double>(trainable) /
+                                                               static_cast<double>(trainable + base)));
+  }
   const LrSchedule schedule = make_schedule(o_, total_steps_);
   const StopSignals stop_signals;
   layout::StepCursor cursor(*batcher_, state_.position);
