@@ -512,9 +512,11 @@ std::vector<std::string> run_option_names() {
 std::vector<std::string> changed_run_options(const nlohmann::json& saved, const nlohmann::json& now,
                                              const std::vector<std::string>& allowed) {
   std::vector<std::string> changes;
+  // An option newer than the checkpoint had its default value in the run that wrote it.
+  const nlohmann::json defaults = to_json(TrainOptions{});
   for (const auto& [key, value] : now.items()) {
     if (!alters_run(key) || std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    const nlohmann::json before = saved.contains(key) ? saved[key] : nlohmann::json();
+    const nlohmann::json before = saved.contains(key) ? saved[key] : defaults.value(key, nlohmann::json());
     if (before != value) changes.push_back(fmt::format("{}: {} -> {}", key, before.dump(), value.dump()));
   }
   return changes;

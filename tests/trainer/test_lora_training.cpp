@@ -173,6 +173,20 @@ TEST(LoraTraining, ReferenceCacheOfTheBaseGivesTheSameRun) {
   }
 }
 
+// A checkpoint written before the LoRA options existed resumes without them,
+// and a run that turns LoRA on is still told apart.
+TEST(LoraTraining, OptionsNewerThanACheckpointCountAsTheirDefaults) {
+  nlohmann::json saved = to_json(TrainOptions{});
+  for (const char* key : {"use_peft", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "use_rslora"})
+    saved.erase(key);
+  TrainOptions now;
+  EXPECT_TRUE(changed_run_options(saved, to_json(now), {}).empty());
+  now.use_peft = true;
+  const auto changes = changed_run_options(saved, to_json(now), {});
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0], "use_peft: false -> true");
+}
+
 TEST(LoraTraining, RefusesInconsistentOptionsWithOneLine) {
   TrainingSetup setup(4);
   const TrainOptions good = lora_options(setup, "out");
