@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 
 struct MergeOptions {
   std::string model, adapter, out;
+  bool force = false;
 };
 
 int run_merge(const MergeOptions& o) {
@@ -25,6 +26,8 @@ int run_merge(const MergeOptions& o) {
   std::error_code ec;
   if (fs::exists(o.out, ec) && fs::equivalent(o.out, o.model, ec))
     fail("--out {} is --model: writing there would overwrite the base model; choose another folder", o.out);
+  if (!o.force && fs::is_directory(o.out, ec) && !fs::is_empty(o.out, ec))
+    fail("--out {} is not empty: choose a new folder, or give --force to replace its model files", o.out);
   const model::ModelConfig config = model::load_config(o.model);
   engine::ParameterSet<float> base(config), adapter(engine::layout_adapter(config, lora));
   engine::load_weights(base, o.model);
@@ -43,6 +46,7 @@ Command add_merge(CLI::App& app) {
   sub->add_option("--adapter", o->adapter, "PEFT adapter folder (adapter_config.json, adapter_model.safetensors)")
       ->required();
   sub->add_option("--out", o->out, "folder to write: config.json, model.safetensors, tokenizer files")->required();
+  sub->add_flag("--force", o->force, "write into a non-empty --out (its config, weights and tokenizer files are replaced)");
   return {sub, [o] { return run_merge(*o); }};
 }
 

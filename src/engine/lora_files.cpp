@@ -69,6 +69,11 @@ LoraConfig lora_config_from_json(const json& j, const std::string& origin) {
   require_default(j, "alpha_pattern", json::object(), origin);
   require_default(j, "target_parameters", nullptr, origin);
   require_default(j, "lora_bias", false, origin);
+  // Fields of peft's LoraConfig that change which layers are adapted or how: refused unless unset.
+  for (const char* key : {"exclude_modules", "layer_replication", "trainable_token_indices", "alora_invocation_tokens",
+                          "velora_config", "monteclora_config"})
+    require_default(j, key, nullptr, origin);
+  require_default(j, "use_qalora", false, origin);
   LoraConfig c;
   try {
     c.r = j.at("r").get<int64_t>();

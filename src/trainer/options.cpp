@@ -227,6 +227,9 @@ const std::vector<std::pair<std::string, std::string>>& trl_options_not_implemen
       {"fsdp", "duet runs on one device; there is no FSDP"},
       {"lora_task_type", "duet's adapters are for causal language models (CAUSAL_LM) only"},
       {"lora_modules_to_save", "duet trains only the LoRA matrices of the target modules"},
+      {"use_dora", "DoRA is not implemented: duet trains plain LoRA adapters"},
+      {"load_in_4bit", "quantised base weights (QLoRA) are not implemented"},
+      {"load_in_8bit", "quantised base weights (QLoRA) are not implemented"},
       {"push_to_hub", "duet writes a local model folder; upload it yourself"},
       {"hub_model_id", "duet writes a local model folder; upload it yourself"},
       {"torch_compile", "duet is C++; there is nothing to compile at run time"},
@@ -507,9 +510,11 @@ std::vector<std::string> run_option_names() {
 std::vector<std::string> changed_run_options(const nlohmann::json& saved, const nlohmann::json& now,
                                              const std::vector<std::string>& allowed) {
   std::vector<std::string> changes;
+  // An option newer than the checkpoint had its default value in the run that wrote it.
+  const nlohmann::json defaults = to_json(TrainOptions{});
   for (const auto& [key, value] : now.items()) {
     if (!alters_run(key) || std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    const nlohmann::json before = saved.contains(key) ? saved[key] : nlohmann::json();
+    const nlohmann::json before = saved.contains(key) ? saved[key] : defaults.value(key, nlohmann::json());
     if (before != value) changes.push_back(fmt::format("{}: {} -> {}", key, before.dump(), value.dump()));
   }
   return changes;

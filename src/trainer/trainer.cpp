@@ -55,13 +55,24 @@ class StopSignals {
   struct sigaction previous_[std::size(kSignals)];
 };
 
-// A checkpoint's adapter must have this run's shape before its tensors are read.
-void check_resumed_adapter(const fs::path& checkpoint, const engine::LoraConfig& now) {
+// A checkpoint must hold what this run trains (a full model or an adapter of
+// this shape) before its tensors are read.
+void check_resumed_weights(const fs::path& checkpoint, const engine::LoraConfig* now) {
+  const bool has_adapter = fs::exists(checkpoint / engine::kAdapterConfigFile);
+  if (!now) {
+    if (has_adapter)
+      fail("--resume-from-checkpoint {}: written by a --use-peft run (it holds an adapter): give --use-peft and its "
+           "LoRA options", checkpoint.string());
+    return;
+  }
+  if (!has_adapter)
+    fail("--resume-from-checkpoint {}: holds no adapter ({}): it was not written by a --use-peft run; leave "
+         "--use-peft out", checkpoint.string(), engine::kAdapterConfigFile);
   const engine::LoraConfig saved = engine::read_adapter_config(checkpoint);
-  if (saved.r != now.r || saved.target_modules != now.target_modules)
+  if (saved.r != now->r || saved.target_modules != now->target_modules)
     fail("--resume-from-checkpoint {}: its adapter has lora_r {} on {}, this run asks for lora_r {} on {}: give the "
          "same --lora-r and --lora-target-modules", checkpoint.string(), saved.r, fmt::join(saved.target_modules, ","),
-         now.r, fmt::join(now.target_modules, ","));
+         now->r, fmt::join(now->target_modules, ","));
 }
 
 nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& prefix) {
@@ -128,7 +139,7 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
 }
 
 void Trainer::resume() {
-  if (const engine::LoraConfig* lora = engine_->lora()) check_resumed_adapter(o_.resume_from_checkpoint, *lora);
+  check_resumed_weights(o_.resume_from_checkpoint, engine_->lora());
   TrainerState saved =
       load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
   engine_->state_changed();
@@ -295,6 +306,15 @@ int Trainer::run() {
                             o_.batch_size));
   log_->message(fmt::format("data: {} (max_length {}, max_prompt_length {})", data_summary_, o_.max_length,
                             o_.effective_max_prompt_length()));
+  if (const engine::LoraConfig* lora = engine_->lora()) {
+    // As peft's print_trainable_parameters.
+    const auto trainable = engine_->master_weights().values().size(), base = engine_->base_weights().values().size();
+    log_->message(fmt::format("LoRA r {} alpha {} (scaling {:g}) dropout {:g} on {}: trainable params {} || all params "
+                              "{} || trainable% {:.4f}",
+                              lora->r, lora->alpha, lora->scaling(), lora->dropout, fmt::join(lora->target_modules, ","),
+                              trainable, trainable + base, 100.0 * static_cast<double>(trainable) /
+                                                               static_cast<double>(trainable + base)));
+  }
   const LrSchedule schedule = make_schedule(o_, total_steps_);
   const StopSignals stop_signals;
   layout::StepCursor cursor(*batcher_, state_.position);

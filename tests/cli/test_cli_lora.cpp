@@ -31,6 +31,9 @@ TEST(CliLora, AdapterScoresAsTheMergedModels) {
                                                merged_again.string());
   ASSERT_EQ(merge.status, 0) << merge.err;
   EXPECT_EQ(read_file(merged_again / "model.safetensors"), read_file(out / "merged" / "model.safetensors"));
+  const std::string again = "merge --model " + setup.model + " --adapter " + out.string() + " --out " + merged_again.string();
+  expect_one_line_error(run_duet(setup.dir, again), "is not empty");
+  EXPECT_EQ(run_duet(setup.dir, again + " --force").status, 0);
 
   const auto adapted = logprobs(setup.dir, setup.model, setup.data, " --adapter " + out.string());
   const auto merged = logprobs(setup.dir, (out / "merged").string(), setup.data);
@@ -45,6 +48,22 @@ TEST(CliLora, AdapterScoresAsTheMergedModels) {
       moved = std::max(moved, std::abs(a - b));
     }
   EXPECT_GT(moved, 1e-4) << "three steps must have changed the adapter's scores";
+}
+
+TEST(CliLora, ConfigFileTakesTrlsLoraKeys) {
+  TrainSetup setup(4);
+  const fs::path out = setup.dir / "out", config = setup.dir / "lora.yaml";
+  write_file(config, "use_peft: true\nlora_r: 2\nlora_alpha: 5\nlora_dropout: 0.0\nuse_rslora: true\n"
+                     "lora_target_modules: [v_proj, gate_proj]\nmax_steps: 1\n");
+  const Result r = run_duet(setup.dir, setup.train(out) + " --config " + config.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json adapter = json::parse(read_file(out / "adapter_config.json"));
+  EXPECT_EQ(adapter["r"], 2);
+  EXPECT_EQ(adapter["lora_alpha"], 5);
+  EXPECT_EQ(adapter["use_rslora"], true);
+  EXPECT_EQ(adapter["target_modules"], json({"v_proj", "gate_proj"}));
+  // 2 layers x (v: 2 x (32 + 16) + gate: 2 x (32 + 64)) = 576 trainable parameters.
+  EXPECT_NE(r.err.find("trainable params 576 ||"), std::string::npos) << r.err;
 }
 
 TEST(CliLora, BadLoraInputIsOneLine) {

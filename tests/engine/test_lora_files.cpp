@@ -111,6 +111,8 @@ TEST(LoraFiles, RefusesAdaptersDuetCannotApply) {
                         {"bias", "all", "bias"},
                         {"modules_to_save", json::array({"lm_head"}), "modules_to_save"},
                         {"rank_pattern", json{{"q_proj", 8}}, "rank_pattern"},
+                        {"exclude_modules", json::array({"q_proj"}), "exclude_modules"},
+                        {"use_qalora", true, "use_qalora"},
                         {"peft_type", "IA3", "peft_type"},
                         {"target_modules", ".*proj", "regular expression"},
                         {"target_modules", json::array({"embed_tokens"}), "embed_tokens"},

@@ -96,15 +96,20 @@ TEST(LoraTraining, ResumedRunEndsWithTheSameAdapterAndMomentsBitForBit) {
     ASSERT_FALSE(a.empty()) << file;
     EXPECT_TRUE(a == b) << file << " differs after resume";
   }
-  // Another LoRA rank is another run.
-  TrainOptions other = resumed;
-  other.out = setup.tmp.path / "other";
-  other.lora_r = 8;
-  try {
-    Trainer t(other);
-    ADD_FAILURE() << "a resume with another --lora-r was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("lora_r"), std::string::npos) << e.what();
+  // Another LoRA rank, or no LoRA, is another run.
+  TrainOptions other_rank = resumed, full = base_options(setup.model, setup.data, setup.tmp.path / "full");
+  other_rank.out = setup.tmp.path / "other";
+  other_rank.lora_r = 8;
+  full.resume_from_checkpoint = resumed.resume_from_checkpoint;
+  const std::pair<TrainOptions, const char*> refused[] = {{other_rank, "lora_r 4 on"},
+                                                          {full, "written by a --use-peft run"}};
+  for (const auto& [options, expected] : refused) {
+    try {
+      Trainer t(options);
+      ADD_FAILURE() << "accepted; expected: " << expected;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
   }
 }
 
@@ -166,6 +171,20 @@ TEST(LoraTraining, ReferenceCacheOfTheBaseGivesTheSameRun) {
     for (size_t s = 0; s < a.size(); ++s)
       EXPECT_NEAR(b[s]["loss"].get<double>(), a[s]["loss"].get<double>(), 1e-5) << other << " step " << s + 1;
   }
+}
+
+// A checkpoint written before the LoRA options existed resumes without them,
+// and a run that turns LoRA on is still told apart.
+TEST(LoraTraining, OptionsNewerThanACheckpointCountAsTheirDefaults) {
+  nlohmann::json saved = to_json(TrainOptions{});
+  for (const char* key : {"use_peft", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "use_rslora"})
+    saved.erase(key);
+  TrainOptions now;
+  EXPECT_TRUE(changed_run_options(saved, to_json(now), {}).empty());
+  now.use_peft = true;
+  const auto changes = changed_run_options(saved, to_json(now), {});
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0], "use_peft: false -> true");
 }
 
 TEST(LoraTraining, RefusesInconsistentOptionsWithOneLine) {

@@ -207,7 +207,10 @@ TEST(TensorBoard, TrainingRunWritesWhatMetricsJsonlHolds) {
         for (int& t : v) t = 1 + static_cast<int>(rng() % 31);
         return v;
       };
-      out << nlohmann::json{{"prompt_input_ids", ids(6)}, {"chosen_input_ids", ids(4)}, {"rejected_input_ids", ids(4)}}
+      const auto chosen = ids(4);
+      auto rejected = ids(4);
+      while (rejected == chosen) rejected = ids(4);  // the data layer refuses identical responses
+      out << nlohmann::json{{"prompt_input_ids", ids(6)}, {"chosen_input_ids", chosen}, {"rejected_input_ids", rejected}}
                  .dump()
           << "\n";
     }
