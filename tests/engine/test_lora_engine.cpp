@@ -269,7 +269,12 @@ TEST(LoraEngine, SharedAndPackedEqualPairedWithAdapters) {
         worst = std::max(worst, std::abs(double{shared.grads[i]} - paired.grads[i]));
       }
       ASSERT_GT(scale, 0) << s.name << " has no gradient";
-      EXPECT_LE(worst, 1e-5 * scale) << s.name;
+      // 1e-4 of the tensor's largest entry, not the full model's 1e-5: an
+      // adapter's gradient is a sum over tokens of rank-r products of the
+      // layer's input gradient, and with random adapters (large B) the fp32
+      // cancellation reached 2.4e-5 (layer 0 k_proj A, 1 seed in 8); a wrong
+      // formula is off by O(1).
+      EXPECT_LE(worst, 1e-4 * scale) << s.name;
     }
   }
 }
