@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "engine/engine.hpp"
+#include "engine/sharded_adamw.hpp"
 #include "engine/transformer.hpp"
 
 namespace duet::engine {
@@ -18,17 +19,26 @@ class CpuEngine final : public Engine {
   void zero_grad() override { grads_.fill(0.0f); }
   void backprop(const Batch& batch, std::span<const double> d_response) override;
   const ParameterSet<float>& gradients() override { return grads_; }
-  double optimizer_step(double lr) override { return optimizer_.step(params_, grads_, lr); }
+  double optimizer_step(double lr) override;
   ParameterSet<float>& master_weights() override { return params_; }
-  AdamW& optimizer() override { return optimizer_; }
+  AdamW& optimizer() override;
   void state_changed() override {}  // the host copy is the state
+  // The fp32 weights are both master and working copy here, so ZeRO-1 saves
+  // the moments' memory, ZeRO-2 the communication of an all-reduce, and ZeRO-3
+  // gathers the whole model before the step's first forward (no saving on
+  // this engine; docs/distributed.md).
+  void enable_data_parallel(dist::Communicator& comm, int zero_stage) override;
+  ShardedAdamW* sharded_optimizer() override { return sharded_.get(); }
+  void gather_weights() override;
 
  private:
   Transformer<float> model_;
   ParameterSet<float> params_, grads_;
   std::unique_ptr<ParameterSet<float>> reference_;
   Workspace<float> workspace_;
-  AdamW optimizer_;
+  AdamWOptions adamw_options_;
+  std::unique_ptr<AdamW> optimizer_;         // one process
+  std::unique_ptr<ShardedAdamW> sharded_;    // data parallel (replaces optimizer_)
 };
 
 }  // namespace duet::engine

@@ -13,11 +13,16 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "dist/single_process.hpp"
+#include "engine/sharded_adamw.hpp"
+#include "layout/rank_balance.hpp"
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
 #include "trainer/metrics_log.hpp"
 #include "trainer/tensorboard.hpp"
+#include "trainer/optimizer_shards.hpp"
 #include "trainer/output_dir.hpp"
+#include "trainer/pair_exchange.hpp"
 #include "trainer/preference_batch.hpp"
 #include "trainer/schedule.hpp"
 #include "trainer/training_data.hpp"
@@ -63,10 +68,18 @@ nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& pre
 
 }  // namespace
 
-Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
+Trainer::Trainer(TrainOptions options, dist::Communicator* comm) : o_(std::move(options)), comm_(comm) {
+  if (!comm_) {
+    own_comm_ = std::make_unique<dist::SingleProcessCommunicator>();
+    comm_ = own_comm_.get();
+  }
   o_.validate();
-  out_ = std::make_unique<OutputDir>(o_);
-  if (o_.precompute_ref_log_probs && loss::needs_reference(o_.loss)) precompute_reference();
+  if (main_rank()) out_ = std::make_unique<OutputDir>(o_);
+  if (o_.precompute_ref_log_probs && loss::needs_reference(o_.loss)) {
+    if (main_rank()) precompute_reference();
+    comm_->barrier();  // the others read what rank 0 wrote
+    o_.ref_cache = o_.out / "ref_log_probs.jsonl";
+  }
   const bool cached_reference = loss::needs_reference(o_.loss) && !o_.ref_cache.empty();
   engine::EngineOptions eo;
   eo.device = o_.device;
@@ -75,6 +88,7 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   if (loss::needs_reference(o_.loss) && !cached_reference) eo.reference = o_.ref_model.empty() ? o_.model : o_.ref_model;
   eo.adamw = {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm};
   engine_ = engine::make_engine(eo);
+  if (comm_->size() > 1 || o_.zero_stage > 0) engine_->enable_data_parallel(*comm_, static_cast<int>(o_.zero_stage));
   // The starting weights, before a resume replaces them.
   const uint64_t model_hash = hash_weights(engine_->master_weights());
   state_.fingerprints["model_xxh3"] = hash_hex(model_hash);
@@ -99,6 +113,7 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   b.global_batch = o_.batch_size;
   b.pack_tokens = o_.pack_tokens;
   b.seed = o_.seed;
+  b.ranks = comm_->size();
   batcher_ = std::make_unique<layout::StepBatcher>(shapes_, b);
   total_steps_ = o_.max_steps > 0
                      ? o_.max_steps
@@ -108,8 +123,21 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
 }
 
 void Trainer::resume() {
-  TrainerState saved =
-      load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
+  TrainerState saved;
+  if (engine::ShardedAdamW* sharded = engine_->sharded_optimizer()) {
+    // Each rank reads its shard, whatever number of ranks wrote the checkpoint.
+    SavedTraining found = read_training_state(o_.resume_from_checkpoint);
+    const size_t begin = sharded->shard_begin(), n = sharded->shard_end() - begin;
+    read_optimizer_range(o_.resume_from_checkpoint, found.optimizer_shards, sharded->slots(),
+                         {begin, engine_->master_weights().values().subspan(begin, n), sharded->exp_avg(),
+                          sharded->exp_avg_sq()});
+    sharded->set_steps(found.adam_steps);
+    sharded->mark_weights_stale();
+    engine_->gather_weights();
+    saved = std::move(found.state);
+  } else {
+    saved = load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
+  }
   engine_->state_changed();
   // A resumed run must be the run that was interrupted: the same inputs and
   // the options that shape it, unless the user lists what may change.
@@ -179,39 +207,48 @@ std::vector<engine::ResponseLogp> Trainer::reference_scores(const engine::Batch&
 
 Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   StepOutcome out;
+  engine_->gather_weights();  // ZeRO-3: every rank, even one without rows this step
   engine_->zero_grad();
-  std::vector<PreferenceBatch> rows;
-  for (const auto& members : step.rows) rows.emplace_back(layout::build_row(train_, members, o_.layout, o_.pack_tokens, 0));
   for (int64_t t : step.row_tokens) out.tokens += t;
+  // This rank's rows; pairs keep the one-process order (row by row), so the
+  // loss sees the same vector whatever the rank count.
+  const std::vector<size_t>& mine = step.rank_rows.at(static_cast<size_t>(comm_->rank()));
+  std::vector<size_t> first_pair(step.rows.size() + 1, 0);
+  for (size_t r = 0; r < step.rows.size(); ++r) first_pair[r + 1] = first_pair[r] + step.rows[r].size();
+  std::vector<PreferenceBatch> rows;
+  for (size_t r : mine) rows.emplace_back(layout::build_row(train_, step.rows[r], o_.layout, o_.pack_tokens, 0));
 
   const bool coupled = loss::couples_pairs(o_.loss);
-  std::vector<loss::PairLogps> all_pairs;
-  std::vector<std::vector<loss::PairLogps>> row_pairs(rows.size());
-  for (size_t r = 0; r < rows.size(); ++r) {
-    const auto& b = rows[r].batch;
+  std::vector<loss::PairLogps> all_pairs(first_pair.back());
+  std::vector<bool> filled(all_pairs.size(), false);
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const auto& b = rows[k].batch;
     auto ref = reference_scores(b);
     auto policy = engine_->score_policy(b);
-    row_pairs[r] = rows[r].pairs(policy, ref, engine_->config().vocab_size);
-    all_pairs.insert(all_pairs.end(), row_pairs[r].begin(), row_pairs[r].end());
+    const std::vector<loss::PairLogps> row_pairs = rows[k].pairs(policy, ref, engine_->config().vocab_size);
+    const size_t first = first_pair[mine[k]];
+    if (row_pairs.size() != first_pair[mine[k] + 1] - first)
+      fail("internal: row {} has {} pairs for {} examples", mine[k], row_pairs.size(), first_pair[mine[k] + 1] - first);
+    std::copy(row_pairs.begin(), row_pairs.end(), all_pairs.begin() + static_cast<ptrdiff_t>(first));
+    std::fill(filled.begin() + static_cast<ptrdiff_t>(first), filled.begin() + static_cast<ptrdiff_t>(first + row_pairs.size()), true);
     if (!coupled) {
       // Each row's pairs are independent: backward now, normalised by the
       // step's N (the loss's normalisation), while the engine still holds this row's activations.
       loss::LossState unused = state_.loss_state;
-      auto res = loss::compute(o_.loss, row_pairs[r], unused, step.num_examples);
-      engine_->backprop(b, rows[r].response_gradients(res.pairs));
+      auto res = loss::compute(o_.loss, row_pairs, unused, step.num_examples);
+      engine_->backprop(b, rows[k].response_gradients(res.pairs));
     }
   }
+  if (comm_->size() > 1) share_pairs(*comm_, all_pairs, filled);
   if (coupled) {
-    // The loss couples the step's pairs: all log-probs first, then each row
-    // again with its share of the gradient.
+    // The loss couples the step's pairs: all log-probs first (every rank has
+    // them all now), then each of this rank's rows again with its share of the gradient.
     out.result = loss::compute(o_.loss, all_pairs, state_.loss_state);
-    size_t first = 0;
-    for (size_t r = 0; r < rows.size(); ++r) {
-      const size_t n = row_pairs[r].size();
-      engine_->score_policy(rows[r].batch);
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const size_t first = first_pair[mine[k]], n = first_pair[mine[k] + 1] - first;
+      engine_->score_policy(rows[k].batch);
       std::span<const loss::PairResult> part(out.result.pairs.data() + first, n);
-      engine_->backprop(rows[r].batch, rows[r].response_gradients(part));
-      first += n;
+      engine_->backprop(rows[k].batch, rows[k].response_gradients(part));
     }
   } else {
     out.result = loss::evaluate(o_.loss, all_pairs, state_.loss_state);
@@ -223,43 +260,94 @@ nlohmann::json Trainer::evaluate() {
   if (eval_.empty()) return {};
   if (eval_rows_.empty())
     for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) eval_rows_.emplace_back(row);
-  std::vector<loss::PairLogps> pairs;
-  for (const PreferenceBatch& pb : eval_rows_) {
+  // Rows round-robin over the ranks; the pairs in the one-process order.
+  engine_->gather_weights();
+  std::vector<size_t> first_pair(eval_rows_.size() + 1, 0);
+  for (size_t r = 0; r < eval_rows_.size(); ++r) first_pair[r + 1] = first_pair[r] + eval_rows_[r].examples.size();
+  std::vector<loss::PairLogps> pairs(first_pair.back());
+  std::vector<bool> filled(pairs.size(), false);
+  for (size_t r = static_cast<size_t>(comm_->rank()); r < eval_rows_.size(); r += static_cast<size_t>(comm_->size())) {
+    const PreferenceBatch& pb = eval_rows_[r];
     auto ref = reference_scores(pb.batch);
     auto policy = engine_->score_policy(pb.batch);
     auto p = pb.pairs(policy, ref, engine_->config().vocab_size);
-    pairs.insert(pairs.end(), p.begin(), p.end());
+    std::copy(p.begin(), p.end(), pairs.begin() + static_cast<ptrdiff_t>(first_pair[r]));
+    std::fill(filled.begin() + static_cast<ptrdiff_t>(first_pair[r]), filled.begin() + static_cast<ptrdiff_t>(first_pair[r + 1]), true);
   }
+  if (comm_->size() > 1) share_pairs(*comm_, pairs, filled);
   return metrics_record(loss::evaluate(o_.loss, pairs, state_.loss_state), "eval_");
 }
 
 void Trainer::save_checkpoint_now() {
   const fs::path dir = o_.out / fmt::format("checkpoint-{}", state_.global_step);
-  save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_});
+  engine::ShardedAdamW* sharded = engine_->sharded_optimizer();
+  if (!sharded) {
+    save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_});
+  } else {
+    // Rank 0 writes the model and the state into DIR.tmp; every rank holding
+    // a distinct shard writes it there between two barriers; rank 0 renames.
+    engine_->gather_weights();
+    const fs::path tmp = dir.string() + ".tmp";
+    auto write_mine = [&](const fs::path& folder) {
+      if (comm_->rank() >= sharded->shard_count()) return;  // ZeRO-0: rank 0's copy is the one shard
+      const size_t begin = sharded->shard_begin(), n = sharded->shard_end() - begin;
+      write_optimizer_shard(folder, sharded->shard_index(), sharded->shard_count(), sharded->total(),
+                            {engine_->master_weights().values().subspan(begin, n), sharded->exp_avg(),
+                             sharded->exp_avg_sq()});
+    };
+    if (main_rank()) {
+      ShardedOptimizer shards{sharded->steps(), sharded->shard_count(), [&](const fs::path& folder) {
+                                write_mine(folder);
+                                comm_->barrier();  // the folder exists: the others write
+                                comm_->barrier();  // they have written
+                              }};
+      save_checkpoint(dir, {engine_->config(), engine_->master_weights(), nullptr, &state_, tokenizer_dir_, &shards});
+    } else {
+      comm_->barrier();
+      write_mine(tmp);
+      comm_->barrier();
+    }
+    comm_->barrier();  // renamed: the checkpoint is complete for every rank
+  }
+  if (!main_rank()) return;
   log_->message(fmt::format("saved {}", dir.string()));
   for (const auto& old : out_->prune_checkpoints(o_.save_total_limit))
     log_->message(fmt::format("removed {} (--save-total-limit {})", old.string(), o_.save_total_limit));
 }
 
 void Trainer::save_final_model() {
+  engine_->gather_weights();
   // The output folder itself becomes a model folder, as with TRL.
-  trainer::save_final_model(o_.out, engine_->config(), engine_->master_weights(), tokenizer_dir_);
+  if (main_rank()) trainer::save_final_model(o_.out, engine_->config(), engine_->master_weights(), tokenizer_dir_);
+}
+
+void Trainer::say(const std::string& line) {
+  if (log_) log_->message(line);
+}
+
+int Trainer::agreed_stop_signal(int signal) {
+  if (comm_->size() == 1) return signal;
+  double value = main_rank() ? signal : 0;
+  comm_->all_reduce_sum(&value, 1);
+  return static_cast<int>(value);
 }
 
 int Trainer::run() {
   // Steps after the resumed checkpoint were logged by a run that did not
   // save them: they are done again, and logged again.
-  if (!o_.resume_from_checkpoint.empty()) out_->cut_metrics_after(state_.global_step);
-  log_ = std::make_unique<MetricsLog>(o_.out / "metrics.jsonl", total_steps_, o_.progress);
-  if (o_.report_to == "tensorboard") {
+  if (main_rank() && !o_.resume_from_checkpoint.empty()) out_->cut_metrics_after(state_.global_step);
+  if (main_rank()) log_ = std::make_unique<MetricsLog>(o_.out / "metrics.jsonl", total_steps_, o_.progress);
+  if (main_rank() && o_.report_to == "tensorboard") {
     tensorboard_ = std::make_unique<TensorBoardWriter>(o_.out / "runs");
     // What a killed run logged after the checkpoint is dropped by TensorBoard too.
     if (!o_.resume_from_checkpoint.empty()) tensorboard_->restart(state_.global_step + 1);
   }
-  log_->message(fmt::format("duet train: {} train / {} eval examples, {} layout, pack_tokens {}, {} steps of {} examples",
-                            train_.size(), eval_.size(), layout::layout_name(o_.layout), o_.pack_tokens, total_steps_,
-                            o_.batch_size));
-  log_->message(fmt::format("data: {} (max_length {}, max_prompt_length {})", data_summary_, o_.max_length,
+  say(fmt::format("duet train: {} train / {} eval examples, {} layout, pack_tokens {}, {} steps of {} examples",
+                  train_.size(), eval_.size(), layout::layout_name(o_.layout), o_.pack_tokens, total_steps_,
+                  o_.batch_size));
+  if (comm_->size() > 1)
+    say(fmt::format("data parallel: {} ranks over {}, ZeRO stage {}", comm_->size(), comm_->backend(), o_.zero_stage));
+  say(fmt::format("data: {} (max_length {}, max_prompt_length {})", data_summary_, o_.max_length,
                             o_.effective_max_prompt_length()));
   const LrSchedule schedule = make_schedule(o_, total_steps_);
   const StopSignals stop_signals;
@@ -307,9 +395,11 @@ int Trainer::run() {
       record["examples_per_second"] = static_cast<double>(window_examples) / window_seconds;
       // GPU engines allocate nothing per step, so memory in use now is the run's peak.
       if (const double gib = engine_->device_memory_gib(); gib > 0) record["gpu_memory_gib"] = gib;
-      log_->write(record);
+      if (log_) {
+        log_->write(record);
+        log_->show(step_number, record);
+      }
       if (tensorboard_) tensorboard_->record(record);
-      log_->show(step_number, record);
       window.clear();
       window_tokens = window_examples = 0;
       window_seconds = 0;
@@ -318,15 +408,15 @@ int Trainer::run() {
     if (!eval_.empty() && ((o_.eval_steps > 0 && step_number % o_.eval_steps == 0) || last)) {
       nlohmann::json record = evaluate();
       record["step"] = step_number;
-      log_->write(record);
+      if (log_) log_->write(record);
       if (tensorboard_) tensorboard_->record(record);
-      log_->message(fmt::format("eval at step {}: loss {:.4f}, accuracy {:.3f}", step_number,
+      say(fmt::format("eval at step {}: loss {:.4f}, accuracy {:.3f}", step_number,
                                 record["eval_loss"].get<double>(), record.value("eval_rewards/accuracies", 0.0)));
     }
     if ((o_.save_steps > 0 && step_number % o_.save_steps == 0) || last) save_checkpoint_now();
-    if (const int signal = g_stop_signal; signal != 0 && !last) {
+    if (const int signal = agreed_stop_signal(g_stop_signal); signal != 0 && !last) {
       save_checkpoint_now();
-      log_->message(fmt::format("stopped by {}: resume with --resume-from-checkpoint {}", strsignal(signal),
+      say(fmt::format("stopped by {}: resume with --resume-from-checkpoint {}", strsignal(signal),
                                 (o_.out / fmt::format("checkpoint-{}", step_number)).string()));
       return 128 + signal;
     }
@@ -341,8 +431,8 @@ int Trainer::run() {
                             {"train_loss", steps_run > 0 ? loss_sum / steps_run : 0.0},
                             {"epoch", static_cast<double>(state_.global_step) / steps_per_epoch},
                             {"global_step", state_.global_step}};
-  write_json_atomically(o_.out / "train_results.json", summary);
-  log_->message(fmt::format("done: {} steps in {:.1f} s, train_loss {:.4f}, {:.2f} examples/s; model in {}",
+  if (main_rank()) write_json_atomically(o_.out / "train_results.json", summary);
+  say(fmt::format("done: {} steps in {:.1f} s, train_loss {:.4f}, {:.2f} examples/s; model in {}",
                             state_.global_step - first_step, runtime, summary["train_loss"].get<double>(),
                             summary["train_samples_per_second"].get<double>(), o_.out.string()));
   return 0;

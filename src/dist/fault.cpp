@@ -1,0 +1,16 @@
+#include "dist/fault.hpp"
+
+#include <cstdio>
+#include <string>
+
+namespace duet::dist {
+
+void abort_job(Communicator& comm, std::string_view message) {
+  std::fflush(stdout);
+  const std::string text(message);
+  std::fprintf(stderr, "duet: error: rank %d of %d: %s (ending the job)\n", comm.rank(), comm.size(), text.c_str());
+  std::fflush(stderr);
+  comm.abort(1);
+}
+
+}  // namespace duet::dist
