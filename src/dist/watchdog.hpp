@@ -29,7 +29,7 @@ class WatchedCommunicator final : public Communicator {
   void all_gather(float* data, size_t count) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;
-  [[noreturn]] void abort(int code) override { inner_->abort(code); }
+  [[noreturn]] void abort(int code) override;
 
  private:
   class Watch;  // marks one collective in flight
