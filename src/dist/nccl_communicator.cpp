@@ -120,22 +120,20 @@ void on_device_copy(void* data, size_t bytes, void* scratch, cudaStream_t stream
 
 }  // namespace
 
-void NcclCommunicator::all_reduce_sum(float* data, size_t count) {
-  const size_t bytes = count * sizeof(float);
+void NcclCommunicator::all_reduce(void* data, size_t count, int type, size_t element_bytes) {
+  const size_t bytes = count * element_bytes;
   void* scratch = on_device(data) ? nullptr : state_->staging(bytes);
   on_device_copy(data, bytes, scratch, state_->stream, [&](void* p) {
-    check_nccl(ncclAllReduce(p, p, count, ncclFloat32, ncclSum, state_->comm, state_->stream), "ncclAllReduce");
+    check_nccl(ncclAllReduce(p, p, count, static_cast<ncclDataType_t>(type), ncclSum, state_->comm, state_->stream),
+               "ncclAllReduce");
   });
   state_->wait("all_reduce");
 }
 
+void NcclCommunicator::all_reduce_sum(float* data, size_t count) { all_reduce(data, count, ncclFloat32, sizeof(float)); }
+
 void NcclCommunicator::all_reduce_sum(double* data, size_t count) {
-  const size_t bytes = count * sizeof(double);
-  void* scratch = on_device(data) ? nullptr : state_->staging(bytes);
-  on_device_copy(data, bytes, scratch, state_->stream, [&](void* p) {
-    check_nccl(ncclAllReduce(p, p, count, ncclFloat64, ncclSum, state_->comm, state_->stream), "ncclAllReduce");
-  });
-  state_->wait("all_reduce");
+  all_reduce(data, count, ncclFloat64, sizeof(double));
 }
 
 void NcclCommunicator::reduce_scatter_sum(const float* send, float* shard, size_t count) {

@@ -37,6 +37,8 @@ class NcclCommunicator final : public Communicator {
   [[noreturn]] void abort(int code) override;
 
  private:
+  void all_reduce(void* data, size_t count, int type, size_t element_bytes);  // type: an ncclDataType_t
+
   struct State;
   std::unique_ptr<State> state_;
   std::unique_ptr<Communicator> id_channel_;  // MPI stays initialised while NCCL runs
