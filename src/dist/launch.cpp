@@ -61,7 +61,10 @@ Launch detect_launch(const GetEnv& getenv) {
     // (which also has SLURM_PROCID=0 and the job's SLURM_NTASKS).
     l.launcher = Launcher::srun;
     l.rank = parse_int("SLURM_PROCID", getenv("SLURM_PROCID"), 0);
-    l.size = parse_int("SLURM_NTASKS", required(getenv, "SLURM_NTASKS", "srun"), 1);
+    // The step's task count (srun -n) over the job's, which may be larger.
+    l.size = has("SLURM_STEP_NUM_TASKS")
+                 ? parse_int("SLURM_STEP_NUM_TASKS", getenv("SLURM_STEP_NUM_TASKS"), 1)
+                 : parse_int("SLURM_NTASKS", required(getenv, "SLURM_NTASKS", "srun"), 1);
     l.local_rank = has("SLURM_LOCALID") ? parse_int("SLURM_LOCALID", getenv("SLURM_LOCALID"), 0) : 0;
     check_rank(l, "SLURM_PROCID");
   } else if (has("RANK") || has("WORLD_SIZE")) {

@@ -40,6 +40,7 @@ struct NcclCommunicator::State {
   ncclComm_t comm = nullptr;
   cudaStream_t stream = nullptr;
   double timeout_seconds = 600;
+  bool unbounded = false;  // barrier_unbounded: no time limit on this wait
   void* scratch = nullptr;  // device staging for host buffers
   size_t scratch_bytes = 0;
 
@@ -67,7 +68,8 @@ struct NcclCommunicator::State {
         comm = nullptr;
         fail("NCCL: {} failed: {}", what, ncclGetErrorString(async));
       }
-      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > timeout_seconds) {
+      if (!unbounded &&
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > timeout_seconds) {
         ncclCommAbort(comm);
         comm = nullptr;
         fail("NCCL: {} waited more than {} s for the other ranks (--nccl-timeout): another rank has failed or hangs",
@@ -185,6 +187,17 @@ void NcclCommunicator::broadcast(void* data, size_t bytes, int root) {
 void NcclCommunicator::barrier() {
   float one = 1;
   all_reduce_sum(&one, 1);  // NCCL has no barrier: a one-element all-reduce is one
+}
+
+void NcclCommunicator::barrier_unbounded() {
+  state_->unbounded = true;
+  try {
+    barrier();
+  } catch (...) {
+    state_->unbounded = false;
+    throw;
+  }
+  state_->unbounded = false;
 }
 
 void NcclCommunicator::abort(int code) {

@@ -34,6 +34,7 @@ class NcclCommunicator final : public Communicator {
   void all_gather(float* data, size_t count) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;
+  void barrier_unbounded() override;
   [[noreturn]] void abort(int code) override;
 
  private:

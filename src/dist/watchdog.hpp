@@ -29,6 +29,7 @@ class WatchedCommunicator final : public Communicator {
   void all_gather(float* data, size_t count) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void barrier() override;
+  void barrier_unbounded() override { inner_->barrier_unbounded(); }  // not watched
   [[noreturn]] void abort(int code) override;
 
  private:

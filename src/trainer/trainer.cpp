@@ -14,17 +14,15 @@
 #include <fmt/ranges.h>
 
 #include "dist/single_process.hpp"
-#include "engine/sharded_adamw.hpp"
-#include "layout/rank_balance.hpp"
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
 #include "trainer/metrics_log.hpp"
 #include "trainer/tensorboard.hpp"
-#include "trainer/optimizer_shards.hpp"
 #include "trainer/output_dir.hpp"
 #include "trainer/pair_exchange.hpp"
 #include "trainer/preference_batch.hpp"
 #include "trainer/schedule.hpp"
+#include "trainer/sharded_checkpoint.hpp"
 #include "trainer/training_data.hpp"
 #include "util/error.hpp"
 
@@ -77,7 +75,7 @@ Trainer::Trainer(TrainOptions options, dist::Communicator* comm) : o_(std::move(
   if (main_rank()) out_ = std::make_unique<OutputDir>(o_);
   if (o_.precompute_ref_log_probs && loss::needs_reference(o_.loss)) {
     if (main_rank()) precompute_reference();
-    comm_->barrier();  // the others read what rank 0 wrote
+    comm_->barrier_unbounded();  // the others wait, however long, and read what rank 0 wrote
     o_.ref_cache = o_.out / "ref_log_probs.jsonl";
   }
   const bool cached_reference = loss::needs_reference(o_.loss) && !o_.ref_cache.empty();
@@ -123,21 +121,11 @@ Trainer::Trainer(TrainOptions options, dist::Communicator* comm) : o_(std::move(
 }
 
 void Trainer::resume() {
-  TrainerState saved;
-  if (engine::ShardedAdamW* sharded = engine_->sharded_optimizer()) {
-    // Each rank reads its shard, whatever number of ranks wrote the checkpoint.
-    SavedTraining found = read_training_state(o_.resume_from_checkpoint);
-    const size_t begin = sharded->shard_begin(), n = sharded->shard_end() - begin;
-    read_optimizer_range(o_.resume_from_checkpoint, found.optimizer_shards, sharded->slots(),
-                         {begin, engine_->master_weights().values().subspan(begin, n), sharded->exp_avg(),
-                          sharded->exp_avg_sq()});
-    sharded->set_steps(found.adam_steps);
-    sharded->mark_weights_stale();
-    engine_->gather_weights();
-    saved = std::move(found.state);
-  } else {
-    saved = load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
-  }
+  // Data parallel: each rank reads its shard, whatever number of ranks wrote the checkpoint.
+  TrainerState saved =
+      engine_->sharded_optimizer()
+          ? load_sharded_checkpoint(o_.resume_from_checkpoint, *engine_)
+          : load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
   engine_->state_changed();
   // A resumed run must be the run that was interrupted: the same inputs and
   // the options that shape it, unless the user lists what may change.
@@ -280,35 +268,10 @@ nlohmann::json Trainer::evaluate() {
 
 void Trainer::save_checkpoint_now() {
   const fs::path dir = o_.out / fmt::format("checkpoint-{}", state_.global_step);
-  engine::ShardedAdamW* sharded = engine_->sharded_optimizer();
-  if (!sharded) {
+  if (engine_->sharded_optimizer())
+    save_sharded_checkpoint(*comm_, *engine_, dir, state_, tokenizer_dir_);
+  else
     save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_});
-  } else {
-    // Rank 0 writes the model and the state into DIR.tmp; every rank holding
-    // a distinct shard writes it there between two barriers; rank 0 renames.
-    engine_->gather_weights();
-    const fs::path tmp = dir.string() + ".tmp";
-    auto write_mine = [&](const fs::path& folder) {
-      if (comm_->rank() >= sharded->shard_count()) return;  // ZeRO-0: rank 0's copy is the one shard
-      const size_t begin = sharded->shard_begin(), n = sharded->shard_end() - begin;
-      write_optimizer_shard(folder, sharded->shard_index(), sharded->shard_count(), sharded->total(),
-                            {engine_->master_weights().values().subspan(begin, n), sharded->exp_avg(),
-                             sharded->exp_avg_sq()});
-    };
-    if (main_rank()) {
-      ShardedOptimizer shards{sharded->steps(), sharded->shard_count(), [&](const fs::path& folder) {
-                                write_mine(folder);
-                                comm_->barrier();  // the folder exists: the others write
-                                comm_->barrier();  // they have written
-                              }};
-      save_checkpoint(dir, {engine_->config(), engine_->master_weights(), nullptr, &state_, tokenizer_dir_, &shards});
-    } else {
-      comm_->barrier();
-      write_mine(tmp);
-      comm_->barrier();
-    }
-    comm_->barrier();  // renamed: the checkpoint is complete for every rank
-  }
   if (!main_rank()) return;
   log_->message(fmt::format("saved {}", dir.string()));
   for (const auto& old : out_->prune_checkpoints(o_.save_total_limit))

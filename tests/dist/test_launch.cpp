@@ -49,6 +49,10 @@ TEST(Launch, SrunNeedsAJobStep) {
   EXPECT_EQ(step.rank, 3);
   EXPECT_EQ(step.size, 8);
   EXPECT_EQ(step.local_rank, 3);
+  // A step of 2 tasks inside a job of 8.
+  EXPECT_EQ(detect({{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "8"}, {"SLURM_STEP_NUM_TASKS", "2"}, {"SLURM_STEP_ID", "3"}})
+                .size,
+            2);
   // The batch script itself (no step) is one process, not rank 0 of 8.
   EXPECT_EQ(detect({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "8"}}).launcher, Launcher::single);
 }

@@ -34,7 +34,10 @@ using Clock = std::chrono::steady_clock;
 constexpr double kTolerance = 1e-6;  // relative, per logged step (fp32 gradient sums in another order)
 
 std::string mpirun(int ranks) {
-  std::string cmd = std::string(DUET_MPIEXEC) + " --oversubscribe -np " + std::to_string(ranks);
+  // Containers often forbid the cross-process memory copy (CMA) OpenMPI's
+  // shared-memory transport tries first: copy through the shared segment instead.
+  std::string cmd = std::string(DUET_MPIEXEC) + " --oversubscribe --mca btl_vader_single_copy_mechanism none -np " +
+                    std::to_string(ranks);
   if (::getuid() == 0) cmd += " --allow-run-as-root";
   return cmd + " ";
 }
