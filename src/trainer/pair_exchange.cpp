@@ -1,12 +1,14 @@
 #include "trainer/pair_exchange.hpp"
 
+#include <algorithm>
+
 #include "util/error.hpp"
 
 namespace duet::trainer {
 
 namespace {
 
-constexpr size_t kFields = 9;  // the eight numbers of a PairLogps and a count of the ranks that filled it
+constexpr size_t kFields = 9;  // the eight numbers of a PairLogps and a count of the ranks that placed it
 
 void encode(const loss::PairLogps& p, double* out) {
   const double v[kFields] = {p.policy_chosen,
@@ -32,18 +34,33 @@ loss::PairLogps decode(const double* in) {
 
 }  // namespace
 
-void share_pairs(dist::Communicator& comm, std::vector<loss::PairLogps>& pairs, const std::vector<bool>& filled) {
-  if (filled.size() != pairs.size()) fail("internal: share_pairs got {} flags for {} pairs", filled.size(), pairs.size());
-  std::vector<double> buffer(pairs.size() * kFields, 0.0);
-  for (size_t i = 0; i < pairs.size(); ++i)
-    if (filled[i]) encode(pairs[i], buffer.data() + i * kFields);
-  comm.all_reduce_sum(buffer.data(), buffer.size());
-  for (size_t i = 0; i < pairs.size(); ++i) {
+StepPairs::StepPairs(const std::vector<size_t>& pairs_per_row) : first_(pairs_per_row.size() + 1, 0) {
+  for (size_t r = 0; r < pairs_per_row.size(); ++r) first_[r + 1] = first_[r] + pairs_per_row[r];
+  pairs_.resize(first_.back());
+  placed_.assign(first_.back(), false);
+}
+
+void StepPairs::place(size_t row, std::span<const loss::PairLogps> pairs) {
+  if (pairs.size() != count(row))
+    fail("internal: row {} has {} pairs for {} examples", row, pairs.size(), count(row));
+  const auto at = static_cast<ptrdiff_t>(first(row));
+  std::copy(pairs.begin(), pairs.end(), pairs_.begin() + at);
+  std::fill(placed_.begin() + at, placed_.begin() + at + static_cast<ptrdiff_t>(pairs.size()), true);
+}
+
+std::vector<loss::PairLogps> StepPairs::share(dist::Communicator& comm) {
+  std::vector<double> buffer(pairs_.size() * kFields, 0.0);
+  for (size_t i = 0; i < pairs_.size(); ++i)
+    if (placed_[i]) encode(pairs_[i], buffer.data() + i * kFields);
+  if (comm.size() > 1) comm.all_reduce_sum(buffer.data(), buffer.size());
+  std::vector<loss::PairLogps> all(pairs_.size());
+  for (size_t i = 0; i < all.size(); ++i) {
     const double* p = buffer.data() + i * kFields;
     if (p[kFields - 1] != 1.0)
       fail("internal: pair {} of the step was scored by {} ranks instead of one", i, p[kFields - 1]);
-    pairs[i] = decode(p);
+    all[i] = decode(p);
   }
+  return all;
 }
 
 }  // namespace duet::trainer

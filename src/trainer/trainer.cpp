@@ -201,24 +201,19 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   // This rank's rows; pairs keep the one-process order (row by row), so the
   // loss sees the same vector whatever the rank count.
   const std::vector<size_t>& mine = step.rank_rows.at(static_cast<size_t>(comm_->rank()));
-  std::vector<size_t> first_pair(step.rows.size() + 1, 0);
-  for (size_t r = 0; r < step.rows.size(); ++r) first_pair[r + 1] = first_pair[r] + step.rows[r].size();
+  std::vector<size_t> pairs_per_row;
+  for (const auto& members : step.rows) pairs_per_row.push_back(members.size());
+  StepPairs step_pairs(pairs_per_row);
   std::vector<PreferenceBatch> rows;
   for (size_t r : mine) rows.emplace_back(layout::build_row(train_, step.rows[r], o_.layout, o_.pack_tokens, 0));
 
   const bool coupled = loss::couples_pairs(o_.loss);
-  std::vector<loss::PairLogps> all_pairs(first_pair.back());
-  std::vector<bool> filled(all_pairs.size(), false);
   for (size_t k = 0; k < rows.size(); ++k) {
     const auto& b = rows[k].batch;
     auto ref = reference_scores(b);
     auto policy = engine_->score_policy(b);
     const std::vector<loss::PairLogps> row_pairs = rows[k].pairs(policy, ref, engine_->config().vocab_size);
-    const size_t first = first_pair[mine[k]];
-    if (row_pairs.size() != first_pair[mine[k] + 1] - first)
-      fail("internal: row {} has {} pairs for {} examples", mine[k], row_pairs.size(), first_pair[mine[k] + 1] - first);
-    std::copy(row_pairs.begin(), row_pairs.end(), all_pairs.begin() + static_cast<ptrdiff_t>(first));
-    std::fill(filled.begin() + static_cast<ptrdiff_t>(first), filled.begin() + static_cast<ptrdiff_t>(first + row_pairs.size()), true);
+    step_pairs.place(mine[k], row_pairs);
     if (!coupled) {
       // Each row's pairs are independent: backward now, normalised by the
       // step's N (the loss's normalisation), while the engine still holds this row's activations.
@@ -227,15 +222,15 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
       engine_->backprop(b, rows[k].response_gradients(res.pairs));
     }
   }
-  if (comm_->size() > 1) share_pairs(*comm_, all_pairs, filled);
+  const std::vector<loss::PairLogps> all_pairs = step_pairs.share(*comm_);
   if (coupled) {
     // The loss couples the step's pairs: all log-probs first (every rank has
     // them all now), then each of this rank's rows again with its share of the gradient.
     out.result = loss::compute(o_.loss, all_pairs, state_.loss_state);
     for (size_t k = 0; k < rows.size(); ++k) {
-      const size_t first = first_pair[mine[k]], n = first_pair[mine[k] + 1] - first;
       engine_->score_policy(rows[k].batch);
-      std::span<const loss::PairResult> part(out.result.pairs.data() + first, n);
+      std::span<const loss::PairResult> part(out.result.pairs.data() + step_pairs.first(mine[k]),
+                                             step_pairs.count(mine[k]));
       engine_->backprop(rows[k].batch, rows[k].response_gradients(part));
     }
   } else {
@@ -250,19 +245,16 @@ nlohmann::json Trainer::evaluate() {
     for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) eval_rows_.emplace_back(row);
   // Rows round-robin over the ranks; the pairs in the one-process order.
   engine_->gather_weights();
-  std::vector<size_t> first_pair(eval_rows_.size() + 1, 0);
-  for (size_t r = 0; r < eval_rows_.size(); ++r) first_pair[r + 1] = first_pair[r] + eval_rows_[r].examples.size();
-  std::vector<loss::PairLogps> pairs(first_pair.back());
-  std::vector<bool> filled(pairs.size(), false);
+  std::vector<size_t> pairs_per_row;
+  for (const PreferenceBatch& pb : eval_rows_) pairs_per_row.push_back(pb.examples.size());
+  StepPairs eval_pairs(pairs_per_row);
   for (size_t r = static_cast<size_t>(comm_->rank()); r < eval_rows_.size(); r += static_cast<size_t>(comm_->size())) {
     const PreferenceBatch& pb = eval_rows_[r];
     auto ref = reference_scores(pb.batch);
     auto policy = engine_->score_policy(pb.batch);
-    auto p = pb.pairs(policy, ref, engine_->config().vocab_size);
-    std::copy(p.begin(), p.end(), pairs.begin() + static_cast<ptrdiff_t>(first_pair[r]));
-    std::fill(filled.begin() + static_cast<ptrdiff_t>(first_pair[r]), filled.begin() + static_cast<ptrdiff_t>(first_pair[r + 1]), true);
+    eval_pairs.place(r, pb.pairs(policy, ref, engine_->config().vocab_size));
   }
-  if (comm_->size() > 1) share_pairs(*comm_, pairs, filled);
+  const std::vector<loss::PairLogps> pairs = eval_pairs.share(*comm_);
   return metrics_record(loss::evaluate(o_.loss, pairs, state_.loss_state), "eval_");
 }
 

@@ -134,6 +134,31 @@ TEST(MpiTraining, CoupledLossesGatherTheStepsPairs) {
   }
 }
 
+// step -> eval_loss from OUT/metrics.jsonl.
+std::map<int64_t, double> eval_curve(const fs::path& out) {
+  std::map<int64_t, double> c;
+  std::ifstream in(out / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("eval_loss")) c[j["step"].get<int64_t>()] = j["eval_loss"].get<double>();
+  }
+  return c;
+}
+
+TEST(MpiTraining, EvaluationAndPrecomputedReferenceOnRanks) {
+  RunSetup s;
+  SCOPED_TRACE(s.trace());
+  // Rank 0 precomputes the reference log-probs while the others wait; eval rows are spread over the ranks.
+  const std::string options = "--max-steps 4 --eval-fraction 0.2 --eval-steps 2 --precompute-ref-log-probs";
+  ASSERT_EQ(run(s.train("one", options)), 0) << read_file(s.dir / "one.log");
+  ASSERT_EQ(run(mpirun(3) + s.train("np3", options + " --zero-stage 3")), 0) << read_file(s.dir / "np3.log");
+  expect_same_curve(s.dir / "one", s.dir / "np3", 4, "precomputed reference");
+  const auto a = eval_curve(s.dir / "one"), b = eval_curve(s.dir / "np3");
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, kTolerance * loss) << "eval at step " << step;
+}
+
 TEST(MpiTraining, CheckpointOfTwoRanksResumesOnThree) {
   RunSetup s;
   SCOPED_TRACE(s.trace());

@@ -145,15 +145,23 @@ TEST(OptimizerShards, ReadsAOneProcessCheckpoint) {
   }
 }
 
-TEST(PairExchange, OneRankMustHaveFilledEveryPair) {
+TEST(StepPairs, PlacedPairsComeBackInRowOrder) {
   dist::SingleProcessCommunicator one;
-  std::vector<loss::PairLogps> pairs(2);
-  pairs[0].policy_chosen = -1.5, pairs[1].chosen_tokens = 7;
-  trainer::share_pairs(one, pairs, {true, true});
-  EXPECT_EQ(pairs[0].policy_chosen, -1.5);
-  EXPECT_EQ(pairs[1].chosen_tokens, 7);
-  EXPECT_TRUE(std::isnan(pairs[1].chosen_logits));  // NaN (no logits) survives the exchange
-  EXPECT_THROW(trainer::share_pairs(one, pairs, {true, false}), Error);
+  trainer::StepPairs pairs({1, 2});
+  std::vector<loss::PairLogps> row1(2);
+  row1[0].policy_chosen = -1.5, row1[1].chosen_tokens = 7;
+  pairs.place(1, row1);
+  EXPECT_THROW(pairs.share(one), Error);  // row 0 was placed by no rank
+  std::vector<loss::PairLogps> row0(1);
+  row0[0].ref_rejected = -3.0;
+  EXPECT_THROW(pairs.place(0, row1), Error);  // two pairs for a row of one
+  pairs.place(0, row0);
+  const auto all = pairs.share(one);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].ref_rejected, -3.0);
+  EXPECT_EQ(all[1].policy_chosen, -1.5);
+  EXPECT_EQ(all[2].chosen_tokens, 7);
+  EXPECT_TRUE(std::isnan(all[2].chosen_logits));  // NaN (no logits) survives the exchange
 }
 
 }  // namespace
