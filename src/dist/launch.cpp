@@ -89,4 +89,12 @@ Launch detect_launch() {
   return detect_launch([](const char* name) { return std::getenv(name); });
 }
 
+void require_one_process(const char* command) {
+  const Launch l = detect_launch();
+  if (l.size > 1)
+    fail("{} runs as one process, but {} started {}: run it without the launcher (duet train is the data-parallel "
+         "command)",
+         command, launcher_name(l.launcher), l.size);
+}
+
 }  // namespace duet::dist

@@ -27,4 +27,8 @@ using GetEnv = std::function<const char*(const char*)>;
 Launch detect_launch(const GetEnv& getenv);
 Launch detect_launch();  // the process's environment
 
+// duet::fail when a launcher started several copies of `command` (a
+// sub-command that is not data parallel: each copy would write the same output).
+void require_one_process(const char* command);
+
 }  // namespace duet::dist
