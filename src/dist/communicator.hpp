@@ -30,8 +30,9 @@ class Communicator {
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
   // A barrier that --nccl-timeout does not bound, for a wait known to be long
-  // (the others wait while rank 0 precomputes the reference log-probs); a
-  // rank that fails meanwhile still ends the job through abort().
+  // (the others wait while rank 0 precomputes the reference log-probs or
+  // writes a checkpoint's model); a rank that fails meanwhile still ends the
+  // job through abort().
   virtual void barrier_unbounded() { barrier(); }
   // Ends every rank of the job now with exit code `code` (the caller has
   // printed why). Safe to call from another thread while a collective blocks.

@@ -31,14 +31,16 @@ void save_sharded_checkpoint(dist::Communicator& comm, engine::Engine& engine, c
   if (comm.rank() == 0) {
     const ShardedOptimizer shards{sharded.steps(), sharded.shard_count(), [&](const fs::path& folder) {
                                     write_mine(folder);
-                                    comm.barrier();  // the folder exists: the others write
-                                    comm.barrier();  // they have written
+                                    // Writing a large model can outlast --nccl-timeout: these
+                                    // waits are unbounded (a failing rank still aborts the job).
+                                    comm.barrier_unbounded();  // the folder exists: the others write
+                                    comm.barrier_unbounded();  // they have written
                                   }};
     save_checkpoint(dir, {engine.config(), engine.master_weights(), nullptr, &state, tokenizer_source, &shards});
   } else {
-    comm.barrier();
+    comm.barrier_unbounded();
     write_mine(dir.string() + ".tmp");  // the folder save_checkpoint fills before its rename
-    comm.barrier();
+    comm.barrier_unbounded();
   }
   comm.barrier();  // renamed: the checkpoint is complete for every rank
 }

@@ -176,6 +176,31 @@ TEST(MpiTraining, CheckpointOfTwoRanksResumesOnThree) {
   EXPECT_TRUE(fs::exists(s.dir / "run" / "checkpoint-4" / trainer::optimizer_shard_file(2, 3)));
 }
 
+// Steps `from`..`to` of `many` against the same steps of `one`.
+void expect_same_steps(const fs::path& one, const fs::path& many, int64_t from, int64_t to, const std::string& what) {
+  const auto a = curve(one), b = curve(many);
+  for (int64_t step = from; step <= to; ++step) {
+    ASSERT_TRUE(a.count(step) && b.count(step)) << what << ": step " << step << " not logged";
+    EXPECT_NEAR(b.at(step).first, a.at(step).first, kTolerance * std::abs(a.at(step).first)) << what << " step " << step;
+  }
+}
+
+TEST(MpiTraining, CheckpointsMoveBetweenOneProcessAndRanks) {
+  RunSetup s;
+  SCOPED_TRACE(s.trace());
+  ASSERT_EQ(run(s.train("one", "--max-steps 5 --save-steps 2")), 0) << read_file(s.dir / "one.log");
+  // One process's optimizer.safetensors, re-cut for 2 ranks.
+  ASSERT_EQ(run(mpirun(2) + s.train("two", "--max-steps 5 --save-steps 2 --zero-stage 1 --resume-from-checkpoint " +
+                                               (s.dir / "one" / "checkpoint-2").string())),
+            0)
+      << read_file(s.dir / "two.log");
+  expect_same_steps(s.dir / "one", s.dir / "two", 3, 5, "one process, then 2 ranks");
+  // Two ranks' shards, read back whole by one process.
+  ASSERT_EQ(run(s.train("back", "--max-steps 5 --resume-from-checkpoint " + (s.dir / "two" / "checkpoint-4").string())), 0)
+      << read_file(s.dir / "back.log");
+  expect_same_steps(s.dir / "one", s.dir / "back", 5, 5, "2 ranks, then one process");
+}
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 TEST(MpiFaults, ARankThatThrowsEndsTheJob) {
