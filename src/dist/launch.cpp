@@ -81,6 +81,13 @@ Launch detect_launch(const GetEnv& getenv) {
   if (has("MASTER_PORT")) {
     l.master_port = parse_int("MASTER_PORT", getenv("MASTER_PORT"), 1);
     if (l.master_port > 65535) fail("environment variable MASTER_PORT={}: not a TCP port (1-65535)", l.master_port);
+    // torchrun's agent already serves its own store on MASTER_PORT (and tells
+    // the workers so): duet's exchange then listens one port above.
+    const char* agent_store = getenv("TORCHELASTIC_USE_AGENT_STORE");
+    if (l.launcher == Launcher::torchrun && agent_store && std::string_view(agent_store) == "True") {
+      if (l.master_port == 65535) fail("environment variable MASTER_PORT=65535: duet needs the port above it free");
+      l.master_port += 1;
+    }
   }
   return l;
 }

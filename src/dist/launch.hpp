@@ -17,7 +17,8 @@ struct Launch {
   int rank = 0, size = 1;
   int local_rank = 0;        // the GPU this rank uses
   std::string master_addr;   // where rank 0 listens for the NCCL id without MPI
-  int master_port = 0;       //   (torchrun's variables; srun users may set them)
+  int master_port = 0;       //   (torchrun's variables; srun users may set them;
+                             //   MASTER_PORT + 1 when torchrun's agent serves MASTER_PORT)
 };
 
 // Reads the variables through `getenv` (tests pass their own). duet::fail

@@ -68,6 +68,13 @@ TEST(Launch, Torchrun) {
   EXPECT_EQ(l.master_port, 29500);
 }
 
+TEST(Launch, TorchrunAgentKeepsMasterPort) {
+  // torchrun's agent serves its store on MASTER_PORT: duet listens one above.
+  const Launch l = detect({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "n"}, {"MASTER_PORT", "29500"},
+                           {"TORCHELASTIC_USE_AGENT_STORE", "True"}});
+  EXPECT_EQ(l.master_port, 29501);
+}
+
 TEST(Launch, BadVariablesNameThemselves) {
   EXPECT_NE(error_of({{"RANK", "1"}}).find("WORLD_SIZE is not set"), std::string::npos);
   EXPECT_NE(error_of({{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK='x'"), std::string::npos);
