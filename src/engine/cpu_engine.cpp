@@ -38,10 +38,6 @@ void CpuEngine::backprop(const Batch& batch, std::span<const double> d_response)
   engine::backprop(model_, params_, batch, d_response, workspace_, grads_);
 }
 
-}  // namespace duet::engine
-
-namespace duet::engine {
-
 double CpuEngine::optimizer_step(double lr) {
   if (sharded_) return sharded_->step(params_.values(), grads_.values(), lr);
   return optimizer_->step(params_, grads_, lr);
