@@ -122,6 +122,16 @@ TEST(MpiTraining, RanksAndZeroStagesGiveTheOneProcessCurve) {
     }
 }
 
+TEST(MpiTraining, ARankWithoutRowsStillTakesPart) {
+  RunSetup s;
+  SCOPED_TRACE(s.trace());
+  // Two examples per step over three ranks: one rank scores nothing, yet joins every collective.
+  ASSERT_EQ(run(s.train("one", "--max-steps 3 --batch-size 2")), 0) << read_file(s.dir / "one.log");
+  ASSERT_EQ(run(mpirun(3) + s.train("np3", "--max-steps 3 --batch-size 2 --zero-stage 3")), 0)
+      << read_file(s.dir / "np3.log");
+  expect_same_curve(s.dir / "one", s.dir / "np3", 3, "2 pairs on 3 ranks");
+}
+
 TEST(MpiTraining, CoupledLossesGatherTheStepsPairs) {
   RunSetup s;
   SCOPED_TRACE(s.trace());
