@@ -85,26 +85,40 @@ int run(const std::string& command) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// step -> {loss, grad_norm} from OUT/metrics.jsonl.
-std::map<int64_t, std::pair<double, double>> curve(const fs::path& out) {
-  std::map<int64_t, std::pair<double, double>> c;
+// step -> the value of `key`, from the records of OUT/metrics.jsonl that have it.
+std::map<int64_t, double> metric(const fs::path& out, const char* key) {
+  std::map<int64_t, double> values;
   std::ifstream in(out / "metrics.jsonl");
   for (std::string line; std::getline(in, line);) {
     auto j = nlohmann::json::parse(line);
-    if (j.contains("loss")) c[j["step"].get<int64_t>()] = {j["loss"].get<double>(), j["grad_norm"].get<double>()};
+    if (j.contains(key)) values[j["step"].get<int64_t>()] = j[key].get<double>();
   }
-  return c;
+  return values;
+}
+
+// `key`'s values in `many` against `one`'s, at every step `one` logged (`steps` of them).
+void expect_same_metric(const fs::path& one, const fs::path& many, const char* key, size_t steps,
+                        const std::string& what) {
+  const auto a = metric(one, key), b = metric(many, key);
+  ASSERT_EQ(a.size(), steps) << what << " " << key;
+  ASSERT_EQ(b.size(), steps) << what << " " << key;
+  for (const auto& [step, ref] : a)
+    EXPECT_NEAR(b.at(step), ref, kTolerance * std::abs(ref)) << what << " step " << step << " " << key;
 }
 
 void expect_same_curve(const fs::path& one, const fs::path& many, size_t steps, const std::string& what) {
-  const auto a = curve(one), b = curve(many);
-  ASSERT_EQ(a.size(), steps) << what;
-  ASSERT_EQ(b.size(), steps) << what;
-  for (const auto& [step, ref] : a) {
-    const auto& got = b.at(step);
-    EXPECT_NEAR(got.first, ref.first, kTolerance * std::abs(ref.first)) << what << " step " << step << " loss";
-    EXPECT_NEAR(got.second, ref.second, kTolerance * std::abs(ref.second)) << what << " step " << step << " grad_norm";
-  }
+  expect_same_metric(one, many, "loss", steps, what);
+  expect_same_metric(one, many, "grad_norm", steps, what);
+}
+
+// Trains with `options` in one process (OUT name_one) and on `ranks` ranks
+// with `rank_options` too (OUT name_np<ranks>); the curves must agree over `steps`.
+void expect_ranks_match_one_process(const RunSetup& s, const std::string& name, const std::string& options, int ranks,
+                                    const std::string& rank_options, size_t steps) {
+  const std::string one = name + "_one", many = name + "_np" + std::to_string(ranks);
+  ASSERT_EQ(run(s.train(one, options)), 0) << read_file(s.dir / (one + ".log"));
+  ASSERT_EQ(run(mpirun(ranks) + s.train(many, options + " " + rank_options)), 0) << read_file(s.dir / (many + ".log"));
+  expect_same_curve(s.dir / one, s.dir / many, steps, name);
 }
 
 TEST(MpiTraining, RanksAndZeroStagesGiveTheOneProcessCurve) {
@@ -126,33 +140,14 @@ TEST(MpiTraining, ARankWithoutRowsStillTakesPart) {
   RunSetup s;
   SCOPED_TRACE(s.trace());
   // Two examples per step over three ranks: one rank scores nothing, yet joins every collective.
-  ASSERT_EQ(run(s.train("one", "--max-steps 3 --batch-size 2")), 0) << read_file(s.dir / "one.log");
-  ASSERT_EQ(run(mpirun(3) + s.train("np3", "--max-steps 3 --batch-size 2 --zero-stage 3")), 0)
-      << read_file(s.dir / "np3.log");
-  expect_same_curve(s.dir / "one", s.dir / "np3", 3, "2 pairs on 3 ranks");
+  expect_ranks_match_one_process(s, "two_pairs", "--max-steps 3 --batch-size 2", 3, "--zero-stage 3", 3);
 }
 
 TEST(MpiTraining, CoupledLossesGatherTheStepsPairs) {
   RunSetup s;
   SCOPED_TRACE(s.trace());
-  for (const char* loss : {"aot", "bco_pair"}) {
-    const std::string one = std::string("one_") + loss, many = std::string("np3_") + loss;
-    const std::string options = std::string("--max-steps 3 --loss-type ") + loss;
-    ASSERT_EQ(run(s.train(one, options)), 0) << read_file(s.dir / (one + ".log"));
-    ASSERT_EQ(run(mpirun(3) + s.train(many, options + " --zero-stage 2")), 0) << read_file(s.dir / (many + ".log"));
-    expect_same_curve(s.dir / one, s.dir / many, 3, loss);
-  }
-}
-
-// step -> eval_loss from OUT/metrics.jsonl.
-std::map<int64_t, double> eval_curve(const fs::path& out) {
-  std::map<int64_t, double> c;
-  std::ifstream in(out / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    if (j.contains("eval_loss")) c[j["step"].get<int64_t>()] = j["eval_loss"].get<double>();
-  }
-  return c;
+  for (const char* loss : {"aot", "bco_pair"})
+    expect_ranks_match_one_process(s, loss, std::string("--max-steps 3 --loss-type ") + loss, 3, "--zero-stage 2", 3);
 }
 
 TEST(MpiTraining, EvaluationAndPrecomputedReferenceOnRanks) {
@@ -160,13 +155,8 @@ TEST(MpiTraining, EvaluationAndPrecomputedReferenceOnRanks) {
   SCOPED_TRACE(s.trace());
   // Rank 0 precomputes the reference log-probs while the others wait; eval rows are spread over the ranks.
   const std::string options = "--max-steps 4 --eval-fraction 0.2 --eval-steps 2 --precompute-ref-log-probs";
-  ASSERT_EQ(run(s.train("one", options)), 0) << read_file(s.dir / "one.log");
-  ASSERT_EQ(run(mpirun(3) + s.train("np3", options + " --zero-stage 3")), 0) << read_file(s.dir / "np3.log");
-  expect_same_curve(s.dir / "one", s.dir / "np3", 4, "precomputed reference");
-  const auto a = eval_curve(s.dir / "one"), b = eval_curve(s.dir / "np3");
-  ASSERT_EQ(a.size(), 2u);
-  ASSERT_EQ(b.size(), 2u);
-  for (const auto& [step, loss] : a) EXPECT_NEAR(b.at(step), loss, kTolerance * loss) << "eval at step " << step;
+  expect_ranks_match_one_process(s, "eval", options, 3, "--zero-stage 3", 4);
+  expect_same_metric(s.dir / "eval_one", s.dir / "eval_np3", "eval_loss", 2, "evaluation");
 }
 
 TEST(MpiTraining, CheckpointOfTwoRanksResumesOnThree) {
@@ -188,10 +178,10 @@ TEST(MpiTraining, CheckpointOfTwoRanksResumesOnThree) {
 
 // Steps `from`..`to` of `many` against the same steps of `one`.
 void expect_same_steps(const fs::path& one, const fs::path& many, int64_t from, int64_t to, const std::string& what) {
-  const auto a = curve(one), b = curve(many);
+  const auto a = metric(one, "loss"), b = metric(many, "loss");
   for (int64_t step = from; step <= to; ++step) {
     ASSERT_TRUE(a.count(step) && b.count(step)) << what << ": step " << step << " not logged";
-    EXPECT_NEAR(b.at(step).first, a.at(step).first, kTolerance * std::abs(a.at(step).first)) << what << " step " << step;
+    EXPECT_NEAR(b.at(step), a.at(step), kTolerance * std::abs(a.at(step))) << what << " step " << step;
   }
 }
 
@@ -276,7 +266,7 @@ int wait_for_job(pid_t pid, double limit) {
 std::pair<int, double> hurt_rank_one(const RunSetup& s, const std::string& extra, int signal) {
   const pid_t job = start_job(mpirun(2) + s.train("run", "--max-steps 100000 --zero-stage 2 " + extra));
   const auto start = Clock::now();
-  while (curve(s.dir / "run").empty() && seconds_since(start) < 60)
+  while (metric(s.dir / "run", "loss").empty() && seconds_since(start) < 60)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   pid_t victim = -1;
   while (victim < 0 && seconds_since(start) < 60) victim = rank_process(job, 1);
