@@ -15,6 +15,7 @@ packages=(
   zlib1g-dev libzstd-dev  # compressed datasets (.jsonl.gz, .jsonl.zst)
   libxxhash-dev        # stable hashes keying the reference-log-prob cache
   libyaml-cpp-dev      # YAML config files for duet train (TRL/accelerate recipes)
+  libopenmpi-dev openmpi-bin  # data parallelism: the CPU engine's collectives and mpirun (tests/dist run 2-3 ranks)
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
   clang libclang-rt-14-dev  # libFuzzer targets (fuzz/, scripts/fuzz.sh)
   python3              # scripts (corpus, demo data)

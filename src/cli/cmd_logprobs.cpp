@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "dist/launch.hpp"
 #include "data/model_fit.hpp"
 #include "data/prepare.hpp"
 #include "engine/engine.hpp"
@@ -80,6 +81,7 @@ void set_threads(unsigned requested) {
 }
 
 int run_logprobs(const LogprobsOptions& o) {
+  dist::require_one_process("duet logprobs");
   const layout::Layout lay = layout::parse_layout(o.layout);
   const data::OnError on_error = data::parse_on_error(o.on_error);
   model::require_model_folder(o.model, "--model");

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "dist/launch.hpp"
 #include "engine/engine.hpp"
 #include "trainer/reference_cache.hpp"
 #include "trainer/training_data.hpp"
@@ -24,6 +25,7 @@ struct RefOptions {
 };
 
 int run_ref(RefOptions& o) {
+  dist::require_one_process("duet ref");
   if (o.out.empty()) fail("--out is required (the cache file to write)");
   if (o.pack_tokens <= 0) fail("--pack-tokens must be positive");
   model::require_model_folder(o.train.model, "--model");

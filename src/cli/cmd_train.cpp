@@ -2,6 +2,7 @@
 // (trainer::train_options): TRL's names, in kebab and snake case on the
 // command line, snake case in a --config file (JSON or YAML). The file is
 // applied first, flags given on the command line override it.
+#include <filesystem>
 #include <map>
 #include <memory>
 
@@ -10,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "dist/fault.hpp"
+#include "dist/make_communicator.hpp"
 #include "trainer/trainer.hpp"
 #include "util/error.hpp"
 
@@ -80,8 +83,26 @@ int run_train(const TrainFlags& flags) {
   }
   trainer::apply_json(o, given, "command line");
   o.validate();
-  trainer::Trainer trainer(std::move(o));
-  return trainer.run();
+  // Several ranks (mpirun, srun, torchrun): a failure on one rank ends them
+  // all, naming the rank, instead of leaving the others in a collective.
+  const std::unique_ptr<dist::Communicator> comm =
+      dist::make_communicator(dist::detect_launch(), o.device, o.nccl_timeout);
+  if (comm->size() == 1) {
+    trainer::Trainer trainer(std::move(o));
+    return trainer.run();
+  }
+  try {
+    trainer::Trainer trainer(std::move(o), comm.get());
+    return trainer.run();
+  } catch (const Error& e) {
+    dist::abort_job(*comm, e.what());
+  } catch (const std::filesystem::filesystem_error& e) {
+    dist::abort_job(*comm, fmt::format("{}: {}", e.path1().string(), e.code().message()));
+  } catch (const std::bad_alloc&) {
+    dist::abort_job(*comm, "out of memory");
+  } catch (const std::exception& e) {
+    dist::abort_job(*comm, fmt::format("internal error: {} (please report this)", e.what()));
+  }
 }
 
 }  // namespace

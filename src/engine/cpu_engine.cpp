@@ -23,7 +23,8 @@ CpuEngine::CpuEngine(const EngineOptions& o)
       params_(model_.config()),
       lora_(o.lora),
       grads_(trained_slots(model_.config(), o)),
-      optimizer_(trained_slots(model_.config(), o), o.adamw),
+      adamw_options_(o.adamw),
+      optimizer_(std::make_unique<AdamW>(trained_slots(model_.config(), o), o.adamw)),
       lora_seed_(o.lora_seed) {
   if (o.random_model) {
     init_random(params_, o.random_seed, o.random_std);
@@ -59,11 +60,12 @@ LoraPass<float> CpuEngine::adapter_pass(const Batch& batch) {
   pass.grads = &grads_;
   pass.training = training_;
   // Dropout masks differ per step and batch; the same (step, batch) gives the same mask.
-  if (training_ && lora_->dropout > 0) pass.dropout_key = lora_dropout_key(lora_seed_, optimizer_.steps(), batch);
+  if (training_ && lora_->dropout > 0) pass.dropout_key = lora_dropout_key(lora_seed_, optimizer_steps(), batch);
   return pass;
 }
 
 std::vector<ResponseLogp> CpuEngine::score_policy(const Batch& batch) {
+  gather_weights();  // ZeRO-3: just before the weights are used
   if (!adapter_) return score(model_, params_, batch, workspace_);
   const LoraPass<float> pass = adapter_pass(batch);
   const std::span<const float> logp = model_.forward(batch, params_, workspace_, &pass);
@@ -77,9 +79,29 @@ std::vector<ResponseLogp> CpuEngine::score_reference(const Batch& batch) {
 }
 
 void CpuEngine::backprop(const Batch& batch, std::span<const double> d_response) {
+  gather_weights();
   if (!adapter_) return engine::backprop(model_, params_, batch, d_response, workspace_, grads_);
   const LoraPass<float> pass = adapter_pass(batch);
   model_.backward(batch, params_, spread_response_gradients<float>(batch, d_response), workspace_, pass);
+}
+
+double CpuEngine::optimizer_step(double lr) {
+  if (sharded_) return sharded_->step(trained().values(), grads_.values(), lr);
+  return optimizer_->step(trained(), grads_, lr);
+}
+
+AdamW& CpuEngine::optimizer() {
+  if (!optimizer_) fail("internal: a data-parallel engine's optimizer state is in sharded_optimizer()");
+  return *optimizer_;
+}
+
+void CpuEngine::enable_data_parallel(dist::Communicator& comm, int zero_stage) {
+  sharded_ = std::make_unique<ShardedAdamW>(comm, zero_stage, trained().slots(), adamw_options_);
+  optimizer_.reset();  // its full-size moments are what sharding saves
+}
+
+void CpuEngine::gather_weights() {
+  if (sharded_) sharded_->gather_weights(trained().values());
 }
 
 }  // namespace duet::engine

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "engine/engine.hpp"
+#include "engine/sharded_adamw.hpp"
 #include "engine/transformer.hpp"
 
 namespace duet::engine {
@@ -21,10 +22,17 @@ class CpuEngine final : public Engine {
   void zero_grad() override { grads_.fill(0.0f); }
   void backprop(const Batch& batch, std::span<const double> d_response) override;
   const ParameterSet<float>& gradients() override { return grads_; }
-  double optimizer_step(double lr) override { return optimizer_.step(trained(), grads_, lr); }
+  double optimizer_step(double lr) override;
   ParameterSet<float>& master_weights() override { return trained(); }
-  AdamW& optimizer() override { return optimizer_; }
+  AdamW& optimizer() override;
   void state_changed() override {}  // the host copy is the state
+  // The fp32 weights are both master and working copy here, so ZeRO-1 saves
+  // the moments' memory, ZeRO-2 the communication of an all-reduce, and ZeRO-3
+  // gathers the whole model before the step's first forward (no saving on
+  // this engine; docs/distributed.md).
+  void enable_data_parallel(dist::Communicator& comm, int zero_stage) override;
+  ShardedAdamW* sharded_optimizer() override { return sharded_.get(); }
+  void gather_weights() override;
 
   const LoraConfig* lora() const override { return lora_ ? &*lora_ : nullptr; }
   const ParameterSet<float>& base_weights() override { return params_; }
@@ -32,6 +40,7 @@ class CpuEngine final : public Engine {
 
  private:
   ParameterSet<float>& trained() { return adapter_ ? *adapter_ : params_; }
+  int64_t optimizer_steps() const { return sharded_ ? sharded_->steps() : optimizer_->steps(); }
   LoraPass<float> adapter_pass(const Batch& batch);
 
   Transformer<float> model_;
@@ -42,7 +51,9 @@ class CpuEngine final : public Engine {
   std::unique_ptr<ParameterSet<float>> reference_;
   bool reference_is_base_ = false;
   Workspace<float> workspace_;
-  AdamW optimizer_;  // of the trained weights
+  AdamWOptions adamw_options_;
+  std::unique_ptr<AdamW> optimizer_;       // of the trained weights, one process
+  std::unique_ptr<ShardedAdamW> sharded_;  // data parallel (replaces optimizer_)
   uint64_t lora_seed_ = 0;
   bool training_ = false;
 };

@@ -12,14 +12,18 @@
 #include <utility>
 #include <vector>
 
+#include "dist/communicator.hpp"
 #include "engine/adamw.hpp"
 #include "engine/batch.hpp"
 #include "engine/lora.hpp"
 #include "engine/parameters.hpp"
 #include "engine/scoring.hpp"
 #include "model/config.hpp"
+#include "util/error.hpp"
 
 namespace duet::engine {
+
+class ShardedAdamW;
 
 class Engine {
  public:
@@ -67,6 +71,22 @@ class Engine {
   // Training mode: LoRA dropout applies to score_policy (and its backprop)
   // only while it is on, as in PyTorch's model.train() / model.eval().
   virtual void set_training(bool on) {}
+
+  // Data parallelism (docs/distributed.md). Called once, before training, on
+  // every rank: optimizer_step then sums the gradients over `comm`'s ranks and
+  // keeps ZeRO stage `zero_stage`'s shards, and the AdamW state lives in
+  // sharded_optimizer() instead of optimizer(). An engine without it does
+  // nothing for one rank and fails for more.
+  virtual void enable_data_parallel(dist::Communicator& comm, int zero_stage) {
+    if (comm.size() > 1)
+      fail("{} ranks: this engine has no data parallelism yet; run one process, or the CPU engine (--device cpu) "
+           "under mpirun",
+           comm.size());
+  }
+  virtual ShardedAdamW* sharded_optimizer() { return nullptr; }
+  // Collective: brings master_weights() up to date on every rank (ZeRO-3
+  // keeps only the shard current between steps). Call before saving them.
+  virtual void gather_weights() {}
 };
 
 // What an engine must hold beyond the weights it scores with: nothing

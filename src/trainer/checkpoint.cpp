@@ -4,6 +4,7 @@
 
 #include "engine/lora_files.hpp"
 #include "model/safetensors.hpp"
+#include "trainer/optimizer_shards.hpp"
 #include "util/error.hpp"
 
 namespace duet::trainer {
@@ -87,22 +88,29 @@ void save_checkpoint(const fs::path& dir, const CheckpointContent& c) {
       engine::save_weights(c.params, tmp / "model.safetensors", c.config.dtype);
     }
     if (!c.tokenizer_source.empty()) copy_tokenizer_files(c.tokenizer_source, tmp);
-    if (c.optimizer && c.state) {
-      const engine::ParameterSet<float>* sets[] = {&c.params, &c.optimizer->first_moment(),
-                                                   &c.optimizer->second_moment()};
-      std::vector<model::TensorData> tensors;
-      for (int g = 0; g < 3; ++g)
-        for (const auto& s : c.params.slots())
-          tensors.push_back({std::string(kGroups[g]) + "." + s.name, s.shape,
-                             std::span<const float>(sets[g]->values().data() + s.offset, s.numel)});
-      model::write_safetensors(tmp / kOptimizerFile, tensors, model::DType::F32);
-      write_json(tmp / kStateFile, {{"global_step", c.state->global_step},
-                                    {"epoch", c.state->position.epoch},
-                                    {"step_in_epoch", c.state->position.step},
-                                    {"adam_steps", c.optimizer->steps()},
-                                    {"loss_state", loss::to_json(c.state->loss_state)},
-                                    {"options", c.state->options},
-                                    {"fingerprints", c.state->fingerprints}});
+    if ((c.optimizer || c.sharded) && c.state) {
+      nlohmann::json state = {{"global_step", c.state->global_step},
+                              {"epoch", c.state->position.epoch},
+                              {"step_in_epoch", c.state->position.step},
+                              {"loss_state", loss::to_json(c.state->loss_state)},
+                              {"options", c.state->options},
+                              {"fingerprints", c.state->fingerprints}};
+      if (c.sharded) {
+        c.sharded->write_shards(tmp);
+        state["adam_steps"] = c.sharded->adam_steps;
+        state["optimizer_shards"] = c.sharded->shards;
+      } else {
+        const engine::ParameterSet<float>* sets[] = {&c.params, &c.optimizer->first_moment(),
+                                                     &c.optimizer->second_moment()};
+        std::vector<model::TensorData> tensors;
+        for (int g = 0; g < 3; ++g)
+          for (const auto& s : c.params.slots())
+            tensors.push_back({std::string(kGroups[g]) + "." + s.name, s.shape,
+                               std::span<const float>(sets[g]->values().data() + s.offset, s.numel)});
+        model::write_safetensors(tmp / kOptimizerFile, tensors, model::DType::F32);
+        state["adam_steps"] = c.optimizer->steps();
+      }
+      write_json(tmp / kStateFile, state);
     }
     // Last: a folder with a config is complete (the rename makes an adapter checkpoint whole).
     if (!c.lora) model::save_config(c.config, tmp / "config.json");
@@ -142,34 +150,36 @@ void save_merged_model(const fs::path& dir, const model::ModelConfig& config, co
   save_final_model(dir, config, merged, tokenizer_source);
 }
 
-TrainerState load_training_state(const fs::path& dir, engine::ParameterSet<float>& params, engine::AdamW& optimizer) {
+SavedTraining read_training_state(const fs::path& dir) {
   return with_context(dir.string(), [&] {
     std::ifstream in(dir / kStateFile);
     if (!in) fail("no {} here: not a duet training checkpoint (resume needs one written by duet train)", kStateFile);
     auto j = nlohmann::json::parse(in, nullptr, false);
     if (j.is_discarded()) fail("{} is not valid JSON", kStateFile);
-    TrainerState s;
+    SavedTraining saved;
+    TrainerState& s = saved.state;
     try {
       s.global_step = j.at("global_step");
       s.position = {j.at("epoch"), j.at("step_in_epoch")};
       s.loss_state = loss::state_from_json(j.at("loss_state"));
       s.options = j.value("options", nlohmann::json::object());
       s.fingerprints = j.value("fingerprints", nlohmann::json::object());
-      optimizer.set_steps(j.at("adam_steps"));
+      saved.adam_steps = j.at("adam_steps");
+      saved.optimizer_shards = j.value("optimizer_shards", 0);
     } catch (const nlohmann::json::exception& e) {
       fail("{} is incomplete: {}", kStateFile, e.what());
     }
-    model::SafetensorsFile file(dir / kOptimizerFile);
-    engine::ParameterSet<float>* sets[] = {&params, &optimizer.first_moment(), &optimizer.second_moment()};
-    for (int g = 0; g < 3; ++g)
-      for (const auto& slot : params.slots()) {
-        const std::string name = std::string(kGroups[g]) + "." + slot.name;
-        const auto* info = file.find(name);
-        if (!info) fail("{} lacks tensor '{}'", kOptimizerFile, name);
-        file.load_f32(*info, std::span<float>(sets[g]->values().data() + slot.offset, slot.numel));
-      }
-    return s;
+    if (saved.optimizer_shards < 0) fail("{}: optimizer_shards is negative", kStateFile);
+    return saved;
   });
+}
+
+TrainerState load_training_state(const fs::path& dir, engine::ParameterSet<float>& params, engine::AdamW& optimizer) {
+  SavedTraining saved = read_training_state(dir);
+  optimizer.set_steps(saved.adam_steps);
+  read_optimizer_range(dir, saved.optimizer_shards, params.slots(),
+                       {0, params.values(), optimizer.first_moment().values(), optimizer.second_moment().values()});
+  return std::move(saved.state);
 }
 
 }  // namespace duet::trainer

@@ -5,6 +5,7 @@
 // optimizer.safetensors, the data position and loss state in
 // trainer_state.json). Written into a temporary folder, then renamed.
 #include <filesystem>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,16 @@ struct TrainerState {
   nlohmann::json fingerprints = nlohmann::json::object();  // hashes of the inputs, checked on resume
 };
 
+// A data-parallel run's optimizer: written as shard files by every rank
+// (trainer/optimizer_shards.hpp) while the folder is still temporary.
+struct ShardedOptimizer {
+  int64_t adam_steps = 0;
+  int shards = 1;
+  // Collective: rank 0 calls it inside the temporary folder; it must return
+  // once every rank has written its shard there.
+  std::function<void(const std::filesystem::path& tmp)> write_shards;
+};
+
 struct CheckpointContent {
   const model::ModelConfig& config;
   const engine::ParameterSet<float>& params;
@@ -34,6 +45,7 @@ struct CheckpointContent {
   // LoRA: `params` is the adapter, written as PEFT's adapter files instead of a model.
   const engine::LoraConfig* lora = nullptr;
   std::string base_model;  // adapter_config.json's base_model_name_or_path
+  const ShardedOptimizer* sharded = nullptr;  // instead of `optimizer` (data parallel)
 };
 
 // Writes `dir` atomically (dir.tmp, then rename; an existing dir is replaced).
@@ -59,7 +71,16 @@ void save_merged_model(const std::filesystem::path& dir, const model::ModelConfi
 // `file` as indented JSON, through a temporary file and a rename.
 void write_json_atomically(const std::filesystem::path& file, const nlohmann::json& value);
 
-// Restores master weights, AdamW moments and the state from `dir`.
+// trainer_state.json of `dir`, and how its optimizer state is stored.
+struct SavedTraining {
+  TrainerState state;
+  int64_t adam_steps = 0;
+  int optimizer_shards = 0;  // 0: optimizer.safetensors (one process); N: N shard files
+};
+SavedTraining read_training_state(const std::filesystem::path& dir);
+
+// Restores master weights, AdamW moments and the state from `dir` (written
+// by one process or by any number of ranks).
 TrainerState load_training_state(const std::filesystem::path& dir, engine::ParameterSet<float>& params,
                                  engine::AdamW& optimizer);
 

@@ -107,6 +107,9 @@ void TrainOptions::validate() const {
     fail("--max-prompt-length ({}) must be smaller than --max-length ({}) to leave room for the responses",
          effective_max_prompt_length(), max_length);
   if (logging_steps <= 0) fail("--logging-steps must be positive");
+  if (zero_stage < 0 || zero_stage > 3)
+    fail("--zero-stage {}: must be 0 (replicated), 1, 2 or 3 (DeepSpeed's ZeRO stages)", zero_stage);
+  if (!(nccl_timeout > 0)) fail("--nccl-timeout {}: must be a positive number of seconds", nccl_timeout);
   if (save_steps < 0 || eval_steps < 0) fail("--save-steps and --eval-steps must be >= 0");
   if (save_total_limit < 0) fail("--save-total-limit must be >= 0 (0: keep every checkpoint)");
   if (threads < 0 || threads > 4096) fail("--threads must be in [0, 4096] (0: all cores), got {}", threads);
@@ -194,6 +197,8 @@ const std::vector<OptionInfo>& train_options() {
       {"bf16", T::boolean, "compute in bf16 (the cuda engine)", {}, {}},
       {"fp32", T::boolean, "compute in fp32 (the cpu engine)", {}, {"tf32"}},
       {"gradient_checkpointing", T::boolean, "recompute activations in the backward: less memory, more time (cuda)", {}, {}},
+      {"zero_stage", T::integer, "with several ranks: 0 replicates the optimizer; 1 shards fp32 master weights and AdamW moments, 2 also gradients, 3 also the working weights (DeepSpeed's stages)", {}, {}},
+      {"nccl_timeout", T::real, "seconds a collective waits for the other ranks before the job is ended", {}, {"ddp_timeout"}},
       {"no_progress", T::boolean, "plain log lines instead of a progress bar", {}, {"disable_tqdm"}},
       {"use_peft", T::boolean, "train a LoRA adapter on the frozen --model (docs/lora.md)", {}, {}},
       {"lora_r", T::integer, "LoRA rank", {}, {}},
@@ -223,8 +228,8 @@ const char* type_name(OptionType type) {
 const std::vector<std::pair<std::string, std::string>>& trl_options_not_implemented() {
   static const std::vector<std::pair<std::string, std::string>> list = {
       {"fp16", "duet computes in fp32 (cpu) or bf16 (cuda), never fp16"},
-      {"deepspeed", "duet runs on one device; there is no DeepSpeed"},
-      {"fsdp", "duet runs on one device; there is no FSDP"},
+      {"deepspeed", "duet shards by itself: give --zero-stage 1|2|3 and launch with mpirun, srun or torchrun"},
+      {"fsdp", "duet shards by itself: give --zero-stage 3 and launch with mpirun, srun or torchrun"},
       {"lora_task_type", "duet's adapters are for causal language models (CAUSAL_LM) only"},
       {"lora_modules_to_save", "duet trains only the LoRA matrices of the target modules"},
       {"use_dora", "DoRA is not implemented: duet trains plain LoRA adapters"},
@@ -248,7 +253,7 @@ const std::vector<std::pair<std::string, std::string>>& trl_options_not_implemen
       {"model_init_kwargs", "duet reads the model's config.json as it is"},
       {"ref_model_init_kwargs", "duet reads the model's config.json as it is"},
       {"dataset_num_proc", "data preparation uses --threads"},
-      {"local_rank", "duet runs on one device"},
+      {"local_rank", "duet reads the rank from the launcher's environment (LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID)"},
   };
   return list;
 }
@@ -461,6 +466,8 @@ void apply_json(TrainOptions& o, const nlohmann::json& object, const std::string
     else if (key == "bf16") { if (value.get<bool>()) o.precision = "bf16"; }
     else if (key == "fp32") { if (value.get<bool>()) o.precision = "fp32"; }
     else if (key == "gradient_checkpointing") o.gradient_checkpointing = value;
+    else if (key == "zero_stage") o.zero_stage = value;
+    else if (key == "nccl_timeout") o.nccl_timeout = value;
     else if (key == "no_progress") o.progress = !value.get<bool>();
     else if (key == "use_peft") o.use_peft = value;
     else if (key == "lora_r") o.lora_r = value;
@@ -493,7 +500,7 @@ bool alters_run(const std::string& key) {
       "overwrite_output_dir", "allow_option_changes", "layout", "pack_tokens", "on_error", "threads", "device",
       "gradient_checkpointing", "logging_steps", "save_steps", "save_total_limit", "eval_steps",
       "per_device_train_batch_size", "gradient_accumulation_steps", "precompute_ref_log_probs", "report_to", "precision",
-      "adapter", "merge_adapter"};
+      "adapter", "merge_adapter", "zero_stage", "nccl_timeout"};
   return std::find(std::begin(kNeutral), std::end(kNeutral), key) == std::end(kNeutral);
 }
 
@@ -569,6 +576,8 @@ nlohmann::json to_json(const TrainOptions& o) {
   j["use_rslora"] = o.use_rslora;
   j["adapter"] = o.adapter.string();
   j["merge_adapter"] = o.merge_adapter;
+  j["zero_stage"] = o.zero_stage;
+  j["nccl_timeout"] = o.nccl_timeout;
   const nlohmann::json loss_part = loss::to_json(o.loss);  // items() must not outlive its json
   for (const auto& [k, v] : loss_part.items()) j[k] = v;
   return j;

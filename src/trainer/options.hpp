@@ -74,6 +74,10 @@ struct TrainOptions {
   bool precompute_ref_log_probs = false;  // score the reference once before training, then free it
   std::string report_to = "none";  // none or tensorboard (OUT/runs/)
   bool gradient_checkpointing = false;  // recompute activations in the backward (memory for time)
+  // Data parallelism (docs/distributed.md): the ranks come from the launcher
+  // (mpirun, srun, torchrun); these only shape how they share the work.
+  int64_t zero_stage = 0;         // DeepSpeed's ZeRO stage: 0 replicated, 1-3 sharded
+  double nccl_timeout = 600;      // seconds a collective may wait for the other ranks
   bool progress = true;  // a progress bar when stderr is a terminal
 
   // LoRA, by TRL's / PEFT's names (docs/lora.md): an adapter is trained on the

@@ -14,13 +14,16 @@
 #include <fmt/ranges.h>
 
 #include "engine/lora_files.hpp"
+#include "dist/single_process.hpp"
 #include "layout/row_builder.hpp"
 #include "layout/pack_rows.hpp"
 #include "trainer/metrics_log.hpp"
 #include "trainer/tensorboard.hpp"
 #include "trainer/output_dir.hpp"
+#include "trainer/pair_exchange.hpp"
 #include "trainer/preference_batch.hpp"
 #include "trainer/schedule.hpp"
+#include "trainer/sharded_checkpoint.hpp"
 #include "trainer/training_data.hpp"
 #include "util/error.hpp"
 
@@ -84,10 +87,18 @@ nlohmann::json metrics_record(const loss::BatchResult& r, const std::string& pre
 
 }  // namespace
 
-Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
+Trainer::Trainer(TrainOptions options, dist::Communicator* comm) : o_(std::move(options)), comm_(comm) {
+  if (!comm_) {
+    own_comm_ = std::make_unique<dist::SingleProcessCommunicator>();
+    comm_ = own_comm_.get();
+  }
   o_.validate();
-  out_ = std::make_unique<OutputDir>(o_);
-  if (o_.precompute_ref_log_probs && loss::needs_reference(o_.loss)) precompute_reference();
+  if (main_rank()) out_ = std::make_unique<OutputDir>(o_);
+  if (o_.precompute_ref_log_probs && loss::needs_reference(o_.loss)) {
+    if (main_rank()) precompute_reference();
+    comm_->barrier_unbounded();  // the others wait, however long, and read what rank 0 wrote
+    o_.ref_cache = o_.out / "ref_log_probs.jsonl";
+  }
   const bool cached_reference = loss::needs_reference(o_.loss) && !o_.ref_cache.empty();
   engine::EngineOptions eo;
   eo.device = o_.device;
@@ -105,6 +116,11 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   }
   eo.adamw = {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm};
   engine_ = engine::make_engine(eo);
+  if (o_.use_peft && (comm_->size() > 1 || o_.zero_stage > 0))
+    fail("--use-peft with {} ranks / --zero-stage {}: LoRA is not data parallel yet; run one process without "
+         "--zero-stage",
+         comm_->size(), o_.zero_stage);
+  if (comm_->size() > 1 || o_.zero_stage > 0) engine_->enable_data_parallel(*comm_, static_cast<int>(o_.zero_stage));
   // The starting weights, before a resume replaces them (with LoRA: the base's, and the adapter's).
   const uint64_t model_hash = hash_weights(engine_->base_weights());
   state_.fingerprints["model_xxh3"] = hash_hex(model_hash);
@@ -130,6 +146,7 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
   b.global_batch = o_.batch_size;
   b.pack_tokens = o_.pack_tokens;
   b.seed = o_.seed;
+  b.ranks = comm_->size();
   batcher_ = std::make_unique<layout::StepBatcher>(shapes_, b);
   total_steps_ = o_.max_steps > 0
                      ? o_.max_steps
@@ -140,8 +157,11 @@ Trainer::Trainer(TrainOptions options) : o_(std::move(options)) {
 
 void Trainer::resume() {
   check_resumed_weights(o_.resume_from_checkpoint, engine_->lora());
+  // Data parallel: each rank reads its shard, whatever number of ranks wrote the checkpoint.
   TrainerState saved =
-      load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
+      engine_->sharded_optimizer()
+          ? load_sharded_checkpoint(o_.resume_from_checkpoint, *engine_)
+          : load_training_state(o_.resume_from_checkpoint, engine_->master_weights(), engine_->optimizer());
   engine_->state_changed();
   // A resumed run must be the run that was interrupted: the same inputs and
   // the options that shape it, unless the user lists what may change.
@@ -213,39 +233,43 @@ std::vector<engine::ResponseLogp> Trainer::reference_scores(const engine::Batch&
 Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   StepOutcome out;
   engine_->set_training(true);  // LoRA dropout on, for this step's scoring and backprop only
+  engine_->gather_weights();  // ZeRO-3: every rank, even one without rows this step
   engine_->zero_grad();
-  std::vector<PreferenceBatch> rows;
-  for (const auto& members : step.rows) rows.emplace_back(layout::build_row(train_, members, o_.layout, o_.pack_tokens, 0));
   for (int64_t t : step.row_tokens) out.tokens += t;
+  // This rank's rows; pairs keep the one-process order (row by row), so the
+  // loss sees the same vector whatever the rank count.
+  const std::vector<size_t>& mine = step.rank_rows.at(static_cast<size_t>(comm_->rank()));
+  std::vector<size_t> pairs_per_row;
+  for (const auto& members : step.rows) pairs_per_row.push_back(members.size());
+  StepPairs step_pairs(pairs_per_row);
+  std::vector<PreferenceBatch> rows;
+  for (size_t r : mine) rows.emplace_back(layout::build_row(train_, step.rows[r], o_.layout, o_.pack_tokens, 0));
 
   const bool coupled = loss::couples_pairs(o_.loss);
-  std::vector<loss::PairLogps> all_pairs;
-  std::vector<std::vector<loss::PairLogps>> row_pairs(rows.size());
-  for (size_t r = 0; r < rows.size(); ++r) {
-    const auto& b = rows[r].batch;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const auto& b = rows[k].batch;
     auto ref = reference_scores(b);
     auto policy = engine_->score_policy(b);
-    row_pairs[r] = rows[r].pairs(policy, ref, engine_->config().vocab_size);
-    all_pairs.insert(all_pairs.end(), row_pairs[r].begin(), row_pairs[r].end());
+    const std::vector<loss::PairLogps> row_pairs = rows[k].pairs(policy, ref, engine_->config().vocab_size);
+    step_pairs.place(mine[k], row_pairs);
     if (!coupled) {
       // Each row's pairs are independent: backward now, normalised by the
       // step's N (the loss's normalisation), while the engine still holds this row's activations.
       loss::LossState unused = state_.loss_state;
-      auto res = loss::compute(o_.loss, row_pairs[r], unused, step.num_examples);
-      engine_->backprop(b, rows[r].response_gradients(res.pairs));
+      auto res = loss::compute(o_.loss, row_pairs, unused, step.num_examples);
+      engine_->backprop(b, rows[k].response_gradients(res.pairs));
     }
   }
+  const std::vector<loss::PairLogps> all_pairs = step_pairs.share(*comm_);
   if (coupled) {
-    // The loss couples the step's pairs: all log-probs first, then each row
-    // again with its share of the gradient.
+    // The loss couples the step's pairs: all log-probs first (every rank has
+    // them all now), then each of this rank's rows again with its share of the gradient.
     out.result = loss::compute(o_.loss, all_pairs, state_.loss_state);
-    size_t first = 0;
-    for (size_t r = 0; r < rows.size(); ++r) {
-      const size_t n = row_pairs[r].size();
-      engine_->score_policy(rows[r].batch);
-      std::span<const loss::PairResult> part(out.result.pairs.data() + first, n);
-      engine_->backprop(rows[r].batch, rows[r].response_gradients(part));
-      first += n;
+    for (size_t k = 0; k < rows.size(); ++k) {
+      engine_->score_policy(rows[k].batch);
+      std::span<const loss::PairResult> part(out.result.pairs.data() + step_pairs.first(mine[k]),
+                                             step_pairs.count(mine[k]));
+      engine_->backprop(rows[k].batch, rows[k].response_gradients(part));
     }
   } else {
     out.result = loss::evaluate(o_.loss, all_pairs, state_.loss_state);
@@ -258,26 +282,37 @@ nlohmann::json Trainer::evaluate() {
   if (eval_.empty()) return {};
   if (eval_rows_.empty())
     for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) eval_rows_.emplace_back(row);
-  std::vector<loss::PairLogps> pairs;
-  for (const PreferenceBatch& pb : eval_rows_) {
+  // Rows round-robin over the ranks; the pairs in the one-process order.
+  engine_->gather_weights();
+  std::vector<size_t> pairs_per_row;
+  for (const PreferenceBatch& pb : eval_rows_) pairs_per_row.push_back(pb.examples.size());
+  StepPairs eval_pairs(pairs_per_row);
+  for (size_t r = static_cast<size_t>(comm_->rank()); r < eval_rows_.size(); r += static_cast<size_t>(comm_->size())) {
+    const PreferenceBatch& pb = eval_rows_[r];
     auto ref = reference_scores(pb.batch);
     auto policy = engine_->score_policy(pb.batch);
-    auto p = pb.pairs(policy, ref, engine_->config().vocab_size);
-    pairs.insert(pairs.end(), p.begin(), p.end());
+    eval_pairs.place(r, pb.pairs(policy, ref, engine_->config().vocab_size));
   }
+  const std::vector<loss::PairLogps> pairs = eval_pairs.share(*comm_);
   return metrics_record(loss::evaluate(o_.loss, pairs, state_.loss_state), "eval_");
 }
 
 void Trainer::save_checkpoint_now() {
   const fs::path dir = o_.out / fmt::format("checkpoint-{}", state_.global_step);
-  save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_,
-                        engine_->lora(), o_.model.string()});
+  if (engine_->sharded_optimizer())
+    save_sharded_checkpoint(*comm_, *engine_, dir, state_, tokenizer_dir_);
+  else
+    save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_,
+                          engine_->lora(), o_.model.string()});
+  if (!main_rank()) return;
   log_->message(fmt::format("saved {}", dir.string()));
   for (const auto& old : out_->prune_checkpoints(o_.save_total_limit))
     log_->message(fmt::format("removed {} (--save-total-limit {})", old.string(), o_.save_total_limit));
 }
 
 void Trainer::save_final_model() {
+  engine_->gather_weights();
+  if (!main_rank()) return;
   // The output folder itself becomes a model folder, as with TRL (with LoRA: an adapter folder).
   if (const engine::LoraConfig* lora = engine_->lora()) {
     save_final_adapter(o_.out, *lora, engine_->master_weights(), o_.model.string(), tokenizer_dir_);
@@ -291,20 +326,33 @@ void Trainer::save_final_model() {
   trainer::save_final_model(o_.out, engine_->config(), engine_->master_weights(), tokenizer_dir_);
 }
 
+void Trainer::say(const std::string& line) {
+  if (log_) log_->message(line);
+}
+
+int Trainer::agreed_stop_signal(int signal) {
+  if (comm_->size() == 1) return signal;
+  double value = main_rank() ? signal : 0;
+  comm_->all_reduce_sum(&value, 1);
+  return static_cast<int>(value);
+}
+
 int Trainer::run() {
   // Steps after the resumed checkpoint were logged by a run that did not
   // save them: they are done again, and logged again.
-  if (!o_.resume_from_checkpoint.empty()) out_->cut_metrics_after(state_.global_step);
-  log_ = std::make_unique<MetricsLog>(o_.out / "metrics.jsonl", total_steps_, o_.progress);
-  if (o_.report_to == "tensorboard") {
+  if (main_rank() && !o_.resume_from_checkpoint.empty()) out_->cut_metrics_after(state_.global_step);
+  if (main_rank()) log_ = std::make_unique<MetricsLog>(o_.out / "metrics.jsonl", total_steps_, o_.progress);
+  if (main_rank() && o_.report_to == "tensorboard") {
     tensorboard_ = std::make_unique<TensorBoardWriter>(o_.out / "runs");
     // What a killed run logged after the checkpoint is dropped by TensorBoard too.
     if (!o_.resume_from_checkpoint.empty()) tensorboard_->restart(state_.global_step + 1);
   }
-  log_->message(fmt::format("duet train: {} train / {} eval examples, {} layout, pack_tokens {}, {} steps of {} examples",
-                            train_.size(), eval_.size(), layout::layout_name(o_.layout), o_.pack_tokens, total_steps_,
-                            o_.batch_size));
-  log_->message(fmt::format("data: {} (max_length {}, max_prompt_length {})", data_summary_, o_.max_length,
+  say(fmt::format("duet train: {} train / {} eval examples, {} layout, pack_tokens {}, {} steps of {} examples",
+                  train_.size(), eval_.size(), layout::layout_name(o_.layout), o_.pack_tokens, total_steps_,
+                  o_.batch_size));
+  if (comm_->size() > 1)
+    say(fmt::format("data parallel: {} ranks over {}, ZeRO stage {}", comm_->size(), comm_->backend(), o_.zero_stage));
+  say(fmt::format("data: {} (max_length {}, max_prompt_length {})", data_summary_, o_.max_length,
                             o_.effective_max_prompt_length()));
   if (const engine::LoraConfig* lora = engine_->lora()) {
     // As peft's print_trainable_parameters.
@@ -361,9 +409,11 @@ int Trainer::run() {
       record["examples_per_second"] = static_cast<double>(window_examples) / window_seconds;
       // GPU engines allocate nothing per step, so memory in use now is the run's peak.
       if (const double gib = engine_->device_memory_gib(); gib > 0) record["gpu_memory_gib"] = gib;
-      log_->write(record);
+      if (log_) {
+        log_->write(record);
+        log_->show(step_number, record);
+      }
       if (tensorboard_) tensorboard_->record(record);
-      log_->show(step_number, record);
       window.clear();
       window_tokens = window_examples = 0;
       window_seconds = 0;
@@ -372,15 +422,15 @@ int Trainer::run() {
     if (!eval_.empty() && ((o_.eval_steps > 0 && step_number % o_.eval_steps == 0) || last)) {
       nlohmann::json record = evaluate();
       record["step"] = step_number;
-      log_->write(record);
+      if (log_) log_->write(record);
       if (tensorboard_) tensorboard_->record(record);
-      log_->message(fmt::format("eval at step {}: loss {:.4f}, accuracy {:.3f}", step_number,
+      say(fmt::format("eval at step {}: loss {:.4f}, accuracy {:.3f}", step_number,
                                 record["eval_loss"].get<double>(), record.value("eval_rewards/accuracies", 0.0)));
     }
     if ((o_.save_steps > 0 && step_number % o_.save_steps == 0) || last) save_checkpoint_now();
-    if (const int signal = g_stop_signal; signal != 0 && !last) {
+    if (const int signal = agreed_stop_signal(g_stop_signal); signal != 0 && !last) {
       save_checkpoint_now();
-      log_->message(fmt::format("stopped by {}: resume with --resume-from-checkpoint {}", strsignal(signal),
+      say(fmt::format("stopped by {}: resume with --resume-from-checkpoint {}", strsignal(signal),
                                 (o_.out / fmt::format("checkpoint-{}", step_number)).string()));
       return 128 + signal;
     }
@@ -395,8 +445,8 @@ int Trainer::run() {
                             {"train_loss", steps_run > 0 ? loss_sum / steps_run : 0.0},
                             {"epoch", static_cast<double>(state_.global_step) / steps_per_epoch},
                             {"global_step", state_.global_step}};
-  write_json_atomically(o_.out / "train_results.json", summary);
-  log_->message(fmt::format("done: {} steps in {:.1f} s, train_loss {:.4f}, {:.2f} examples/s; model in {}",
+  if (main_rank()) write_json_atomically(o_.out / "train_results.json", summary);
+  say(fmt::format("done: {} steps in {:.1f} s, train_loss {:.4f}, {:.2f} examples/s; model in {}",
                             state_.global_step - first_step, runtime, summary["train_loss"].get<double>(),
                             summary["train_samples_per_second"].get<double>(), o_.out.string()));
   return 0;

@@ -3,13 +3,17 @@
 // rows -> policy (and reference) log-probs -> DPO-family loss normalised by N
 // -> backward -> clip -> AdamW, with metrics, checkpoints, eval and exact
 // resume. The model is behind engine::Engine (CPU fp32 today; a CUDA engine
-// implements the same interface).
+// implements the same interface). With several ranks (docs/distributed.md)
+// each rank scores its share of every step's rows, the pairs are shared, the
+// engine reduces the gradients and steps its ZeRO shard, and rank 0 alone
+// writes metrics, progress and the model files.
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "dist/communicator.hpp"
 #include "engine/engine.hpp"
 #include "layout/step_batcher.hpp"
 #include "trainer/checkpoint.hpp"
@@ -25,7 +29,8 @@ class TensorBoardWriter;
 
 class Trainer {
  public:
-  explicit Trainer(TrainOptions options);
+  // `comm`: the ranks of a data-parallel job (outlives the trainer); null: one process.
+  explicit Trainer(TrainOptions options, dist::Communicator* comm = nullptr);
   ~Trainer();
   // Trains to the end (0) or until SIGINT, SIGTERM or SIGUSR1 (128 + the
   // signal's number, after writing a checkpoint).
@@ -45,8 +50,14 @@ class Trainer {
   nlohmann::json evaluate();
   void save_checkpoint_now();
   void save_final_model();
+  bool main_rank() const { return comm_->rank() == 0; }
+  void say(const std::string& line);  // a log line, from rank 0
+  // Collective: rank 0's signal reaches every rank, so all stop at the same step.
+  int agreed_stop_signal(int signal);
 
   TrainOptions o_;
+  std::unique_ptr<dist::Communicator> own_comm_;  // one process, when none was given
+  dist::Communicator* comm_ = nullptr;
   std::unique_ptr<OutputDir> out_;             // checked and locked before anything is loaded
   std::unique_ptr<engine::Engine> engine_;     // policy, reference model (if any), optimizer
   std::unique_ptr<ReferenceCache> ref_cache_;  // from duet ref

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/preference_task.hpp"
 #include "common/seeds.hpp"
 #include "engine/parameters.hpp"
 #include "model/config.hpp"

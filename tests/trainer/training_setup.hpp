@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/preference_task.hpp"
 #include "common/seeds.hpp"
 #include "engine/parameters.hpp"
 #include "model/config.hpp"
@@ -57,21 +58,7 @@ inline void write_model(const fs::path& dir, uint64_t seed) {
 
 // Chosen responses use tokens 10..19, rejected ones 40..49, after a random
 // prompt over the whole vocabulary: learnable, and testable on held-out data.
-inline void write_task(const fs::path& file, int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  std::ofstream out(file);
-  for (int i = 0; i < n; ++i) {
-    std::vector<int> prompt(static_cast<size_t>(uni(2, 12))), chosen(static_cast<size_t>(uni(1, 8))),
-        rejected(static_cast<size_t>(uni(1, 8)));
-    for (int& t : prompt) t = uni(1, 63);
-    for (int& t : chosen) t = uni(10, 19);
-    for (int& t : rejected) t = uni(40, 49);
-    out << nlohmann::json{{"prompt_input_ids", prompt}, {"chosen_input_ids", chosen}, {"rejected_input_ids", rejected}}
-               .dump()
-        << "\n";
-  }
-}
+inline void write_task(const fs::path& file, int n, uint64_t seed) { test::write_preference_task(file, n, seed); }
 
 inline std::vector<nlohmann::json> read_metrics(const fs::path& out, const char* key) {
   std::vector<nlohmann::json> rows;
