@@ -36,7 +36,8 @@ void save_sharded_checkpoint(dist::Communicator& comm, engine::Engine& engine, c
                                     comm.barrier_unbounded();  // the folder exists: the others write
                                     comm.barrier_unbounded();  // they have written
                                   }};
-    save_checkpoint(dir, {engine.config(), engine.master_weights(), nullptr, &state, tokenizer_source, &shards});
+    save_checkpoint(dir, {engine.config(), engine.master_weights(), nullptr, &state, tokenizer_source, nullptr, {},
+                          &shards});
   } else {
     comm.barrier_unbounded();
     write_mine(dir.string() + ".tmp");  // the folder save_checkpoint fills before its rename
