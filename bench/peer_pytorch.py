@@ -569,7 +569,7 @@ def build_models(spec: dict, dtype, device, seed: int, std: float, bias_std: flo
 
 
 def matrix_params(model) -> int:
-    return sum(p.numel() for n, p in model.named_parameters() if p.ndim == 2 and ".layers." in n)
+    return sum(p.numel() for n, p in model.named_parameters() if p.ndim == 2 and ".layers." in n and "lora_" not in n)
 
 
 def step_flops(stats: dict, n_mat: int, d: int, vocab: int, heads: int, head_dim: int) -> float:
