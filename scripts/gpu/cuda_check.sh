@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 steps=("$@")
 ((${#steps[@]})) || steps=(tests compare attention steps)
 start=$(date +%s)
-export DUET_BUILD_TARGETS="${DUET_BUILD_TARGETS-duet test_cuda_ops test_cuda_attention test_cuda_engine bench_attention_cuda bench_gemm_cuda}"
+export DUET_BUILD_TARGETS="${DUET_BUILD_TARGETS-duet test_cuda_ops test_cuda_attention test_cuda_engine test_dist_nccl bench_attention_cuda bench_gemm_cuda}"
 source scripts/gpu/setup.sh "" || exit 1
 set +e
 echo "build: $(( $(date +%s) - start )) s"
