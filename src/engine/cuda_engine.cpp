@@ -20,20 +20,23 @@ using bc::check;
 
 namespace {
 
-// One line for a machine this build cannot use.
+// One line for a machine this build cannot use. The GPU is the one selected
+// already (a data-parallel rank's, set by its communicator), else GPU 0.
 void select_device() {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count == 0)
     fail("--device cuda: no CUDA GPU is visible ({}); run on a machine with an NVIDIA GPU or use --device cpu",
          status == cudaSuccess ? "none found" : cudaGetErrorString(status));
+  int device = 0;
+  check(cudaGetDevice(&device), "reading the selected GPU");
   cudaDeviceProp prop{};
-  check(cudaGetDeviceProperties(&prop, 0), "reading the GPU's properties");
+  check(cudaGetDeviceProperties(&prop, device), "reading the GPU's properties");
   if (prop.major != 9)
     fail("--device cuda: {} has compute capability {}.{}, but this build's kernels need a Hopper GPU (sm_90a: H100, "
          "H200); use --device cpu",
          prop.name, prop.major, prop.minor);
-  check(cudaSetDevice(0), "selecting GPU 0");
+  check(cudaSetDevice(device), "selecting the GPU");
 }
 
 // The state the model's own weights are held in: frozen (bf16 only) under LoRA.
@@ -241,7 +244,22 @@ const ParameterSet<float>& CudaEngine::gradients() {
 double CudaEngine::optimizer_step(double lr) {
   require(EngineState::training, "optimizer_step");
   const auto timed = model_->timer().scope(cuda::OpKind::optimizer, stream_);
+  if (comm_) {  // backprop synchronised the stream: the gradients are complete
+    check(cudaStreamSynchronize(stream_), "finishing the backward");
+    comm_->all_reduce_sum(trained().grads(), trained().numel());
+  }
   return trained().step(lr, stream_);
+}
+
+void CudaEngine::enable_data_parallel(dist::Communicator& comm, int zero_stage) {
+  if (zero_stage != 0)
+    fail("--zero-stage {}: the CUDA engine shards nothing yet (every rank keeps the whole optimizer, ZeRO stage 0); "
+         "leave --zero-stage out, or use the CPU engine's stages 1-3 (docs/distributed.md)",
+         zero_stage);
+  if (comm.size() > 1 && comm.backend() != "nccl")
+    fail("internal: the CUDA engine's ranks need the NCCL communicator (got {})", comm.backend());
+  if (lora_) fail("--use-peft with several ranks: LoRA is not data parallel yet; run one process");
+  comm_ = &comm;
 }
 
 ParameterSet<float>& CudaEngine::master_weights() { return trained().host(stream_); }

@@ -35,6 +35,11 @@ class CudaEngine final : public Engine {
   AdamW& optimizer() override;
   void state_changed() override;
 
+  // Data parallel, ZeRO stage 0: every rank keeps the whole optimizer, the
+  // fp32 gradients are summed over the ranks (NCCL, on the device) before each
+  // step, so every rank takes the same step. Stages 1-3: not yet (one line).
+  void enable_data_parallel(dist::Communicator& comm, int zero_stage) override;
+
   const LoraConfig* lora() const override { return lora_ ? &*lora_ : nullptr; }
   const ParameterSet<float>& base_weights() override { return model_params_->host(stream_); }
   void set_training(bool on) override { training_ = on; }
@@ -68,6 +73,7 @@ class CudaEngine final : public Engine {
   bool reference_is_base_ = false;
   uint64_t lora_seed_ = 0;
   bool training_ = false;
+  dist::Communicator* comm_ = nullptr;  // data parallel: the gradients' all-reduce
   cuda::DeviceBuffer workspace_;
   cuda::DeviceBatch batch_;
   cuda::PinnedBuffer staging_, results_;

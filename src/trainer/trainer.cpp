@@ -299,11 +299,14 @@ nlohmann::json Trainer::evaluate() {
 
 void Trainer::save_checkpoint_now() {
   const fs::path dir = o_.out / fmt::format("checkpoint-{}", state_.global_step);
-  if (engine_->sharded_optimizer())
+  if (engine_->sharded_optimizer()) {
     save_sharded_checkpoint(*comm_, *engine_, dir, state_, tokenizer_dir_);
-  else
-    save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_, tokenizer_dir_,
-                          engine_->lora(), o_.model.string()});
+  } else {  // the optimizer whole on every rank (one process, or the CUDA engine's ZeRO 0): rank 0 writes it
+    if (main_rank())
+      save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_,
+                            tokenizer_dir_, engine_->lora(), o_.model.string()});
+    comm_->barrier_unbounded();  // complete before any rank goes on
+  }
   if (!main_rank()) return;
   log_->message(fmt::format("saved {}", dir.string()));
   for (const auto& old : out_->prune_checkpoints(o_.save_total_limit))

@@ -9,7 +9,8 @@
 //   - the host mirror round trip (checkpoint out, state back in) is exact;
 //   - LoRA: adapter log-probs, the adapter-off reference and the adapter's
 //     gradients (with and without dropout, whose mask both engines share)
-//     match the CPU engine, and a LoRA DPO run follows the CPU curve.
+//     match the CPU engine, and a LoRA DPO run follows the CPU curve;
+//   - data parallel through NCCL with one rank gives the one-process run.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,6 +22,9 @@
 #include "engine/cpu_engine.hpp"
 #include "engine/cuda_engine.hpp"
 #include "engine/lora.hpp"
+#ifdef DUET_WITH_NCCL
+#include "dist/nccl_communicator.hpp"
+#endif
 #include "layout/pack_rows.hpp"
 #include "loss/loss.hpp"
 #include "model/config.hpp"
@@ -443,6 +447,45 @@ TEST(CudaLoraTraining, ThirtyStepsFollowTheCpuCurve) {
   EXPECT_LT(ref.loss.back(), 0.5);  // the adapter learns the task at all
   EXPECT_GE(shared.held_out_accuracy, std::min(ref.held_out_accuracy, 0.95));
 }
+
+#ifdef DUET_WITH_NCCL
+// The data-parallel step (NCCL all-reduce of the gradients on the device)
+// with one rank: the one-process numbers, bit for bit (a sum over one rank
+// copies). Several ranks need several GPUs: the scaling work.
+TEST(CudaEngineDataParallel, OneNcclRankGivesTheOneProcessRun) {
+  DUET_SEEDED_RNG(rng);
+  TempDir tmp;
+  const auto config = cuda_tiny_config(model::Architecture::Llama);
+  EngineOptions o;
+  o.model = write_model(tmp.path / "model", config, rng());
+  o.device = "cuda";
+  dist::Launch one;
+  dist::NcclCommunicator comm(one, nullptr, 60);
+  CudaEngine alone(o), ranked(o);
+  ranked.enable_data_parallel(comm, 0);
+  EXPECT_THROW(CudaEngine(o).enable_data_parallel(comm, 1), Error);  // stages 1-3: not on this engine yet
+  const auto ex = testing::random_examples(rng, 8, config.vocab_size, 60, 30, 2);
+  const auto bs = batches(ex, layout::Layout::shared, 600);
+  for (int step = 0; step < 3; ++step) {
+    double norms[2];
+    int k = 0;
+    for (CudaEngine* e : {&alone, &ranked}) {
+      e->zero_grad();
+      for (const auto& b : bs) {
+        const auto r = e->score_policy(b);
+        std::vector<double> d;
+        for (const auto& x : r) d.push_back(x.response == 0 ? 0.3 : -0.2);
+        e->backprop(b, d);
+      }
+      norms[k++] = e->optimizer_step(1e-3);
+    }
+    EXPECT_EQ(norms[0], norms[1]) << "step " << step;
+  }
+  const auto& a = alone.master_weights().values();
+  const auto& b = ranked.master_weights().values();
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin()));
+}
+#endif
 
 }  // namespace
 }  // namespace duet::engine
