@@ -6,15 +6,9 @@
 #include <cstdint>
 
 #include "backend/host_device.hpp"
+#include "backend/splitmix64.hpp"
 
 namespace duet::backend {
-
-DUET_HOST_DEVICE inline uint64_t splitmix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 // Whether dropout with probability p keeps element `index` under `key`: 53
 // uniform bits in [0, 1), compared with p as torch compares its uniform draw.

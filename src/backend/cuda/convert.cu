@@ -1,6 +1,7 @@
 // Conversions and fills (fp32 master -> bf16 working copies, zeroing gradients).
 #include "backend/cuda/layers.hpp"
 #include "backend/cuda/ops_internal.hpp"
+#include "backend/splitmix64.hpp"
 
 namespace duet::backend::cuda {
 
@@ -17,13 +18,6 @@ __global__ void fill_kernel(float* out, float value, int64_t n) {
 
 // Counter-based normal draws: element i of stream `seed` is a pure function of
 // (seed, i), so the values do not depend on the launch shape.
-__device__ uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 __global__ void normal_kernel(float* out, float std, uint64_t seed, int64_t n) {
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
     const uint64_t r = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(i)));
