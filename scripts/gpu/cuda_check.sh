@@ -3,7 +3,7 @@
 # compares the CUDA engine with transformers (scripts/gpu/compare_cuda.py) and
 # runs the CUDA benchmarks; logs and JSON go to $OUT, a short table is printed
 # last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
-#   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer]...
+#   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer|lora]...
 #   (default: tests compare attention steps; BENCH_ARGS / PEER_ARGS override the
 #   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds)
 set -uo pipefail
@@ -72,6 +72,22 @@ for step in "${steps[@]}"; do
       rc=$?
       cat "$OUT/bench_steps.txt"
       summary+=("duet bench: exit $rc") ;;
+    lora)  # LoRA on the CUDA engine: against peft both ways, then 8B LoRA steps beside the peer with peft
+      DUET_CUDA_LORA=1 PYTHONUNBUFFERED=1 python3 scripts/gpu/compare_lora.py --duet build-gpu/duet --device cuda \
+        --out "$OUT/compare_lora.json" > "$OUT/compare_lora.txt" 2>&1
+      rc=$?
+      tail -8 "$OUT/compare_lora.txt"
+      DUET_CUDA_LORA=1 build-gpu/duet bench ${LORA_ARGS:---arch llama-3.1-8b --profile hh-rlhf,capybara \
+        --layout shared+packed --examples-per-step 32 --steps 2 --warmup 1} --use-peft --breakdown \
+        --json "$OUT/bench_lora.jsonl" > "$OUT/bench_lora.txt" 2>&1
+      rc2=$?
+      cat "$OUT/bench_lora.txt"
+      timeout "${PEER_TIMEOUT:-300}" python3 bench/peer_pytorch.py ${LORA_PEER_ARGS:---arch llama-3.1-8b \
+        --profile hh-rlhf,capybara --layout shared-packed --examples-per-step 32 --steps 2 --warmup 1} --use-peft \
+        --json "$OUT/peer_lora.jsonl" > "$OUT/peer_lora.txt" 2>&1
+      rc3=$?
+      tail -6 "$OUT/peer_lora.txt"
+      summary+=("lora: compare exit $rc, duet bench exit $rc2, peer exit $rc3") ;;
     peer)  # the PyTorch peer on the same GPU (bench/peer_pytorch.py, docs/peer.md)
       timeout "${PEER_TIMEOUT:-600}" python3 bench/peer_pytorch.py ${PEER_ARGS:---arch llama-3.2-1b --profile hh-rlhf} \
         --json "$OUT/peer.jsonl" > "$OUT/peer.txt" 2>&1
