@@ -28,10 +28,10 @@ and q/k/v biases) and ~30 random pre-tokenized examples:
     peft's merged model.
 
 Tolerance: 1e-4 relative on sequence log-probs with --device cpu (fp32
-throughout, as compare_logprobs.py). --device cuda (bf16) is for when the CUDA
-engine has LoRA (today duet refuses --use-peft with --device cuda, and the
-script reports that as a failure); its tolerance there is a placeholder (2e-2
-relative) until the bf16 criterion of compare_cuda.py is applied.
+throughout, as compare_logprobs.py). --device cuda (bf16; the CUDA engine's
+LoRA needs DUET_CUDA_LORA=1 until its GPU tests have passed): the tolerance is a
+placeholder (2e-2 relative) until the bf16 criterion of compare_cuda.py is
+applied.
 
 Prints a table, writes a JSON report with --out, exits 1 on any failure.
 """
