@@ -3,6 +3,8 @@
 // config.json on a dataset profile, full fine-tune and LoRA, JSON lines with
 // the same work per step and the LoRA step's FLOP model without the base's
 // weight gradients; bad LoRA input is one line.
+#include <cstdlib>
+
 #include "cli_helpers.hpp"
 
 namespace duet::cli::testing {
@@ -40,6 +42,18 @@ TEST(CliBench, FullAndLoraStepsOnTheCpuEngine) {
   }
   expect_one_line_error(run_duet(dir, common + " --use-peft --lora-r 0"), "--lora-r must be a positive integer");
   expect_one_line_error(run_duet(dir, common + " --use-peft --lora-target-modules qkv"), "'qkv' is not a linear layer");
+}
+
+// No GPU (hidden here, so the test means the same on the GPU machine): one line.
+TEST(CliBench, NoGpuIsOneLine) {
+  TempDir dir;
+  const char* saved = std::getenv("CUDA_VISIBLE_DEVICES");
+  const std::string keep = saved ? saved : "";
+  setenv("CUDA_VISIBLE_DEVICES", "", 1);
+  const Result r = run_duet(dir, "bench --arch llama-3.2-1b --profile hh-rlhf --examples 16 --steps 1 --warmup 0");
+  if (saved) setenv("CUDA_VISIBLE_DEVICES", keep.c_str(), 1);
+  else unsetenv("CUDA_VISIBLE_DEVICES");
+  expect_one_line_error(r, "--device cuda: ");
 }
 
 }  // namespace
