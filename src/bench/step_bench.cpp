@@ -73,6 +73,10 @@ void run_step(engine::Engine& engine, const PreparedStep& step, int64_t n_pairs,
 
 }  // namespace
 
+std::string layout_label(const StepBenchOptions& o) {
+  return std::string(layout::layout_name(o.layout)) + (o.pack_tokens > 0 ? "+packed" : "");
+}
+
 StepBenchResult run_step_bench(engine::Engine& engine, const std::vector<layout::TokenizedExample>& examples,
                                const StepBenchOptions& o) {
   if (examples.empty()) fail("bench: no examples");
@@ -115,7 +119,7 @@ StepBenchResult run_step_bench(engine::Engine& engine, const std::vector<layout:
   std::sort(times.begin(), times.end());
   r.step_seconds = times[times.size() / 2];
   r.spread = (times.back() - times.front()) / r.step_seconds;
-  r.layout = std::string(layout::layout_name(o.layout)) + (o.pack_tokens > 0 ? "+packed" : "");
+  r.layout = layout_label(o);
   r.examples_per_step = o.examples_per_step;
   r.layout_seconds = layout_seconds / total;
   r.samples_per_second = static_cast<double>(o.examples_per_step) / r.step_seconds;

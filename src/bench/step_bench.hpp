@@ -42,6 +42,9 @@ struct StepBenchResult {
   std::vector<std::pair<std::string, double>> breakdown;
 };
 
+// "paired", "paired+packed", "shared" or "shared+packed": how results name o's layout.
+std::string layout_label(const StepBenchOptions& o);
+
 StepBenchResult run_step_bench(engine::Engine& engine, const std::vector<layout::TokenizedExample>& examples,
                                const StepBenchOptions& options);
 

@@ -92,11 +92,12 @@ int run_bench(const BenchOptions& o) {
       sets.emplace_back(name, bench::synthetic_examples(bench::find_profile(name), o.examples, config.vocab_size, o.seed));
   }
   const auto lora = bench_lora(o);
+  bench::Trained trained;
+  if (lora) trained = {true, static_cast<int64_t>(parameter_count(engine::layout_adapter(config, *lora)))};
   std::vector<bench::StepBenchOptions> layouts;
   for (const auto& l : split(o.layouts)) {
     layouts.push_back(layout_options(l, o));
-    if (lora)
-      layouts.back().trained = {true, static_cast<int64_t>(parameter_count(engine::layout_adapter(config, *lora)))};
+    layouts.back().trained = trained;
   }
   // Examples longer than a packed row (the profiles' long tail) are left out
   // of every layout, so all layouts time the same examples.
@@ -141,7 +142,7 @@ int run_bench(const BenchOptions& o) {
         r = bench::run_step_bench(*engine, examples, so);
       } catch (const OutOfMemory& e) {  // this configuration does not fit: say so, go on with the next
         engine->set_op_timing(false);
-        const std::string layout = std::string(layout::layout_name(so.layout)) + (so.pack_tokens ? "+packed" : "");
+        const std::string layout = bench::layout_label(so);
         std::printf("%-16s %-14s out of memory: %s\n", name.c_str(), layout.c_str(), e.what());
         if (json)
           *json << nlohmann::json{{"tool", "duet"}, {"data", name}, {"layout", layout}, {"status", "out of memory"},

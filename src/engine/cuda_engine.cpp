@@ -244,7 +244,7 @@ const ParameterSet<float>& CudaEngine::gradients() {
 double CudaEngine::optimizer_step(double lr) {
   require(EngineState::training, "optimizer_step");
   const auto timed = model_->timer().scope(cuda::OpKind::optimizer, stream_);
-  if (comm_) {  // backprop synchronised the stream: the gradients are complete
+  if (comm_) {  // NCCL reads the gradients on its own stream: they must be complete
     check(cudaStreamSynchronize(stream_), "finishing the backward");
     comm_->all_reduce_sum(trained().grads(), trained().numel());
   }

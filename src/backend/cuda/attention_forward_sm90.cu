@@ -290,11 +290,11 @@ void launch(const Args& args, int n_tokens, int n_q_heads, cudaStream_t stream) 
 }  // namespace attn::sm90
 
 bool attention_forward_uses_sm90(int64_t head_dim) {
-  if (!attention_sm90_supported()) return false;
   const char* e = std::getenv("DUET_ATTENTION_SM90");
-  if (e != nullptr && std::strcmp(e, "1") == 0) return true;
-  if (e != nullptr && std::strcmp(e, "0") == 0) return false;
-  return head_dim == 128;
+  const bool forced_on = e != nullptr && std::strcmp(e, "1") == 0;
+  const bool forced_off = e != nullptr && std::strcmp(e, "0") == 0;
+  if (forced_off || (!forced_on && head_dim != 128)) return false;
+  return attention_sm90_supported();
 }
 
 bool attention_sm90_supported() {

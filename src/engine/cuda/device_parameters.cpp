@@ -49,7 +49,6 @@ void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf
 DeviceParameters::DeviceParameters(DeviceLayout layout, std::vector<TensorSlot> host_slots, EngineState state,
                                    const AdamWOptions& adamw)
     : layout_(std::move(layout)),
-      host_slots_(host_slots),
       adamw_(adamw),
       host_(host_slots),
       host_optimizer_(std::move(host_slots), adamw) {
@@ -124,7 +123,7 @@ void DeviceParameters::zero_grad(cudaStream_t s) {
 }
 
 const ParameterSet<float>& DeviceParameters::host_gradients(cudaStream_t s) {
-  if (!host_grads_) host_grads_ = std::make_unique<ParameterSet<float>>(host_slots_);
+  if (!host_grads_) host_grads_ = std::make_unique<ParameterSet<float>>(host_.slots());
   check(cudaStreamSynchronize(s), "finishing the backward");
   download(layout_, grads(), *host_grads_);
   return *host_grads_;

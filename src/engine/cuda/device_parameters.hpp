@@ -56,7 +56,6 @@ class DeviceParameters {
   void download_state(cudaStream_t s);
 
   DeviceLayout layout_;
-  std::vector<TensorSlot> host_slots_;
   AdamWOptions adamw_;
   DeviceBuffer weights_, master_, grads_, m_, v_;
   DeviceBuffer slot_offsets_, slot_decay_, norm_partials_, grad_norm_;

@@ -102,6 +102,22 @@ Scored score_and_backprop(Engine& engine, const std::vector<Batch>& bs, const st
   return s;
 }
 
+// A fixed random weight w_r per response (the gradient's direction in score_and_backprop).
+std::map<Key, double> random_response_weights(std::mt19937_64& rng, const std::vector<layout::TokenizedExample>& ex) {
+  std::map<Key, double> weight;
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (const auto& e : ex)
+    for (size_t r = 0; r < e.responses.size(); ++r) weight[{e.index, static_cast<int32_t>(r)}] = normal(rng);
+  return weight;
+}
+
+// The three families, named by model type, for every parameterised suite here.
+const auto kFamilies = ::testing::Values(model::Architecture::Llama, model::Architecture::Qwen2,
+                                         model::Architecture::Mistral);
+std::string family_name(const ::testing::TestParamInfo<model::Architecture>& info) {
+  return std::string(model::architecture_model_type(info.param));
+}
+
 // bf16 tolerances for log-prob sums. Each token's log-prob carries the bf16
 // rounding of the activations that produce its logits (2^-9 relative at each
 // of ~10 roundings per layer, partly cancelling): about 1e-2 nats per token
@@ -155,10 +171,7 @@ TEST_P(CudaEngineFamilies, LogprobsAndGradientsMatchTheCpuEngine) {
   o.model = write_model(tmp.path / "model", config, rng());
   // Prompts and responses long enough that rows span several 64/128 tiles.
   const auto examples = testing::random_examples(rng, 12, config.vocab_size, 150, 90, 3);
-  std::map<Key, double> weight;
-  std::normal_distribution<double> normal(0.0, 1.0);
-  for (const auto& e : examples)
-    for (size_t r = 0; r < e.responses.size(); ++r) weight[{e.index, static_cast<int32_t>(r)}] = normal(rng);
+  const std::map<Key, double> weight = random_response_weights(rng, examples);
 
   CpuEngine cpu(o);
   o.device = "cuda";
@@ -181,12 +194,7 @@ TEST_P(CudaEngineFamilies, LogprobsAndGradientsMatchTheCpuEngine) {
   EXPECT_EQ(gr.grads, gs.grads);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, CudaEngineFamilies,
-                         ::testing::Values(model::Architecture::Llama, model::Architecture::Qwen2,
-                                           model::Architecture::Mistral),
-                         [](const auto& info) {
-                           return std::string(model::architecture_model_type(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(Families, CudaEngineFamilies, kFamilies, family_name);
 
 // Chosen responses use tokens 10..19, rejected ones 40..49, after a random
 // prompt: DPO learns it, and held-out pairs tell whether it did.
@@ -370,10 +378,7 @@ TEST_P(CudaLoraFamilies, AdapterLogprobsReferenceAndGradientsMatchTheCpuEngine) 
   TempDir tmp;
   const auto config = cuda_tiny_config(GetParam());
   const auto examples = testing::random_examples(rng, 10, config.vocab_size, 150, 90, 3);
-  std::map<Key, double> weight;
-  std::normal_distribution<double> normal(0.0, 1.0);
-  for (const auto& e : examples)
-    for (size_t r = 0; r < e.responses.size(); ++r) weight[{e.index, static_cast<int32_t>(r)}] = normal(rng);
+  const std::map<Key, double> weight = random_response_weights(rng, examples);
   const auto paired = batches(examples, layout::Layout::paired, 0);
   const auto shared = batches(examples, layout::Layout::shared, 1000);
   const fs::path model = write_model(tmp.path / "model", config, rng());
@@ -411,12 +416,7 @@ TEST_P(CudaLoraFamilies, AdapterLogprobsReferenceAndGradientsMatchTheCpuEngine) 
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, CudaLoraFamilies,
-                         ::testing::Values(model::Architecture::Llama, model::Architecture::Qwen2,
-                                           model::Architecture::Mistral),
-                         [](const auto& info) {
-                           return std::string(model::architecture_model_type(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(Families, CudaLoraFamilies, kFamilies, family_name);
 
 TEST(CudaLoraTraining, ThirtyStepsFollowTheCpuCurve) {
   DUET_SEEDED_RNG(rng);
@@ -466,20 +466,11 @@ TEST(CudaEngineDataParallel, OneNcclRankGivesTheOneProcessRun) {
   EXPECT_THROW(CudaEngine(o).enable_data_parallel(comm, 1), Error);  // stages 1-3: not on this engine yet
   const auto ex = testing::random_examples(rng, 8, config.vocab_size, 60, 30, 2);
   const auto bs = batches(ex, layout::Layout::shared, 600);
+  const std::map<Key, double> weight = random_response_weights(rng, ex);
   for (int step = 0; step < 3; ++step) {
-    double norms[2];
-    int k = 0;
-    for (CudaEngine* e : {&alone, &ranked}) {
-      e->zero_grad();
-      for (const auto& b : bs) {
-        const auto r = e->score_policy(b);
-        std::vector<double> d;
-        for (const auto& x : r) d.push_back(x.response == 0 ? 0.3 : -0.2);
-        e->backprop(b, d);
-      }
-      norms[k++] = e->optimizer_step(1e-3);
-    }
-    EXPECT_EQ(norms[0], norms[1]) << "step " << step;
+    const Scored a = score_and_backprop(alone, bs, weight), b = score_and_backprop(ranked, bs, weight);
+    EXPECT_EQ(a.grads, b.grads) << "step " << step;
+    EXPECT_EQ(alone.optimizer_step(1e-3), ranked.optimizer_step(1e-3)) << "step " << step;
   }
   const auto& a = alone.master_weights().values();
   const auto& b = ranked.master_weights().values();
