@@ -176,4 +176,14 @@ struct TrainSetup {
 
 inline std::vector<json> metrics(const fs::path& out) { return parse_lines(read_file(out / "metrics.jsonl")); }
 
+// The records a running process has logged so far. Its last line may be half
+// there: the kernel grows a file a page at a time while write() copies, so a
+// reader can see a line cut at a 4096-byte boundary.
+inline std::vector<json> metrics_so_far(const fs::path& out) {
+  if (!fs::exists(out / "metrics.jsonl")) return {};
+  std::string text = read_file(out / "metrics.jsonl");
+  text.resize(text.rfind('\n') + 1);  // npos + 1 == 0: no complete line yet
+  return parse_lines(text);
+}
+
 }  // namespace duet::cli::testing

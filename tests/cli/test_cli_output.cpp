@@ -19,12 +19,15 @@ namespace {
 // A resume with another --max-steps than the interrupted run's.
 const std::string kAllowMaxSteps = " --allow-option-changes max_steps";
 
-std::vector<int64_t> steps(const fs::path& out) {
+std::vector<int64_t> steps_in(const std::vector<json>& records) {
   std::vector<int64_t> s;
-  for (const auto& m : metrics(out))
+  for (const auto& m : records)
     if (m.contains("loss")) s.push_back(m["step"]);
   return s;
 }
+
+// The logged steps of a finished run: every line must be complete.
+std::vector<int64_t> steps(const fs::path& out) { return steps_in(metrics(out)); }
 
 std::set<std::string> names(const fs::path& dir) {
   std::set<std::string> s;
@@ -49,7 +52,7 @@ struct Background {
   // Waits until metrics.jsonl of `out` has logged step `step`.
   bool reach(const fs::path& out, int64_t step) const {
     for (int i = 0; i < 1200; ++i) {
-      auto s = fs::exists(out / "metrics.jsonl") ? steps(out) : std::vector<int64_t>{};
+      const auto s = steps_in(metrics_so_far(out));
       if (!s.empty() && s.back() >= step) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

@@ -47,8 +47,9 @@ TEST(CliTrain, SigintWritesACheckpointThatResumes) {
     _exit(127);
   }
   // Wait for the first logged step, then interrupt.
-  for (int i = 0; i < 600 && metrics(out).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_FALSE(metrics(out).empty()) << read_file(s.dir / "err");
+  for (int i = 0; i < 600 && metrics_so_far(out).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_FALSE(metrics_so_far(out).empty()) << read_file(s.dir / "err");
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);

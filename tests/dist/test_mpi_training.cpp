@@ -90,6 +90,9 @@ std::map<int64_t, double> metric(const fs::path& out, const char* key) {
   std::map<int64_t, double> values;
   std::ifstream in(out / "metrics.jsonl");
   for (std::string line; std::getline(in, line);) {
+    // A running job's last line may be half written (the file grows a page at
+    // a time while write() copies); a finished job's lines all end in '\n'.
+    if (in.eof()) break;
     auto j = nlohmann::json::parse(line);
     if (j.contains(key)) values[j["step"].get<int64_t>()] = j[key].get<double>();
   }
