@@ -6,7 +6,6 @@
 #include <memory>
 #include <numeric>
 #include <optional>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -14,9 +13,10 @@
 #include "bench/profiles.hpp"
 #include "bench/step_bench.hpp"
 #include "cli/commands.hpp"
+#include "cli/model_options.hpp"
 #include "engine/engine.hpp"
 #include "engine/lora.hpp"
-#include "model/presets.hpp"
+#include "engine/memory_estimate.hpp"
 #include "trainer/training_data.hpp"
 #include "util/error.hpp"
 
@@ -25,27 +25,17 @@ namespace duet::cli {
 namespace {
 
 struct BenchOptions {
-  std::string arch, config, model, data, json, device = "cuda";
+  ModelSource source;
+  std::string data, json, device = "cuda";
   std::string profiles = "capybara,hh-rlhf,metamath-dpo,tldr,tulu-helpsteer,ultrafeedback";
   std::string layouts = "paired,paired+packed,shared,shared+packed";
   int64_t pack_tokens = 8192, examples_per_step = 64, examples = 2048;
   int steps = 10, warmup = 3;
   bool no_optimizer = false, no_reference = false, checkpointing = false, breakdown = false;
-  bool use_peft = false;  // LoRA (TRL/PEFT names): a frozen base, the adapter trained, the reference = adapter off
-  int64_t lora_r = 16;
-  double lora_alpha = 32, lora_dropout = 0.05;
-  std::string lora_target_modules = "all-linear";
+  LoraFlags lora;
   double peak_tflops = 989.0;
   uint64_t seed = 1;
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 size_t parameter_count(const std::vector<engine::TensorSlot>& slots) {
   return std::accumulate(slots.begin(), slots.end(), size_t{0}, [](size_t a, const auto& s) { return a + s.numel; });
@@ -63,39 +53,23 @@ bench::StepBenchOptions layout_options(const std::string& name, const BenchOptio
   return so;
 }
 
-std::optional<engine::LoraConfig> bench_lora(const BenchOptions& o) {
-  if (!o.use_peft) return std::nullopt;
-  engine::LoraConfig l;
-  l.r = o.lora_r, l.alpha = o.lora_alpha, l.dropout = o.lora_dropout;
-  l.target_modules = engine::parse_target_modules(split(o.lora_target_modules));
-  l.validate();
-  return l;
-}
-
-model::ModelConfig bench_config(const BenchOptions& o) {
-  if (int(!o.arch.empty()) + int(!o.config.empty()) + int(!o.model.empty()) != 1)
-    fail("give exactly one of --arch (a preset), --config (a config.json) or --model (a model folder)");
-  if (!o.arch.empty()) return model::preset_config(o.arch);
-  return model::load_config(o.config.empty() ? o.model : o.config);
-}
-
 int run_bench(const BenchOptions& o) {
-  const auto config = bench_config(o);
+  const auto config = o.source.load();
   // The data first: its errors come before the (slow, large) model set-up.
   std::vector<std::pair<std::string, std::vector<layout::TokenizedExample>>> sets;
   if (!o.data.empty()) {
     trainer::TrainOptions t;
-    t.data = o.data, t.model = o.model, t.pack_tokens = 0;
+    t.data = o.data, t.model = o.source.model, t.pack_tokens = 0;
     sets.emplace_back(o.data, trainer::load_training_data(t, config).train);
   } else {
-    for (const auto& name : split(o.profiles))
+    for (const auto& name : split_commas(o.profiles))
       sets.emplace_back(name, bench::synthetic_examples(bench::find_profile(name), o.examples, config.vocab_size, o.seed));
   }
-  const auto lora = bench_lora(o);
+  const auto lora = o.lora.config();
   bench::Trained trained;
   if (lora) trained = {true, static_cast<int64_t>(parameter_count(engine::layout_adapter(config, *lora)))};
   std::vector<bench::StepBenchOptions> layouts;
-  for (const auto& l : split(o.layouts)) {
+  for (const auto& l : split_commas(o.layouts)) {
     layouts.push_back(layout_options(l, o));
     layouts.back().trained = trained;
   }
@@ -116,16 +90,25 @@ int run_bench(const BenchOptions& o) {
   eo.device = o.device;
   eo.gradient_checkpointing = o.checkpointing;
   eo.state = o.no_optimizer ? engine::EngineState::gradients : engine::EngineState::training;
-  if (o.model.empty()) {
+  if (o.source.model.empty()) {
     eo.random_model = config, eo.random_seed = o.seed;
   } else {
-    eo.model = o.model;
+    eo.model = o.source.model;
   }
   eo.lora = lora;
   eo.lora_seed = o.seed;
   eo.reference_is_start = !o.no_reference && !lora;
   eo.reference_is_base = !o.no_reference && lora;
   auto engine = engine::make_engine(eo);
+  // What duet estimate-memory predicts for this run (rows are at most
+  // --pack-tokens long), beside each measured peak: a check of the model.
+  std::optional<double> estimate_gib;
+  if (o.device == "cuda") {
+    engine::MemoryPlan plan;
+    plan.state = eo.state, plan.reference_copy = eo.reference_is_start, plan.gradient_checkpointing = o.checkpointing;
+    plan.lora = lora, plan.row_tokens = o.pack_tokens;
+    estimate_gib = static_cast<double>(engine::estimate_cuda_memory(config, plan).total()) / 1073741824.0;
+  }
   engine->set_training(true);  // LoRA dropout on, as in training
 
   std::unique_ptr<std::ofstream> json;
@@ -162,7 +145,7 @@ int run_bench(const BenchOptions& o) {
       std::fflush(stdout);
       if (json) {
         nlohmann::json j = {{"tool", "duet"},
-                            {"arch", o.arch.empty() ? (o.model.empty() ? o.config : o.model) : o.arch},
+                            {"arch", o.source.label()},
                             {"data", name},
                             {"layout", r.layout},
                             {"device", o.device},
@@ -186,6 +169,7 @@ int run_bench(const BenchOptions& o) {
                             {"tflops", r.tflops},
                             {"mfu", r.mfu},
                             {"memory_gib", r.memory_gib}};
+        if (estimate_gib) j["memory_estimate_gib"] = *estimate_gib;  // without the CUDA context
         for (const auto& [kind, sec] : r.breakdown) j["breakdown_seconds"][kind] = sec;
         *json << j.dump() << "\n";
         json->flush();
@@ -200,13 +184,7 @@ int run_bench(const BenchOptions& o) {
 Command add_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* sub = app.add_subcommand("bench", "Time DPO training steps per layout (samples/s, TFLOP/s, MFU, memory)");
-  sub->add_option("--arch", o->arch, "a published architecture with random weights: " + [] {
-    std::string names;
-    for (const auto& n : model::preset_names()) names += (names.empty() ? "" : ", ") + n;
-    return names;
-  }());
-  sub->add_option("--config", o->config, "a config.json (random weights)");
-  sub->add_option("--model", o->model, "a model folder (its weights)");
+  o->source.add_to(*sub, "a config.json (random weights)", "a model folder (its weights)");
   sub->add_option("--profile", o->profiles, "dataset profiles, comma-separated (default: all six)");
   sub->add_option("--data", o->data, "a preference dataset instead of the profiles (pre-tokenized, or with --model's tokenizer)");
   sub->add_option("--layout", o->layouts, "comma-separated: paired, paired+packed, shared, shared+packed (default: all)");
@@ -219,12 +197,7 @@ Command add_bench(CLI::App& app) {
   sub->add_flag("--no-reference", o->no_reference, "no reference forward (as with a reference cache)");
   sub->add_flag("--gradient-checkpointing", o->checkpointing, "recompute activations in the backward");
   sub->add_flag("--breakdown", o->breakdown, "time each kind of op (matmul, attention, LM head, element-wise, optimizer, host)");
-  sub->add_flag("--use-peft", o->use_peft, "LoRA: train an adapter on the frozen model (reference = adapter off)");
-  sub->add_option("--lora-r", o->lora_r, "LoRA rank (default 16)");
-  sub->add_option("--lora-alpha", o->lora_alpha, "LoRA alpha (default 32)");
-  sub->add_option("--lora-dropout", o->lora_dropout, "LoRA dropout (default 0.05, TRL's)");
-  sub->add_option("--lora-target-modules", o->lora_target_modules,
-                  "adapted layers, comma-separated, or all-linear (default)");
+  o->lora.add_to(*sub);
   sub->add_option("--device", o->device, "cuda (default) or cpu");
   sub->add_option("--peak-tflops", o->peak_tflops, "the device's dense bf16 peak for MFU (default 989: H100/H200 SXM)");
   sub->add_option("--seed", o->seed, "seed of the weights and the synthetic data (default 1)");

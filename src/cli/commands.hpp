@@ -20,5 +20,6 @@ Command add_train(CLI::App& app);
 Command add_ref(CLI::App& app);
 Command add_bench(CLI::App& app);
 Command add_merge(CLI::App& app);
+Command add_estimate_memory(CLI::App& app);
 
 }  // namespace duet::cli

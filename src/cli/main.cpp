@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       duet::cli::add_ref(app),
       duet::cli::add_bench(app),
       duet::cli::add_merge(app),
+      duet::cli::add_estimate_memory(app),
   };
   try {
     app.parse(argc, argv);

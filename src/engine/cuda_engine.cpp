@@ -9,6 +9,7 @@
 #include "backend/cuda/attention.hpp"
 #include "backend/cuda/layers.hpp"
 #include "engine/lora_files.hpp"
+#include "engine/memory_estimate.hpp"
 #include "engine/scoring.hpp"
 #include "util/error.hpp"
 
@@ -138,22 +139,31 @@ CudaEngine::~CudaEngine() {
 void CudaEngine::ensure_capacity(int64_t n_tokens, int64_t n_targets) {
   if (n_tokens <= cap_tokens_ && n_targets <= cap_targets_) return;
   // Grows to the largest batch seen (rounded up), so the steady state allocates nothing.
-  const int64_t tokens = std::max(cap_tokens_, (n_tokens + 255) / 256 * 256);
-  const int64_t targets = std::max(cap_targets_, (n_targets + 255) / 256 * 256);
+  const int64_t tokens = std::max(cap_tokens_, cuda::round_capacity(n_tokens));
+  const int64_t targets = std::max(cap_targets_, cuda::round_capacity(n_targets));
   check(cudaStreamSynchronize(stream_), "growing the activation memory");
   // Nothing is carved until the allocation succeeds: after an out-of-memory
   // error a later, smaller batch carves afresh (duet bench goes on).
   cap_tokens_ = cap_targets_ = 0;
   has_loaded_ = false;
   workspace_.release();
-  cuda::Arena count;  // a dry run of the same carving sizes the allocation
-  cuda::carve_batch(count, tokens, targets);
-  model_->carve(count, tokens, targets);
-  workspace_.allocate(count.used(), fmt::format("activations of {} tokens", tokens).c_str());
+  const size_t bytes = cuda::workspace_bytes(*model_, tokens, targets);  // a dry run of the carving below
+  try {
+    workspace_.allocate(bytes, fmt::format("activations of {} tokens", tokens).c_str());
+  } catch (const OutOfMemory& e) {
+    throw OutOfMemory(fmt::format("{}; rows of up to {} tokens fit in what is free", e.what(),
+                                  longest_row_in_free_memory()));
+  }
   cuda::Arena arena(workspace_.as<void>());
   batch_ = cuda::carve_batch(arena, tokens, targets);
   model_->carve(arena, tokens, targets);
   cap_tokens_ = tokens, cap_targets_ = targets;
+}
+
+int64_t CudaEngine::longest_row_in_free_memory() {
+  size_t free = 0, total = 0;
+  if (cudaMemGetInfo(&free, &total) != cudaSuccess) return 0;
+  return longest_fitting_row([&](int64_t n) { return cuda::workspace_bytes(*model_, n, n) <= free; });
 }
 
 void CudaEngine::load_batch(const Batch& b) {

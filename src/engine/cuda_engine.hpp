@@ -53,6 +53,7 @@ class CudaEngine final : public Engine {
 
  private:
   void ensure_capacity(int64_t n_tokens, int64_t n_targets);
+  int64_t longest_row_in_free_memory();  // for the out-of-memory message
   void load_batch(const Batch& batch);
   std::vector<ResponseLogp> score_with(const Batch& batch, const backend::cuda::bf16* weights,
                                        const cuda::DeviceLora::Pass* lora);

@@ -37,10 +37,13 @@ struct GemmParams {
   void validate() const;  // throws duet::Error naming the field
 };
 
+// cuBLASLt's scratch: 32 MiB is what cuBLAS recommends on Hopper.
+inline constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
+
 class Gemm {
  public:
-  // workspace_bytes: cuBLASLt's scratch (32 MiB is what cuBLAS recommends on Hopper).
-  explicit Gemm(size_t workspace_bytes = size_t{32} << 20);
+  // workspace_bytes: cuBLASLt's scratch.
+  explicit Gemm(size_t workspace_bytes = kGemmWorkspaceBytes);
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;

@@ -46,6 +46,10 @@ class PinnedBuffer {
   size_t bytes_ = 0;
 };
 
+// Capacities grow in steps of 256 tokens (or targets), so that a run whose
+// rows vary a little allocates once.
+inline int64_t round_capacity(int64_t n) { return (n + 255) / 256 * 256; }
+
 class Arena {
  public:
   explicit Arena(void* base = nullptr) : base_(static_cast<char*>(base)) {}
@@ -58,6 +62,7 @@ class Arena {
   }
   void* take_bytes(size_t bytes) { return take<char>(static_cast<int64_t>(bytes)); }
   size_t used() const { return used_; }
+  bool counts_only() const { return base_ == nullptr; }
 
  private:
   char* base_;

@@ -46,6 +46,14 @@ void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf
   check(cudaStreamSynchronize(stream), "loading the weights");
 }
 
+ParameterBytes parameter_bytes(size_t numel, EngineState state) {
+  ParameterBytes b;
+  b.weights = numel * sizeof(bf16);
+  if (state != EngineState::scoring) b.grads = numel * sizeof(float);
+  if (state == EngineState::training) b.master = numel * sizeof(float), b.moments = 2 * numel * sizeof(float);
+  return b;
+}
+
 DeviceParameters::DeviceParameters(DeviceLayout layout, std::vector<TensorSlot> host_slots, EngineState state,
                                    const AdamWOptions& adamw)
     : layout_(std::move(layout)),
@@ -53,12 +61,13 @@ DeviceParameters::DeviceParameters(DeviceLayout layout, std::vector<TensorSlot> 
       host_(host_slots),
       host_optimizer_(std::move(host_slots), adamw) {
   const size_t n = layout_.total;
-  weights_.allocate(n * sizeof(bf16), "the bf16 weights");
-  if (state != EngineState::scoring) grads_.allocate(n * sizeof(float), "the gradients");
+  const ParameterBytes bytes = parameter_bytes(n, state);
+  weights_.allocate(bytes.weights, "the bf16 weights");
+  if (bytes.grads) grads_.allocate(bytes.grads, "the gradients");
   if (state != EngineState::training) return;
-  master_.allocate(n * sizeof(float), "the fp32 master weights");
-  m_.allocate(n * sizeof(float), "AdamW's first moments");
-  v_.allocate(n * sizeof(float), "AdamW's second moments");
+  master_.allocate(bytes.master, "the fp32 master weights");
+  m_.allocate(bytes.moments / 2, "AdamW's first moments");
+  v_.allocate(bytes.moments / 2, "AdamW's second moments");
   norm_partials_.allocate(static_cast<size_t>(bc::grad_norm_partials(static_cast<int64_t>(n))) * sizeof(double),
                           "the gradient norm");
   grad_norm_.allocate(sizeof(double), "the gradient norm");

@@ -21,6 +21,14 @@ using backend::cuda::bf16;
 // Host-order fp32 values into a device-layout bf16 buffer (a reference model).
 void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf16* dev, cudaStream_t stream);
 
+// The GPU bytes a parameter set of `numel` elements (padding included) holds
+// in `state`, by buffer; the constructor allocates exactly these.
+struct ParameterBytes {
+  size_t weights = 0, grads = 0, master = 0, moments = 0;  // bf16; fp32; fp32; fp32 first + second
+  size_t total() const { return weights + grads + master + moments; }
+};
+ParameterBytes parameter_bytes(size_t numel, EngineState state);
+
 class DeviceParameters {
  public:
   DeviceParameters(DeviceLayout layout, std::vector<TensorSlot> host_slots, EngineState state,

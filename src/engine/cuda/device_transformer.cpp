@@ -17,14 +17,14 @@ using bc::check;
 using bc::DType;
 
 DeviceTransformer::DeviceTransformer(const model::ModelConfig& config, const DeviceLayout& layout, bool recompute)
-    : c_(config), layout_(layout), recompute_(recompute) {
-  const auto inv = model::rope_inverse_frequencies(c_);
-  inv_freq_.allocate(inv.size() * sizeof(float), "RoPE frequencies");
-  check(cudaMemcpy(inv_freq_.as<float>(), inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice),
-        "copying RoPE frequencies");
-}
+    : c_(config), layout_(layout), recompute_(recompute) {}
 
 DeviceTransformer::~DeviceTransformer() = default;
+
+bc::Gemm& DeviceTransformer::gemm() {
+  if (!gemm_) gemm_ = std::make_unique<bc::Gemm>();
+  return *gemm_;
+}
 
 void DeviceTransformer::enable_lora(const LoraConfig& lora, const DeviceLayout& adapter_layout) {
   lora_ = std::make_unique<DeviceLora>(c_, lora, adapter_layout);
@@ -33,13 +33,13 @@ void DeviceTransformer::enable_lora(const LoraConfig& lora, const DeviceLayout& 
 void DeviceTransformer::adapter(LoraModule m, int64_t l, const bf16* x, bf16* y, int64_t ldy, int64_t n,
                                 cudaStream_t s) {
   if (!pass_ || !lora_->adapts(m)) return;
-  timed(OpKind::matmul, s, [&] { lora_->forward(*pass_, l, m, x, y, ldy, n, gemm_, s); });
+  timed(OpKind::matmul, s, [&] { lora_->forward(*pass_, l, m, x, y, ldy, n, gemm(), s); });
 }
 
 void DeviceTransformer::adapter_back(LoraModule m, int64_t l, const bf16* x, const bf16* dy, int64_t ldy, void* dx,
                                      bool dx_f32, int64_t n, cudaStream_t s) {
   if (!pass_ || !lora_->adapts(m)) return;
-  timed(OpKind::matmul, s, [&] { lora_->backward(*pass_, l, m, x, dy, ldy, dx, dx_f32, n, gemm_, s); });
+  timed(OpKind::matmul, s, [&] { lora_->backward(*pass_, l, m, x, dy, ldy, dx, dx_f32, n, gemm(), s); });
 }
 
 backend::AttentionShape DeviceTransformer::attention_shape(const DeviceBatch& b) const {
@@ -55,6 +55,12 @@ backend::AttentionShape DeviceTransformer::attention_shape(const DeviceBatch& b)
 }
 
 void DeviceTransformer::carve(Arena& a, int64_t n, int64_t t) {
+  if (!a.counts_only() && inv_freq_.bytes() == 0) {
+    const auto inv = model::rope_inverse_frequencies(c_);
+    inv_freq_.allocate(inv.size() * sizeof(float), "RoPE frequencies");
+    check(cudaMemcpy(inv_freq_.as<float>(), inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice),
+          "copying RoPE frequencies");
+  }
   const int64_t d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
   const int64_t h = c_.num_attention_heads, qkv = q + 2 * kv;
   auto carve_layer = [&](Layer& L, bool with_x) {
@@ -109,7 +115,7 @@ void DeviceTransformer::linear(const bf16* x, const bf16* w, const bf16* bias, b
   bc::GemmParams p;
   p.a = x, p.b = w, p.d = y, p.d_type = DType::BF16, p.bias = bias;
   p.b_trans = true, p.m = n, p.n = out, p.k = in;
-  gemm_.run(p, s);
+  gemm().run(p, s);
 }
 
 void DeviceTransformer::linear_back(const bf16* x, const bf16* w, const bf16* dy, void* dx, bool dx_f32, float* dw,
@@ -119,13 +125,13 @@ void DeviceTransformer::linear_back(const bf16* x, const bf16* w, const bf16* dy
     bc::GemmParams p;
     p.a = dy, p.b = w, p.d = dx, p.d_type = dx_f32 ? DType::F32 : DType::BF16;
     p.m = n, p.n = in, p.k = out;
-    gemm_.run(p, s);
+    gemm().run(p, s);
   }
   if (dw) {  // dW[out, in] += dyᵀ · x
     bc::GemmParams p;
     p.a = dy, p.b = x, p.d = dw, p.d_type = DType::F32, p.a_trans = true, p.beta = 1.0f;
     p.m = out, p.n = in, p.k = n;
-    gemm_.run(p, s);
+    gemm().run(p, s);
   }
 }
 
@@ -211,7 +217,7 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
   tp.lm_head = weights + layout_.offset(c_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
   tp.target_rows = b.target_rows, tp.target_ids = b.target_ids;
   tp.logp = logp_, tp.lse = target_lse_, tp.logit_sum = logit_sum_, tp.workspace = lm_head_ws_;
-  timed(OpKind::lm_head, s, [&] { bc::target_logprobs_forward(gemm_, tp, s); });
+  timed(OpKind::lm_head, s, [&] { bc::target_logprobs_forward(gemm(), tp, s); });
   return logp_;
 }
 
@@ -276,7 +282,7 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, floa
   tb.d_hidden = d_norm_, tb.d_lm_head = grads ? grads + layout_.offset(head_name) : nullptr;
   tb.workspace = lm_head_ws_;
   tb.row_order = b.row_order, tb.row_group_start = b.row_group_start, tb.n_row_groups = b.n_row_groups;
-  timed(OpKind::lm_head, s, [&] { bc::target_logprobs_backward(gemm_, tb, s); });
+  timed(OpKind::lm_head, s, [&] { bc::target_logprobs_backward(gemm(), tb, s); });
   bc::RmsNormBackward nb;
   nb.h = x_final_, nb.weight = weights + layout_.offset("model.norm.weight"), nb.rstd = rstd_final_;
   nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
@@ -302,6 +308,13 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, floa
   eb.d_out = d_res_, eb.d_table = grads + layout_.offset("model.embed_tokens.weight");
   eb.n_tokens = n, eb.vocab = c_.vocab_size, eb.dim = d;
   timed(OpKind::elementwise, s, [&] { bc::embedding_backward(eb, s); });
+}
+
+size_t workspace_bytes(DeviceTransformer& model, int64_t tokens, int64_t targets) {
+  Arena count;
+  carve_batch(count, tokens, targets);
+  model.carve(count, tokens, targets);
+  return count.used();
 }
 
 }  // namespace duet::engine::cuda

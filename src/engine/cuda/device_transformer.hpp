@@ -36,6 +36,7 @@ class DeviceTransformer {
 
   // Carves from `arena` (or, with a counting arena, only counts) the
   // activations and scratch for batches of up to max_tokens / max_targets.
+  // Construction and a counting carve touch no GPU (memory estimates).
   void carve(Arena& arena, int64_t max_tokens, int64_t max_targets);
 
   // Log-prob of every target (device, [n_targets]) given the bf16 weights
@@ -51,7 +52,8 @@ class DeviceTransformer {
   void backward(const DeviceBatch& batch, const bf16* weights, float* grads, cudaStream_t stream,
                 const DeviceLora::Pass* lora = nullptr);
 
-  backend::cuda::Gemm& gemm() { return gemm_; }
+  // Made on first use: a transformer that only counts its carve needs no GPU.
+  backend::cuda::Gemm& gemm();
   OpTimer& timer() { return timer_; }
 
  private:
@@ -88,7 +90,7 @@ class DeviceTransformer {
   model::ModelConfig c_;
   const DeviceLayout& layout_;
   bool recompute_;
-  backend::cuda::Gemm gemm_;
+  std::unique_ptr<backend::cuda::Gemm> gemm_;
   OpTimer timer_;
   std::unique_ptr<DeviceLora> lora_;
   const DeviceLora::Pass* pass_ = nullptr;  // of the forward or backward running now
@@ -103,5 +105,10 @@ class DeviceTransformer {
   bf16 *d_res_bf16_ = nullptr, *d_act_ = nullptr, *d_gate_up_ = nullptr, *d_o_ = nullptr, *d_qkv_ = nullptr;
   void *attention_ws_ = nullptr, *lm_head_ws_ = nullptr;
 };
+
+// The bytes of the one allocation a batch of up to `tokens` / `targets` needs:
+// its device copy (carve_batch) and the transformer's activations and scratch,
+// counted by a dry run of the same carving (no GPU needed).
+size_t workspace_bytes(DeviceTransformer& model, int64_t tokens, int64_t targets);
 
 }  // namespace duet::engine::cuda

@@ -1,0 +1,40 @@
+// estimate_cuda_memory for a CUDA build: the engine's own byte counts, made
+// without a GPU (DeviceTransformer counts its carve before any allocation).
+#include "engine/memory_estimate.hpp"
+
+#include <fmt/format.h>
+
+#include "engine/cuda/device_parameters.hpp"
+#include "engine/cuda/device_transformer.hpp"
+
+namespace duet::engine {
+
+MemoryEstimate estimate_cuda_memory(const model::ModelConfig& config, const MemoryPlan& plan) {
+  if (plan.row_tokens < 1) fail("a memory estimate needs a row of at least one token (got {})", plan.row_tokens);
+  MemoryEstimate e;
+  const DeviceLayout layout(config);
+  // Under LoRA the model is frozen (bf16 weights only) and the reference is
+  // the same weights with the adapter off.
+  const EngineState model_state = plan.lora ? EngineState::scoring : plan.state;
+  const auto p = cuda::parameter_bytes(layout.total, model_state);
+  e.parts.emplace_back("weights (bf16)", p.weights);
+  if (p.grads) e.parts.emplace_back("gradients (fp32)", p.grads);
+  if (p.master) e.parts.emplace_back("master weights (fp32)", p.master);
+  if (p.moments) e.parts.emplace_back("AdamW moments (fp32)", p.moments);
+  if (plan.reference_copy && !plan.lora) e.parts.emplace_back("reference model (bf16)", p.weights);
+  std::optional<DeviceLayout> adapter_layout;
+  if (plan.lora) {
+    adapter_layout.emplace(layout_adapter(config, *plan.lora));
+    e.parts.emplace_back("LoRA adapter and its state", cuda::parameter_bytes(adapter_layout->total, plan.state).total());
+  }
+  cuda::DeviceTransformer model(config, layout, plan.gradient_checkpointing);
+  if (plan.lora) model.enable_lora(*plan.lora, *adapter_layout);
+  const int64_t tokens = cuda::round_capacity(plan.row_tokens);
+  const int64_t targets = cuda::round_capacity(plan.row_targets < 0 ? plan.row_tokens : plan.row_targets);
+  e.parts.emplace_back(fmt::format("activations and scratch ({} tokens)", tokens),
+                       cuda::workspace_bytes(model, tokens, targets));
+  e.parts.emplace_back("cuBLASLt workspace", backend::cuda::kGemmWorkspaceBytes);
+  return e;
+}
+
+}  // namespace duet::engine

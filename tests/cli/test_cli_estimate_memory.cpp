@@ -1,0 +1,77 @@
+// duet estimate-memory through the command line: the JSON object agrees with
+// the table's arithmetic (parts + context = total; fits iff total <= GPU),
+// the longest row it names fits and 256 tokens more do not, what changes
+// with the options goes the right way, and bad input is one line.
+#include "cli_helpers.hpp"
+
+namespace duet::cli::testing {
+namespace {
+
+json estimate(const TempDir& dir, const std::string& args) {
+  const Result r = run_duet(dir, "estimate-memory --json " + args);
+  EXPECT_EQ(r.status, 0) << r.err;
+  const auto lines = parse_lines(r.out);
+  EXPECT_EQ(lines.size(), 1u) << r.out;
+  return lines.empty() ? json{} : lines[0];
+}
+
+double total_of_parts(const json& j) {
+  double sum = j.at("context_gib").get<double>();
+  for (const auto& [what, gib] : j.at("parts_gib").items()) sum += gib.get<double>();
+  return sum;
+}
+
+#ifdef DUET_WITH_CUDA
+
+TEST(CliEstimateMemory, TotalsFitAndTheLongestRow) {
+  TempDir dir;
+  const std::string at = "--arch llama-3.2-3b --gpu-gib 80 --pack-tokens ";
+  const json full = estimate(dir, at + "4096");
+  EXPECT_NEAR(total_of_parts(full), full.at("total_gib").get<double>(), 1e-9);
+  EXPECT_EQ(full.at("fits"), full.at("total_gib").get<double>() <= 80) << full.dump();
+  // The longest row named fits; 256 tokens more would not.
+  const int64_t longest = full.at("longest_row_tokens");
+  ASSERT_GT(longest, 0) << full.dump();
+  EXPECT_TRUE(estimate(dir, at + std::to_string(longest)).at("fits").get<bool>());
+  EXPECT_FALSE(estimate(dir, at + std::to_string(longest + 256)).at("fits").get<bool>());
+  EXPECT_GT(full.at("longest_row_tokens_with_recompute").get<int64_t>(), 4 * longest);
+
+  // Each option takes away what it says.
+  const json no_opt = estimate(dir, at + "4096 --no-optimizer");
+  EXPECT_FALSE(no_opt.at("parts_gib").contains("AdamW moments (fp32)"));
+  EXPECT_LT(no_opt.at("total_gib").get<double>(), full.at("total_gib").get<double>());
+  const json rc = estimate(dir, at + "4096 --gradient-checkpointing");
+  EXPECT_LT(rc.at("total_gib").get<double>(), full.at("total_gib").get<double>());
+
+  // 8B: full fine-tuning with AdamW fits no single H200 (docs/distributed.md),
+  // LoRA fits an H100.
+  const json big = estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --pack-tokens 4096");
+  EXPECT_FALSE(big.at("fits").get<bool>());
+  EXPECT_EQ(big.at("longest_row_tokens_with_recompute"), 0);
+  const Result said = run_duet(dir, "estimate-memory --arch llama-3.1-8b --gpu-gib 141");
+  EXPECT_NE(said.out.find("too large for one GPU"), std::string::npos) << said.out;
+  const json lora = estimate(dir, "--arch llama-3.1-8b --gpu-gib 80 --pack-tokens 4096 --use-peft --lora-r 16");
+  EXPECT_EQ(lora.at("lora_r"), 16);
+  EXPECT_FALSE(lora.at("parts_gib").contains("reference model (bf16)"));
+  EXPECT_TRUE(lora.at("fits").get<bool>()) << lora.dump();
+
+  // A config.json gives what its preset gives.
+  write_file(dir / "config.json", tiny_config("Qwen2ForCausalLM", 300).dump());
+  const json tiny = estimate(dir, "--config " + (dir / "config.json").string() + " --context-gib 0");
+  EXPECT_NEAR(total_of_parts(tiny), tiny.at("total_gib").get<double>(), 1e-12);
+  EXPECT_LT(tiny.at("total_gib").get<double>(), 1.0);
+}
+
+#endif
+
+TEST(CliEstimateMemory, BadInputIsOneLine) {
+  TempDir dir;
+  expect_one_line_error(run_duet(dir, "estimate-memory"), "exactly one of --arch");
+  expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --pack-tokens 0"), "--pack-tokens 0");
+  expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --gpu-gib -1"), "--gpu-gib");
+  expect_one_line_error(run_duet(dir, "estimate-memory --arch no-such-model"), "no-such-model");
+  expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --use-peft --lora-r 0"), "r");
+}
+
+}  // namespace
+}  // namespace duet::cli::testing

@@ -1,0 +1,145 @@
+// engine::estimate_cuda_memory against counts written out by hand from what
+// the CUDA engine keeps (docs/memory.md): the parameter state per byte, the
+// activations each layer saves per token, what recompute and LoRA change,
+// and the longest row that fits a budget. Runs without a GPU (the estimate
+// counts a dry run of the engine's carving); in a build without the CUDA
+// engine the estimate is one clear error.
+#include <gtest/gtest.h>
+
+#include "engine/device_layout.hpp"
+#include "engine/memory_estimate.hpp"
+#include "engine/parameters.hpp"
+#include "model/presets.hpp"
+#include "util/error.hpp"
+
+namespace duet::engine {
+namespace {
+
+#ifdef DUET_WITH_CUDA
+
+size_t parameters(const std::vector<TensorSlot>& slots) {
+  size_t n = 0;
+  for (const auto& s : slots) n += s.numel;
+  return n;
+}
+
+size_t activations(const model::ModelConfig& c, MemoryPlan p, int64_t tokens) {
+  p.row_tokens = tokens;
+  const auto e = estimate_cuda_memory(c, p);
+  for (const auto& [what, bytes] : e.parts)
+    if (what.starts_with("activations")) return bytes;
+  ADD_FAILURE() << "no activations part";
+  return 0;
+}
+
+// Bytes per token that one layer saves for its backward beside its input x:
+// bf16 n1, q|k|v, attention output, h, n2, gate|up, act; fp32 two RMSNorm
+// statistics and one log-sum-exp per head.
+size_t layer_bytes_per_token(const model::ModelConfig& c) {
+  const size_t d = c.hidden_size, q = c.q_size(), kv = c.kv_size(), f = c.intermediate_size;
+  return 2 * (d + (q + 2 * kv) + q + d + d + 2 * f + f) + 4 * (2 + c.num_attention_heads);
+}
+
+TEST(MemoryEstimate, FullFineTuningHoldsTwentyBytesPerParameter) {
+  for (const char* arch : {"llama-3.2-1b", "qwen2.5-7b"}) {
+    const auto c = model::preset_config(arch);
+    const size_t padded = DeviceLayout(c).total, n = parameters(layout_parameters(c));
+    ASSERT_GE(padded, n);
+    EXPECT_LT(static_cast<double>(padded - n), 1e-3 * static_cast<double>(n)) << arch << ": padding";
+    const auto e = estimate_cuda_memory(c, MemoryPlan{});
+    EXPECT_EQ(e.part("weights (bf16)"), 2 * padded) << arch;
+    EXPECT_EQ(e.part("gradients (fp32)"), 4 * padded) << arch;
+    EXPECT_EQ(e.part("master weights (fp32)"), 4 * padded) << arch;
+    EXPECT_EQ(e.part("AdamW moments (fp32)"), 8 * padded) << arch;
+    EXPECT_EQ(e.part("reference model (bf16)"), 2 * padded) << arch;
+    MemoryPlan no_optimizer;
+    no_optimizer.state = EngineState::gradients, no_optimizer.reference_copy = false;
+    const auto g = estimate_cuda_memory(c, no_optimizer);
+    EXPECT_EQ(g.part("master weights (fp32)") + g.part("AdamW moments (fp32)") + g.part("reference model (bf16)"), 0u);
+    EXPECT_EQ(e.total() - g.total(), 14 * padded) << arch << ": master, moments and reference";
+  }
+}
+
+TEST(MemoryEstimate, EachLayerSavesItsActivationsPerToken) {
+  // Between two row lengths (multiples of 256: no alignment slack) the
+  // activations grow by at least the saved layers, and by little more: the
+  // scratch of one layer's backward and the LM head's chunk per target.
+  const auto c = model::preset_config("llama-3.1-8b");
+  const MemoryPlan plan;
+  const size_t per_token = (activations(c, plan, 8192) - activations(c, plan, 4096)) / 4096;
+  const size_t layers = c.num_hidden_layers * (layer_bytes_per_token(c) + 2 * c.hidden_size);  // + x
+  EXPECT_GE(per_token, layers);
+  EXPECT_LT(per_token, layers * 115 / 100) << "scratch beyond the saved layers";
+  std::printf("  llama-3.1-8b: %.2f MiB per token of a row (saved layers %.2f MiB)\n", per_token / 1048576.0,
+              layers / 1048576.0);
+}
+
+TEST(MemoryEstimate, RecomputeKeepsOneLayerSetAndEveryInput) {
+  for (const char* arch : {"llama-3.2-1b", "mistral-7b"}) {
+    const auto c = model::preset_config(arch);
+    MemoryPlan saved, recompute;
+    recompute.gradient_checkpointing = true;
+    const int64_t n = 4096;
+    const size_t freed = activations(c, saved, n) - activations(c, recompute, n);
+    EXPECT_EQ(freed, static_cast<size_t>(c.num_hidden_layers - 1) * layer_bytes_per_token(c) * n) << arch;
+  }
+}
+
+TEST(MemoryEstimate, LoraFreezesTheModelAndTrainsOnlyTheAdapter) {
+  const auto c = model::preset_config("llama-3.1-8b");
+  MemoryPlan plan;
+  plan.lora = LoraConfig{};
+  plan.lora->r = 16, plan.lora->target_modules = parse_target_modules({"all-linear"});
+  const auto e = estimate_cuda_memory(c, plan);
+  EXPECT_EQ(e.part("weights (bf16)"), 2 * DeviceLayout(c).total);
+  EXPECT_EQ(e.part("gradients (fp32)") + e.part("master weights (fp32)") + e.part("AdamW moments (fp32)"), 0u);
+  EXPECT_EQ(e.part("reference model (bf16)"), 0u) << "the reference is the base, adapter off";
+  // r (in + out) per adapted product: q, k, v, o, gate, up, down in each layer.
+  const int64_t d = c.hidden_size, q = c.q_size(), kv = c.kv_size(), f = c.intermediate_size;
+  const auto adapter = static_cast<size_t>(16 * c.num_hidden_layers *
+                                           ((d + q) + 2 * (d + kv) + (q + d) + 2 * (d + f) + (f + d)));
+  EXPECT_EQ(parameters(layout_adapter(c, *plan.lora)), adapter);
+  const size_t held = e.part("LoRA adapter and its state");
+  EXPECT_GE(held, 18 * adapter);  // bf16 2 + fp32 gradients 4, master 4, moments 8
+  EXPECT_LT(held, 18 * adapter + 18 * 256 * 7 * c.num_hidden_layers * 2) << "beyond per-tensor alignment";
+}
+
+TEST(MemoryEstimate, LongestRowWithinABudget) {
+  const auto c = model::preset_config("llama-3.2-1b");
+  MemoryPlan plan;
+  const size_t state = estimate_cuda_memory(c, plan).total() - activations(c, plan, 8192);
+  const size_t budget = state + activations(c, plan, 8192) * 3 / 2;
+  const int64_t longest = longest_row_within(c, plan, budget);
+  ASSERT_GT(longest, 8192);
+  EXPECT_EQ(longest % 256, 0);
+  plan.row_tokens = longest;
+  EXPECT_LE(estimate_cuda_memory(c, plan).total(), budget);
+  plan.row_tokens = longest + 256;
+  EXPECT_GT(estimate_cuda_memory(c, plan).total(), budget);
+  EXPECT_EQ(longest_row_within(c, plan, state / 2), 0) << "the weights alone do not fit";
+  MemoryPlan recompute = plan;
+  recompute.gradient_checkpointing = true;
+  EXPECT_GT(longest_row_within(c, recompute, budget), 4 * longest);
+}
+
+TEST(MemoryEstimate, RejectsAnEmptyRow) {
+  MemoryPlan plan;
+  plan.row_tokens = 0;
+  EXPECT_THROW(estimate_cuda_memory(model::preset_config("llama-3.2-1b"), plan), Error);
+}
+
+#else
+
+TEST(MemoryEstimate, ABuildWithoutCudaSaysSo) {
+  try {
+    estimate_cuda_memory(model::preset_config("llama-3.2-1b"), MemoryPlan{});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA toolkit"), std::string::npos) << e.what();
+  }
+}
+
+#endif
+
+}  // namespace
+}  // namespace duet::engine
