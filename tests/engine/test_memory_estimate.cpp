@@ -32,12 +32,12 @@ size_t activations(const model::ModelConfig& c, MemoryPlan p, int64_t tokens) {
   return 0;
 }
 
-// Bytes per token that one layer saves for its backward beside its input x:
-// bf16 n1, q|k|v, attention output, h, n2, gate|up, act; fp32 two RMSNorm
-// statistics and one log-sum-exp per head.
+// Bytes per token that one layer keeps for its backward beside its input x:
+// bf16 q|k|v, attention output, h, gate|up; fp32 two RMSNorm statistics and
+// one log-sum-exp per head. (n1, n2 and act are rebuilt, in one shared buffer.)
 size_t layer_bytes_per_token(const model::ModelConfig& c) {
   const size_t d = c.hidden_size, q = c.q_size(), kv = c.kv_size(), f = c.intermediate_size;
-  return 2 * (d + (q + 2 * kv) + q + d + d + 2 * f + f) + 4 * (2 + c.num_attention_heads);
+  return 2 * ((q + 2 * kv) + q + d + 2 * f) + 4 * (2 + c.num_attention_heads);
 }
 
 TEST(MemoryEstimate, FullFineTuningHoldsTwentyBytesPerParameter) {
@@ -62,19 +62,22 @@ TEST(MemoryEstimate, FullFineTuningHoldsTwentyBytesPerParameter) {
 
 TEST(MemoryEstimate, EachLayerSavesItsActivationsPerToken) {
   // Between two row lengths (multiples of 256: no alignment slack) the
-  // activations grow by at least the saved layers, and by little more: the
-  // scratch of one layer's backward and the LM head's chunk per target.
+  // activations grow by at least the kept layers, and by little more: the
+  // shared n1, n2 and act, one layer's backward scratch and the LM head's
+  // chunk per target.
   const auto c = model::preset_config("llama-3.1-8b");
   const MemoryPlan plan;
   const size_t per_token = (activations(c, plan, 8192) - activations(c, plan, 4096)) / 4096;
   const size_t layers = c.num_hidden_layers * (layer_bytes_per_token(c) + 2 * c.hidden_size);  // + x
   EXPECT_GE(per_token, layers);
-  EXPECT_LT(per_token, layers * 115 / 100) << "scratch beyond the saved layers";
-  std::printf("  llama-3.1-8b: %.2f MiB per token of a row (saved layers %.2f MiB)\n", per_token / 1048576.0,
+  EXPECT_LT(per_token, layers * 115 / 100) << "scratch beyond the kept layers";
+  std::printf("  llama-3.1-8b: %.2f MiB per token of a row (kept layers %.2f MiB)\n", per_token / 1048576.0,
               layers / 1048576.0);
 }
 
 TEST(MemoryEstimate, RecomputeKeepsOneLayerSetAndEveryInput) {
+  // Recompute frees all but one of the kept sets; the shared buffers and
+  // every layer's input x stay.
   for (const char* arch : {"llama-3.2-1b", "mistral-7b"}) {
     const auto c = model::preset_config(arch);
     MemoryPlan saved, recompute;
@@ -119,7 +122,7 @@ TEST(MemoryEstimate, LongestRowWithinABudget) {
   EXPECT_EQ(longest_row_within(c, plan, state / 2), 0) << "the weights alone do not fit";
   MemoryPlan recompute = plan;
   recompute.gradient_checkpointing = true;
-  EXPECT_GT(longest_row_within(c, recompute, budget), 4 * longest);
+  EXPECT_GT(longest_row_within(c, recompute, budget), 2 * longest);
 }
 
 TEST(MemoryEstimate, RejectsAnEmptyRow) {

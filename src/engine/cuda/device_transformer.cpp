@@ -63,21 +63,25 @@ void DeviceTransformer::carve(Arena& a, int64_t n, int64_t t) {
   }
   const int64_t d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
   const int64_t h = c_.num_attention_heads, qkv = q + 2 * kv;
-  auto carve_layer = [&](Layer& L, bool with_x) {
-    if (with_x) L.x = a.take<bf16>(n * d);
-    L.n1 = a.take<bf16>(n * d), L.qkv = a.take<bf16>(n * qkv), L.o = a.take<bf16>(n * q);
-    L.h = a.take<bf16>(n * d), L.n2 = a.take<bf16>(n * d), L.gate_up = a.take<bf16>(n * 2 * f);
-    L.act = a.take<bf16>(n * f);
+  // Kept per layer for its backward: what costs a product or attention to
+  // rebuild (q|k|v, attention's output and log-sum-exp, gate|up), the
+  // residual h and the norms' statistics. The two norms' outputs and SwiGLU's
+  // are rebuilt before the layer's backward from x, h and gate|up (one
+  // element-wise pass each, bitwise the forward's values: docs/memory.md),
+  // so one buffer of each serves every layer. With recompute only x is kept
+  // per layer and one set of everything serves all.
+  auto carve_kept = [&](Layer& L) {
+    L.qkv = a.take<bf16>(n * qkv), L.o = a.take<bf16>(n * q), L.h = a.take<bf16>(n * d);
+    L.gate_up = a.take<bf16>(n * 2 * f);
     L.rstd1 = a.take<float>(n), L.rstd2 = a.take<float>(n), L.lse = a.take<float>(n * h);
   };
-  layers_.assign(static_cast<size_t>(c_.num_hidden_layers), Layer{});
-  if (recompute_) {
-    // One set of layer buffers shared by every layer; only the inputs x differ.
-    Layer shared{};
-    if (!layers_.empty()) carve_layer(shared, false);
-    for (auto& L : layers_) L = shared, L.x = a.take<bf16>(n * d);
-  } else {
-    for (auto& L : layers_) carve_layer(L, true);
+  Layer shared{};
+  shared.n1 = a.take<bf16>(n * d), shared.n2 = a.take<bf16>(n * d), shared.act = a.take<bf16>(n * f);
+  if (recompute_) carve_kept(shared);
+  layers_.assign(static_cast<size_t>(c_.num_hidden_layers), shared);
+  for (auto& L : layers_) {
+    L.x = a.take<bf16>(n * d);
+    if (!recompute_) carve_kept(L);
   }
   x_final_ = a.take<bf16>(n * d), n_final_ = a.take<bf16>(n * d), branch_ = a.take<bf16>(n * d);
   rstd_final_ = a.take<float>(n);
@@ -221,14 +225,26 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
   return logp_;
 }
 
+void DeviceTransformer::norm(const bf16* x, const bf16* weight, bf16* y, float* rstd, int64_t n, cudaStream_t s) {
+  bc::AddRmsNormForward nf;
+  nf.residual = x, nf.weight = weight, nf.y = y, nf.rstd = rstd;
+  nf.n_rows = n, nf.dim = c_.hidden_size, nf.eps = static_cast<float>(c_.rms_norm_eps);
+  timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
+}
+
 void DeviceTransformer::layer_backward(const DeviceBatch& b, int64_t l, const LayerParams<const bf16*>& W,
                                        const LayerParams<float*>& G, const Layer& L, cudaStream_t s) {
   const int64_t n = b.n_tokens, d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
   const int64_t qkv = q + 2 * kv;
   // On entry d_res_ = d(loss)/d(x_{l+1}), x_{l+1} = h + down(swiglu(gate_up(n2))), n2 = norm(h).
+  // Without recompute, act, n2 and n1 were not kept (carve): rebuilt here
+  // just before their use; with it, layer_body has rebuilt everything.
+  const bool rebuild = !recompute_;
+  if (rebuild) timed(OpKind::elementwise, s, [&] { bc::swiglu_forward({L.gate_up, L.act, n, f}, s); });
   linear_back(L.act, W.down_w, d_res_bf16_, d_act_, false, G.down_w, n, f, d, s);
   adapter_back(kLoraDown, l, L.act, d_res_bf16_, d, d_act_, false, n, s);
   timed(OpKind::elementwise, s, [&] { bc::swiglu_backward({L.gate_up, d_act_, d_gate_up_, n, f}, s); });
+  if (rebuild) norm(L.h, W.post_norm, L.n2, L.rstd2, n, s);
   linear_back(L.n2, W.gate_up_w, d_gate_up_, d_norm_, true, G.gate_up_w, n, d, 2 * f, s);
   adapter_back(kLoraGate, l, L.n2, d_gate_up_, 2 * f, d_norm_, true, n, s);
   adapter_back(kLoraUp, l, L.n2, d_gate_up_ + f, 2 * f, d_norm_, true, n, s);
@@ -255,6 +271,7 @@ void DeviceTransformer::layer_backward(const DeviceBatch& b, int64_t l, const La
   r.n_tokens = n, r.n_q_heads = c_.num_attention_heads, r.n_kv_heads = c_.num_key_value_heads;
   r.head_dim = c_.head_dim, r.inverse = true;
   timed(OpKind::elementwise, s, [&] { bc::rope(r, s); });
+  if (rebuild) norm(L.x, W.in_norm, L.n1, L.rstd1, n, s);
   linear_back(L.n1, W.qkv_w, d_qkv_, d_norm_, true, G.qkv_w, n, d, qkv, s);
   adapter_back(kLoraQ, l, L.n1, d_qkv_, qkv, d_norm_, true, n, s);
   adapter_back(kLoraK, l, L.n1, d_qkv_ + q, qkv, d_norm_, true, n, s);
@@ -294,10 +311,7 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, floa
     const Layer& L = layers_[static_cast<size_t>(l)];
     const auto W = layer_params(weights, l);
     if (recompute_) {  // rebuild this layer's activations from its saved input
-      bc::AddRmsNormForward nf;
-      nf.residual = L.x, nf.weight = W.in_norm, nf.y = L.n1, nf.rstd = L.rstd1;
-      nf.n_rows = n, nf.dim = d, nf.eps = static_cast<float>(c_.rms_norm_eps);
-      timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
+      norm(L.x, W.in_norm, L.n1, L.rstd1, n, s);
       layer_body(b, l, W, L, false, s);
     }
     layer_backward(b, l, W, grads ? layer_params(grads, l) : LayerParams<float*>{}, L, s);

@@ -6,8 +6,11 @@
 // gradients; the residual stream's gradient in fp32.
 //
 // Activations saved for the backward live in one arena carved for the
-// largest batch. With recompute (gradient checkpointing) only each layer's
-// input is kept and the rest of a layer is recomputed before its backward.
+// largest batch. Each layer keeps what a product or attention made; its two
+// norms' outputs and SwiGLU's are rebuilt element-wise before its backward
+// (selective recompute, bitwise the same values). With recompute (gradient
+// checkpointing) only each layer's input is kept and the rest of a layer is
+// recomputed before its backward.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -57,7 +60,7 @@ class DeviceTransformer {
   OpTimer& timer() { return timer_; }
 
  private:
-  struct Layer {  // saved activations of one layer
+  struct Layer {  // one layer's activations (n1, n2, act: one buffer shared by all layers)
     bf16 *x, *n1, *qkv, *o, *h, *n2, *gate_up, *act;
     float *rstd1, *rstd2, *lse;
   };
@@ -70,6 +73,8 @@ class DeviceTransformer {
 
   void layer_body(const DeviceBatch& b, int64_t l, const LayerParams<const bf16*>& W, const Layer& L,
                   bool with_down, cudaStream_t s);
+  // y = RMSNorm(x) · weight, its statistic into rstd (a norm rebuilt for the backward).
+  void norm(const bf16* x, const bf16* weight, bf16* y, float* rstd, int64_t n, cudaStream_t s);
   void layer_backward(const DeviceBatch& b, int64_t l, const LayerParams<const bf16*>& W,
                       const LayerParams<float*>& G, const Layer& L, cudaStream_t s);
   // The adapter's share of module m of layer l (nothing without an adapter pass).
