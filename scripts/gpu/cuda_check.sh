@@ -12,72 +12,91 @@ mkdir -p "$OUT"
 steps=("$@")
 ((${#steps[@]})) || steps=(tests compare attention steps)
 start=$(date +%s)
-export DUET_BUILD_TARGETS="${DUET_BUILD_TARGETS-duet test_cuda_ops test_cuda_attention test_cuda_engine test_dist_nccl bench_attention_cuda bench_gemm_cuda}"
-source scripts/gpu/setup.sh "" || exit 1
+if [ -f .gpubin/bundle.tar.xz ] && [ "${DUET_PACKED:-1}" != 0 ]; then
+  # Binaries built on the development machine (scripts/gpu/pack_binaries.sh): no build here.
+  source scripts/gpu/unpack_binaries.sh || exit 1
+  echo "packed binaries: $(cat "$GPUBIN/commit" 2>/dev/null)"
+else
+  export DUET_BUILD_TARGETS="${DUET_BUILD_TARGETS-duet test_cuda_ops test_cuda_attention test_cuda_engine test_dist_nccl bench_attention_cuda bench_gemm_cuda}"
+  source scripts/gpu/setup.sh "" || exit 1
+  echo "build: $(( $(date +%s) - start )) s"
+fi
 set +e
-echo "build: $(( $(date +%s) - start )) s"
+# Where a binary is: the unpacked bundle, or the build folder.
+bin() { if [ -n "${GPUBIN:-}" ]; then echo "$GPUBIN/$1"; else find build-gpu -type f -name "$1" -perm -u+x | head -1; fi; }
+DUET=$(bin duet)
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
 summary=()
 for step in "${steps[@]}"; do
   t0=$(date +%s)
   case $step in
     sm90)  # the Hopper attention forward (DUET_ATTENTION_SM90=1) alone first: a hang or fault stays here
-      timeout 180 build-gpu/tests/backend/cuda/test_cuda_attention --gtest_filter='CudaAttentionSm90.*' \
+      timeout 180 "$(bin test_cuda_attention)" --gtest_filter='CudaAttentionSm90.*' \
         > "$OUT/sm90_tests.log" 2>&1
       rc=$?
       grep -E "OK \]|FAILED|worst|error" "$OUT/sm90_tests.log" | head -30
       if [ $rc -ne 0 ]; then  # where it faults: memcheck, then racecheck on the smallest case
-        timeout 240 compute-sanitizer --tool memcheck build-gpu/tests/backend/cuda/test_cuda_attention \
+        timeout 240 compute-sanitizer --tool memcheck "$(bin test_cuda_attention)" \
           --gtest_filter='CudaAttentionSm90.CausalRow' > "$OUT/sm90_memcheck.log" 2>&1
         grep -m 12 -E "Invalid|ERROR SUMMARY|at 0x|by thread" "$OUT/sm90_memcheck.log"
       else
         # side by side in one run: the mma.sync kernels, then the Hopper forward
-        timeout 240 build-gpu/bench/bench_attention_cuda > "$OUT/bench_attention_mma.txt" 2>&1
-        DUET_ATTENTION_SM90=1 timeout 240 build-gpu/bench/bench_attention_cuda > "$OUT/bench_attention_sm90.txt" 2>&1
+        timeout 240 "$(bin bench_attention_cuda)" > "$OUT/bench_attention_mma.txt" 2>&1
+        DUET_ATTENTION_SM90=1 timeout 240 "$(bin bench_attention_cuda)" > "$OUT/bench_attention_sm90.txt" 2>&1
         tail -14 "$OUT/bench_attention_mma.txt"; tail -14 "$OUT/bench_attention_sm90.txt"
       fi
       summary+=("sm90 attention tests: exit $rc") ;;
     gemm)  # duet's Gemm (heuristic) against the best of 16 timed cuBLASLt candidates
-      build-gpu/bench/bench_gemm_cuda > "$OUT/bench_gemm.txt" 2>&1
+      "$(bin bench_gemm_cuda)" > "$OUT/bench_gemm.txt" 2>&1
       rc=$?
       tail -30 "$OUT/bench_gemm.txt"
       summary+=("gemm bench: exit $rc") ;;
     tests)
-      GTEST_FILTER='-CudaAttentionSm90.*' ctest --test-dir build-gpu -L cuda --timeout 300 --output-on-failure -j1 > "$OUT/ctest_cuda.log" 2>&1
-      rc=$?
+      if [ -n "${GPUBIN:-}" ]; then  # no CTest without a build folder: each CUDA test binary in turn
+        rc=0
+        for t in test_cuda_ops test_cuda_attention test_cuda_engine test_dist_nccl; do
+          [ -x "$GPUBIN/$t" ] || continue
+          echo "== $t" >> "$OUT/ctest_cuda.log"
+          timeout 300 "$GPUBIN/$t" --gtest_filter='-CudaAttentionSm90.*' >> "$OUT/ctest_cuda.log" 2>&1 || rc=1
+        done
+        grep -E "^\[  (PASSED|FAILED) " "$OUT/ctest_cuda.log" | head -20
+      else
+        GTEST_FILTER='-CudaAttentionSm90.*' ctest --test-dir build-gpu -L cuda --timeout 300 --output-on-failure -j1 > "$OUT/ctest_cuda.log" 2>&1
+        rc=$?
+      fi
       grep -E "^\s+[0-9]+/[0-9]+ Test.*(Failed|\*\*\*)" "$OUT/ctest_cuda.log" | head -20
       grep -hE "worst|loss:" "$OUT/ctest_cuda.log" | head -20
       summary+=("tests: exit $rc, $(grep -E 'tests passed' "$OUT/ctest_cuda.log")") ;;
     engine)  # the CUDA engine test binary alone, with the figures it prints
-      build-gpu/tests/engine/cuda/test_cuda_engine > "$OUT/test_cuda_engine.log" 2>&1
+      "$(bin test_cuda_engine)" > "$OUT/test_cuda_engine.log" 2>&1
       rc=$?
       grep -E "worst|loss:|PASSED|FAILED" "$OUT/test_cuda_engine.log"
       summary+=("engine test: exit $rc") ;;
     compare)
-      PYTHONUNBUFFERED=1 python3 scripts/gpu/compare_cuda.py --duet build-gpu/duet --out "$OUT/compare_cuda.json" \
+      PYTHONUNBUFFERED=1 python3 scripts/gpu/compare_cuda.py --duet "$DUET" --out "$OUT/compare_cuda.json" \
         > "$OUT/compare_cuda.txt" 2>&1
       rc=$?
       tail -12 "$OUT/compare_cuda.txt"
       summary+=("compare vs transformers: exit $rc") ;;
     attention)  # the attention kernels against FlexAttention / SDPA on the same rows
-      build-gpu/bench/bench_attention_cuda --dump /tmp/duet-rows > "$OUT/bench_attention.txt" 2>&1
+      "$(bin bench_attention_cuda)" --dump /tmp/duet-rows > "$OUT/bench_attention.txt" 2>&1
       rc=$?
       PYTHONUNBUFFERED=1 python3 bench/attention_peer.py --dump /tmp/duet-rows > "$OUT/attention_peer.txt" 2>&1
       rc2=$?
       tail -20 "$OUT/bench_attention.txt"; tail -20 "$OUT/attention_peer.txt"
       summary+=("attention bench: exit $rc / peer $rc2") ;;
     steps)  # whole DPO steps: duet bench at 1B on two profiles (docs/bench.md has the full table's commands)
-      build-gpu/duet bench ${BENCH_ARGS:---arch llama-3.2-1b --profile hh-rlhf,capybara --examples-per-step 64} \
+      "$DUET" bench ${BENCH_ARGS:---arch llama-3.2-1b --profile hh-rlhf,capybara --examples-per-step 64} \
         --json "$OUT/bench_steps.jsonl" > "$OUT/bench_steps.txt" 2>&1
       rc=$?
       cat "$OUT/bench_steps.txt"
       summary+=("duet bench: exit $rc") ;;
     lora)  # LoRA on the CUDA engine: against peft both ways, then 8B LoRA steps beside the peer with peft
-      DUET_CUDA_LORA=1 PYTHONUNBUFFERED=1 python3 scripts/gpu/compare_lora.py --duet build-gpu/duet --device cuda \
+      DUET_CUDA_LORA=1 PYTHONUNBUFFERED=1 python3 scripts/gpu/compare_lora.py --duet "$DUET" --device cuda \
         --out "$OUT/compare_lora.json" > "$OUT/compare_lora.txt" 2>&1
       rc=$?
       tail -8 "$OUT/compare_lora.txt"
-      DUET_CUDA_LORA=1 build-gpu/duet bench ${LORA_ARGS:---arch llama-3.1-8b --profile hh-rlhf,capybara \
+      DUET_CUDA_LORA=1 "$DUET" bench ${LORA_ARGS:---arch llama-3.1-8b --profile hh-rlhf,capybara \
         --layout shared+packed --examples-per-step 32 --steps 2 --warmup 1} --use-peft --breakdown \
         --json "$OUT/bench_lora.jsonl" > "$OUT/bench_lora.txt" 2>&1
       rc2=$?
