@@ -51,7 +51,7 @@ def fmt(x, spec):
 
 def table(duet, peer, markdown):
     head = ["data", "layout", "duet samples/s", "peer samples/s", "speed-up", "duet TFLOP/s", "duet MFU",
-            "duet GiB", "peer GiB", "memory ratio"]
+            "duet GiB", "duet estimate", "peer GiB", "memory ratio"]
     lines = []
     for profile in profiles_in(list(duet) + list(peer)):
         for layout in LAYOUT_ORDER:
@@ -64,7 +64,8 @@ def table(duet, peer, markdown):
             lines.append([profile, layout, fmt(ds, ".2f") if ds else (d or {}).get("status", "-"),
                           fmt(ps, ".2f") if ps else (p or {}).get("status", "-"),
                           f"{ds / ps:.2f}x" if ds and ps else "-", fmt((d or {}).get("tflops"), ".1f"),
-                          f"{d['mfu'] * 100:.1f}%" if d and "mfu" in d else "-", fmt(dm, ".1f"), fmt(pm, ".1f"),
+                          f"{d['mfu'] * 100:.1f}%" if d and "mfu" in d else "-", fmt(dm, ".1f"),
+                          fmt((d or {}).get("memory_estimate_gib"), ".1f"), fmt(pm, ".1f"),
                           f"{dm / pm:.2f}" if dm and pm else "-"])
     emit(head, lines, markdown)
 
