@@ -53,6 +53,11 @@ class Engine {
   virtual void set_op_timing(bool on) {}
   virtual std::vector<std::pair<std::string, double>> take_op_seconds() { return {}; }
 
+  // Allocates now what rows of up to `tokens` tokens and `targets` log-prob
+  // targets need (layout::StepBatcher::row_bound), so a run that cannot fit
+  // fails at its start, saying what would fit, and not at the step whose row
+  // is the longest. Engines that allocate per batch do nothing.
+  virtual void reserve(int64_t tokens, int64_t targets) {}
   // Device memory in use (GiB; 0 for the CPU engine), for metrics and benchmarks.
   virtual double device_memory_gib() const { return 0.0; }
 

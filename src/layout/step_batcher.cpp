@@ -1,6 +1,7 @@
 #include "layout/step_batcher.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include "layout/pack_rows.hpp"
 #include "layout/rank_balance.hpp"
@@ -19,6 +20,9 @@ StepBatcher::StepBatcher(std::span<const ExampleShape> shapes, const BatcherOpti
   for (size_t i = 0; i < shapes.size(); ++i) {
     check_fits(shapes[i], static_cast<int64_t>(i), options.layout, options.pack_tokens);
     unit_sizes_.push_back(unit_tokens(shapes[i], options.layout));
+    int64_t targets = 0;
+    for (int64_t r : shapes[i].responses) targets += r;
+    unit_targets_.push_back(targets);
   }
   const auto n = static_cast<int64_t>(shapes.size());
   steps_per_epoch_ = options.drop_last ? n / options.global_batch
@@ -26,6 +30,26 @@ StepBatcher::StepBatcher(std::span<const ExampleShape> shapes, const BatcherOpti
   if (steps_per_epoch_ == 0)
     fail("the dataset has {} example(s), fewer than one global batch of {}{}", n,
          options.global_batch, options.drop_last ? " (drop_last is on)" : "");
+}
+
+namespace {
+
+// The sum of the `count` largest values; the largest alone when unpacked.
+int64_t largest_together(std::vector<int64_t> values, int64_t count) {
+  count = std::min<int64_t>(count, static_cast<int64_t>(values.size()));
+  std::partial_sort(values.begin(), values.begin() + count, values.end(), std::greater<>());
+  int64_t sum = 0;
+  for (int64_t i = 0; i < count; ++i) sum += values[static_cast<size_t>(i)];
+  return sum;
+}
+
+}  // namespace
+
+RowBound StepBatcher::row_bound() const {
+  if (options_.pack_tokens == 0) return {largest_together(unit_sizes_, 1), largest_together(unit_targets_, 1)};
+  const int64_t tokens = std::min(options_.pack_tokens, largest_together(unit_sizes_, options_.global_batch));
+  // A row's targets are among its tokens.
+  return {tokens, std::min(tokens, largest_together(unit_targets_, options_.global_batch))};
 }
 
 void StepBatcher::check_position(StepPosition position) const {

@@ -37,6 +37,11 @@ struct Step {
   std::vector<std::vector<size_t>> rank_rows;  // per rank: indices into `rows`
 };
 
+// The most tokens (before padding) and log-prob targets one row can hold.
+struct RowBound {
+  int64_t tokens = 0, targets = 0;
+};
+
 class StepBatcher {
  public:
   // shapes[i] is dataset position i. duet::fail when an example is invalid or
@@ -53,6 +58,12 @@ class StepBatcher {
   Step make_step(StepPosition position, std::span<const size_t> order) const;
   Step step(StepPosition position) const;
 
+  // Bounds every row of every step, whatever the shuffle: one example when
+  // unpacked; packed, at most pack_tokens and at most the global_batch largest
+  // examples together (a row holds examples of one step). An engine sizes its
+  // memory for it at the start of a run, so a run that cannot fit fails then.
+  RowBound row_bound() const;
+
   // The position after `position` (wrapping into the next epoch).
   StepPosition next(StepPosition position) const;
   // duet::fail unless 0 <= step < steps_per_epoch() and epoch >= 0.
@@ -62,6 +73,7 @@ class StepBatcher {
 
   BatcherOptions options_;
   std::vector<int64_t> unit_sizes_;
+  std::vector<int64_t> unit_targets_;  // response tokens: the log-prob targets
   int64_t steps_per_epoch_ = 0;
 };
 

@@ -148,6 +148,7 @@ Trainer::Trainer(TrainOptions options, dist::Communicator* comm) : o_(std::move(
   b.seed = o_.seed;
   b.ranks = comm_->size();
   batcher_ = std::make_unique<layout::StepBatcher>(shapes_, b);
+  reserve_rows();
   total_steps_ = o_.max_steps > 0
                      ? o_.max_steps
                      : static_cast<int64_t>(std::ceil(o_.num_train_epochs * static_cast<double>(batcher_->steps_per_epoch())));
@@ -209,6 +210,24 @@ void Trainer::precompute_reference() {
   }
   std::fprintf(stderr, "duet train: reference log-probs precomputed into %s\n", cache.c_str());
   o_.ref_cache = cache;
+}
+
+const std::vector<PreferenceBatch>& Trainer::eval_batches() {
+  if (eval_rows_.empty())
+    for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) eval_rows_.emplace_back(row);
+  return eval_rows_;
+}
+
+void Trainer::reserve_rows() {
+  // The longest training row any step can bring, and the evaluation rows (laid
+  // out once): the engine allocates for them now, so a run that does not fit
+  // the GPU stops here, not hours in.
+  layout::RowBound bound = batcher_->row_bound();
+  for (const PreferenceBatch& pb : eval_batches()) {
+    bound.tokens = std::max(bound.tokens, pb.batch.n_tokens() - pb.batch.padding);
+    bound.targets = std::max(bound.targets, pb.batch.n_targets());
+  }
+  engine_->reserve(bound.tokens, bound.targets);
 }
 
 void Trainer::load_data() {
@@ -280,8 +299,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
 
 nlohmann::json Trainer::evaluate() {
   if (eval_.empty()) return {};
-  if (eval_rows_.empty())
-    for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) eval_rows_.emplace_back(row);
+  eval_batches();
   // Rows round-robin over the ranks; the pairs in the one-process order.
   engine_->gather_weights();
   std::vector<size_t> pairs_per_row;

@@ -43,6 +43,8 @@ class Trainer {
     int64_t tokens = 0;  // non-padding tokens through the policy
   };
   void load_data();
+  void reserve_rows();  // the engine's memory for the longest row, at the start
+  const std::vector<PreferenceBatch>& eval_batches();  // eval_ laid out (once)
   void resume();
   void precompute_reference();  // --precompute-ref-log-probs: builds OUT/ref_log_probs.jsonl, sets ref_cache  // restores and checks the checkpoint of --resume-from-checkpoint
   StepOutcome train_step(const layout::Step& step);
@@ -62,7 +64,7 @@ class Trainer {
   std::unique_ptr<engine::Engine> engine_;     // policy, reference model (if any), optimizer
   std::unique_ptr<ReferenceCache> ref_cache_;  // from duet ref
   std::vector<layout::TokenizedExample> train_, eval_;
-  std::vector<PreferenceBatch> eval_rows_;  // eval_ laid out once, on the first evaluation
+  std::vector<PreferenceBatch> eval_rows_;  // eval_ laid out once, at the start
   std::vector<layout::ExampleShape> shapes_;
   std::unique_ptr<layout::StepBatcher> batcher_;
   TrainerState state_;

@@ -134,7 +134,7 @@ TEST(OptimizerShards, ReadsAOneProcessCheckpoint) {
   for (auto* set : {&master, &adamw.first_moment(), &adamw.second_moment()}) fill_random(set->values(), rng);
   Scratch dir;
   trainer::TrainerState state;
-  trainer::save_checkpoint(dir.path / "ckpt", {config, master, &adamw, &state, {}});
+  trainer::save_checkpoint(dir.path / "ckpt", {config, master, &adamw, &state, {}, nullptr, {}, nullptr});
   const dist::ShardLayout l(master.values().size(), 3);
   std::vector<float> a(l.size(1)), b(l.size(1)), c(l.size(1));
   trainer::read_optimizer_range(dir.path / "ckpt", 0, master.slots(), {l.begin(1), a, b, c});

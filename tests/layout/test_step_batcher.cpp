@@ -162,6 +162,41 @@ TEST(StepBatcher, StepsArePackedAndBalanced) {
   }
 }
 
+TEST(StepBatcher, RowBoundHoldsEveryRowOfEveryEpoch) {
+  // What an engine reserves at the start of a run: no row of any step, in
+  // any epoch's shuffle, holds more tokens or targets (response tokens).
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE(seed_trace(seed));
+  std::mt19937_64 rng(seed);
+  for (int trial = 0; trial < 30; ++trial) {
+    const BatchSetup s = random_setup(rng);
+    SCOPED_TRACE(describe(s.options));
+    const StepBatcher batcher(s.shapes, s.options);
+    const RowBound bound = batcher.row_bound();
+    int64_t most_tokens = 0, most_targets = 0;
+    for (const Step& step : walk(batcher, {}, 3 * batcher.steps_per_epoch())) {
+      for (size_t r = 0; r < step.rows.size(); ++r) {
+        int64_t tokens = 0, targets = 0;
+        for (size_t e : step.rows[r]) {
+          tokens += reference_unit_tokens(s.shapes.at(e), s.options.layout);
+          for (int64_t length : s.shapes.at(e).responses) targets += length;
+        }
+        EXPECT_LE(tokens, bound.tokens);
+        EXPECT_LE(targets, bound.targets);
+        most_tokens = std::max(most_tokens, tokens), most_targets = std::max(most_targets, targets);
+      }
+    }
+    EXPECT_LE(bound.targets, bound.tokens);
+    if (s.options.pack_tokens == 0 && !s.options.drop_last) {  // every example is a row once an epoch
+      EXPECT_EQ(most_tokens, bound.tokens);
+      EXPECT_EQ(most_targets, bound.targets);
+    }
+    if (s.options.pack_tokens > 0) {
+      EXPECT_LE(bound.tokens, s.options.pack_tokens);
+    }
+  }
+}
+
 TEST(StepBatcher, ResumingFromAPositionGivesTheSameLaterSteps) {
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE(seed_trace(seed));
