@@ -44,10 +44,10 @@ class CudaEngine final : public Engine {
   const ParameterSet<float>& base_weights() override { return model_params_->host(stream_); }
   void set_training(bool on) override { training_ = on; }
 
+  void reserve(int64_t tokens, int64_t targets) override { ensure_capacity(tokens, targets); }
   // In use on the device now (cudaMemGetInfo: this process's allocations, the
   // CUDA context and cuBLASLt's workspace; the engine allocates nothing per step,
   // so after a step this is the peak).
-  void reserve(int64_t tokens, int64_t targets) override { ensure_capacity(tokens, targets); }
   double device_memory_gib() const override;
   void set_op_timing(bool on) override;
   std::vector<std::pair<std::string, double>> take_op_seconds() override;
