@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# On a machine with several GPUs (the scaling issue; docs/distributed.md): the
+# CUDA engine data parallel (ZeRO stage 0: NCCL all-reduce of the gradients)
+# launched by torchrun, on a model small enough for one GPU:
+#   curve  20 DPO steps on N GPUs against the same run on one GPU: the largest
+#          loss and gradient-norm differences (bf16 noise: the sum of the
+#          gradients over ranks is ordered otherwise);
+#   kill   a rank SIGKILLed mid-run: seconds until the whole job has ended,
+#          then a resume from the last checkpoint on N GPUs continues the run.
+# Logs and JSON go to $OUT, a short table last. Uses the packed binaries
+# (.gpubin, scripts/gpu/pack_binaries.sh) or builds (scripts/gpu/setup.sh).
+#   NGPU=8 scripts/gpu/scaling_check.sh [curve|kill]...   (default: both)
+set -uo pipefail
+OUT=${OUT:-/tmp/duet-out}
+mkdir -p "$OUT"
+steps=("$@")
+((${#steps[@]})) || steps=(curve kill)
+if [ -f .gpubin/bundle.tar.xz ] && [ "${DUET_PACKED:-1}" != 0 ]; then
+  source scripts/gpu/unpack_binaries.sh || exit 1
+  DUET="$GPUBIN/duet"
+else
+  DUET_BUILD_TARGETS=duet source scripts/gpu/setup.sh "" || exit 1
+  DUET=build-gpu/duet
+fi
+set +e
+N=${NGPU:-$(nvidia-smi -L | wc -l)}
+[ "$N" -ge 2 ] || echo "scaling_check: $N GPU(s) visible: the N-GPU runs are one process (no NCCL)"
+work=/tmp/duet-scaling
+rm -rf "$work" && mkdir -p "$work"
+# A ~0.2B Llama (head dim 128, GQA) and hh-rlhf-shaped pre-tokenized data.
+cat > "$work/config.json" <<'JSON'
+{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32000, "hidden_size": 1024,
+ "intermediate_size": 4096, "num_hidden_layers": 8, "num_attention_heads": 8, "num_key_value_heads": 2,
+ "head_dim": 128, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "max_position_embeddings": 8192,
+ "tie_word_embeddings": false, "torch_dtype": "bfloat16"}
+JSON
+"$DUET" init --config "$work/config.json" --out "$work/model" > "$OUT/scaling_init.log" 2>&1 || { tail -3 "$OUT/scaling_init.log"; exit 1; }
+python3 scripts/make_synthetic_data.py --profile hh-rlhf --examples 4096 --vocab-size 32000 --seed 1 \
+  --out "$work/data.jsonl" > /dev/null || exit 1
+train() {  # train OUT_NAME PROCESSES [EXTRA...]
+  local name=$1 procs=$2
+  shift 2
+  local args=(train --model "$work/model" --data "$work/data.jsonl" --out "$work/$name" --device cuda
+              --layout shared --pack-tokens 4096 --batch-size 64 --learning-rate 5e-5 --seed 1 --no-progress "$@")
+  if [ "$procs" -gt 1 ]; then
+    torchrun --no-python --standalone --nproc_per_node "$procs" "$DUET" "${args[@]}"
+  else
+    "$DUET" "${args[@]}"
+  fi
+}
+summary=()
+for step in "${steps[@]}"; do
+  case $step in
+    curve)
+      train one 1 --max-steps 20 > "$OUT/scaling_one.log" 2>&1
+      rc1=$?
+      train many "$N" --max-steps 20 > "$OUT/scaling_many.log" 2>&1
+      rcn=$?
+      python3 - "$work/one/metrics.jsonl" "$work/many/metrics.jsonl" "$N" <<'PY' | tee "$OUT/scaling_curve.json"
+import json, sys
+def steps(path):
+    return {r["step"]: r for r in map(json.loads, open(path)) if "loss" in r}
+one, many = steps(sys.argv[1]), steps(sys.argv[2])
+common = sorted(set(one) & set(many))
+dl = max(abs(one[s]["loss"] - many[s]["loss"]) for s in common)
+dg = max(abs(one[s]["grad_norm"] - many[s]["grad_norm"]) / one[s]["grad_norm"] for s in common)
+print(json.dumps({"gpus": int(sys.argv[3]), "steps": len(common), "max_abs_loss_diff": dl,
+                  "max_rel_grad_norm_diff": dg, "loss_first": one[common[0]]["loss"],
+                  "loss_last_one": one[common[-1]]["loss"], "loss_last_many": many[common[-1]]["loss"]}))
+PY
+      summary+=("curve: 1 GPU exit $rc1, $N GPUs exit $rcn, $(tail -1 "$OUT/scaling_curve.json")") ;;
+    kill)
+      train killed "$N" --max-steps 100000 --save-steps 5 > "$OUT/scaling_killed.log" 2>&1 &
+      job=$!
+      for _ in $(seq 600); do  # until step 8 is logged (a checkpoint at 5 exists)
+        grep -q '"step": *8[,}]' "$work/killed/metrics.jsonl" 2>/dev/null && break
+        sleep 0.5
+      done
+      victim=""
+      for p in $(pgrep -f "duet train"); do
+        tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "RANK=$((N > 1 ? 1 : 0))" && victim=$p && break
+      done
+      t0=$(date +%s.%N)
+      [ -n "$victim" ] && kill -9 "$victim"
+      for _ in $(seq 1200); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+      ended=$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")
+      kill -0 "$job" 2>/dev/null && { kill -9 "$job"; ended="never (killed after 120 s)"; }
+      last=$(ls -d "$work"/killed/checkpoint-* 2>/dev/null | grep -v '\.' | sort -t- -k2 -n | tail -1)
+      logged=$(grep -c '"loss"' "$work/killed/metrics.jsonl")
+      train killed "$N" --max-steps $((logged + 3)) --save-steps 5 --allow-option-changes max_steps \
+        --resume-from-checkpoint "$last" > "$OUT/scaling_resumed.log" 2>&1
+      rcr=$?
+      cp "$work/killed/metrics.jsonl" "$OUT/scaling_killed_metrics.jsonl"
+      summary+=("kill: rank ${victim:+killed (pid $victim)}${victim:-not found}; job ended after $ended s; resume from $(basename "$last") exit $rcr, steps logged $(grep -c '"loss"' "$work/killed/metrics.jsonl")") ;;
+  esac
+done
+echo "== summary ($N GPUs)"
+printf '%s\n' "${summary[@]}"
