@@ -66,7 +66,11 @@ for step in "${steps[@]}"; do
       fi
       grep -E "^\s+[0-9]+/[0-9]+ Test.*(Failed|\*\*\*)" "$OUT/ctest_cuda.log" | head -20
       grep -hE "worst|loss:" "$OUT/ctest_cuda.log" | head -20
-      summary+=("tests: exit $rc, $(grep -E 'tests passed' "$OUT/ctest_cuda.log")") ;;
+      if [ -n "${GPUBIN:-}" ]; then
+        summary+=("tests: exit $rc, $(grep -c '^\[       OK \]' "$OUT/ctest_cuda.log") passed, $(grep -cE '^\[  FAILED  \] .* \([0-9]+ ms\)$' "$OUT/ctest_cuda.log") failed")
+      else
+        summary+=("tests: exit $rc, $(grep -E 'tests passed' "$OUT/ctest_cuda.log")")
+      fi ;;
     engine)  # the CUDA engine test binary alone, with the figures it prints
       "$(bin test_cuda_engine)" > "$OUT/test_cuda_engine.log" 2>&1
       rc=$?
