@@ -2,6 +2,8 @@
 // the table's arithmetic (parts + context = total; fits iff total <= GPU),
 // the longest row it names fits and 256 tokens more do not, what changes
 // with the options goes the right way, and bad input is one line.
+#include <algorithm>
+
 #include "cli_helpers.hpp"
 
 namespace duet::cli::testing {
@@ -60,6 +62,34 @@ TEST(CliEstimateMemory, TotalsFitAndTheLongestRow) {
   const json tiny = estimate(dir, "--config " + (dir / "config.json").string() + " --context-gib 0");
   EXPECT_NEAR(total_of_parts(tiny), tiny.at("total_gib").get<double>(), 1e-12);
   EXPECT_LT(tiny.at("total_gib").get<double>(), 1.0);
+}
+
+TEST(CliEstimateMemory, DataGivesTheLongestRowItsStepsCanBring) {
+  // Rows as duet train lays the file out: unpacked, one example (prompt and
+  // both responses, shared); packed, the batch's largest examples together
+  // up to --pack-tokens.
+  TempDir dir;
+  std::mt19937_64 rng(fresh_seed());
+  write_file(dir / "config.json", tiny_config("LlamaForCausalLM", 300).dump());
+  const auto examples = random_examples(rng, 40, 300, 30, 20);
+  write_file(dir / "data.jsonl", to_jsonl(examples));
+  std::vector<int64_t> units, targets;
+  for (const auto& e : examples) {
+    const auto r = static_cast<int64_t>(e.responses[0].size() + e.responses[1].size());
+    units.push_back(static_cast<int64_t>(e.prompt.size()) + r), targets.push_back(r);
+  }
+  const std::string base = "--config " + (dir / "config.json").string() + " --data " + (dir / "data.jsonl").string();
+  const json unpacked = estimate(dir, base);
+  EXPECT_EQ(unpacked.at("row_tokens"), *std::max_element(units.begin(), units.end()));
+  EXPECT_EQ(unpacked.at("row_targets"), *std::max_element(targets.begin(), targets.end()));
+  std::sort(units.rbegin(), units.rend());
+  const json packed = estimate(dir, base + " --pack-tokens 120 --batch-size 3");
+  EXPECT_EQ(packed.at("row_tokens"), std::min<int64_t>(120, units[0] + units[1] + units[2]));
+  EXPECT_LE(packed.at("row_targets").get<int64_t>(), packed.at("row_tokens").get<int64_t>());
+  // Examples longer than a row: the data layer's report, as duet train gives it.
+  const Result too_long = run_duet(dir, "estimate-memory " + base + " --pack-tokens 10");
+  EXPECT_NE(too_long.status, 0);
+  EXPECT_NE(too_long.err.find("but --pack-tokens is 10"), std::string::npos) << too_long.err;
 }
 
 #endif
