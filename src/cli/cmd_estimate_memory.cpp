@@ -47,9 +47,7 @@ layout::RowBound rows_of_data(const EstimateOptions& o, const model::ModelConfig
   if (t.batch_size < 1) fail("--batch-size {}: examples per optimizer step, at least 1", t.batch_size);
   std::vector<layout::ExampleShape> shapes;
   for (const auto& e : trainer::load_training_data(t, config).train) shapes.push_back(layout::shape_of(e));
-  layout::BatcherOptions b;
-  b.layout = t.layout, b.global_batch = t.batch_size, b.pack_tokens = t.pack_tokens, b.drop_last = false;
-  return layout::StepBatcher(shapes, b).row_bound();
+  return layout::StepBatcher(shapes, t.batcher_options(1)).row_bound();
 }
 
 engine::MemoryPlan plan_of(const EstimateOptions& o, const model::ModelConfig& config) {

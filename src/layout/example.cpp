@@ -34,12 +34,15 @@ void check_example(const TokenizedExample& example) {
   check_shape(shape_of(example), example.index);
 }
 
-int64_t unit_tokens(const ExampleShape& shape, Layout layout) {
-  int64_t total = layout == Layout::paired
-                      ? shape.prompt * static_cast<int64_t>(shape.responses.size())
-                      : shape.prompt;
+int64_t response_tokens(const ExampleShape& shape) {
+  int64_t total = 0;
   for (int64_t length : shape.responses) total += length;
   return total;
+}
+
+int64_t unit_tokens(const ExampleShape& shape, Layout layout) {
+  const int64_t prompts = layout == Layout::paired ? static_cast<int64_t>(shape.responses.size()) : 1;
+  return shape.prompt * prompts + response_tokens(shape);
 }
 
 int64_t unit_tokens(const TokenizedExample& example, Layout layout) {

@@ -42,5 +42,7 @@ void check_shape(const ExampleShape& shape, int64_t index);
 // paired = k*P + sum L_r. This is the packing unit (never split).
 int64_t unit_tokens(const ExampleShape& shape, Layout layout);
 int64_t unit_tokens(const TokenizedExample& example, Layout layout);
+// sum L_r: the example's log-prob targets, in either layout.
+int64_t response_tokens(const ExampleShape& shape);
 
 }  // namespace duet::layout

@@ -20,9 +20,7 @@ StepBatcher::StepBatcher(std::span<const ExampleShape> shapes, const BatcherOpti
   for (size_t i = 0; i < shapes.size(); ++i) {
     check_fits(shapes[i], static_cast<int64_t>(i), options.layout, options.pack_tokens);
     unit_sizes_.push_back(unit_tokens(shapes[i], options.layout));
-    int64_t targets = 0;
-    for (int64_t r : shapes[i].responses) targets += r;
-    unit_targets_.push_back(targets);
+    unit_targets_.push_back(response_tokens(shapes[i]));
   }
   const auto n = static_cast<int64_t>(shapes.size());
   steps_per_epoch_ = options.drop_last ? n / options.global_batch

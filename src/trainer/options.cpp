@@ -79,6 +79,16 @@ void validate_lora_options(const TrainOptions& o) {
 
 }  // namespace
 
+layout::BatcherOptions TrainOptions::batcher_options(int ranks) const {
+  layout::BatcherOptions b;
+  b.layout = layout;
+  b.global_batch = batch_size;
+  b.pack_tokens = pack_tokens;
+  b.seed = seed;
+  b.ranks = ranks;
+  return b;
+}
+
 void TrainOptions::validate() const {
   if (model.empty()) fail("--model is required (a Hugging Face model folder)");
   ::duet::model::require_model_folder(model, "--model");

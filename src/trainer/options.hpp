@@ -14,6 +14,7 @@
 #include "data/truncation.hpp"
 #include "engine/lora.hpp"
 #include "layout/example.hpp"
+#include "layout/step_batcher.hpp"
 #include "loss/config.hpp"
 
 namespace duet::trainer {
@@ -93,6 +94,8 @@ struct TrainOptions {
   // The adapter's config from the --lora-* options (not from --adapter's file).
   engine::LoraConfig lora_config() const;
 
+  // How duet train cuts this run's steps into rows, over `ranks` ranks.
+  layout::BatcherOptions batcher_options(int ranks) const;
   void validate() const;
 };
 

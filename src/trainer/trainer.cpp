@@ -141,13 +141,7 @@ Trainer::Trainer(TrainOptions options, dist::Communicator* comm) : o_(std::move(
   }
   load_data();
   state_.fingerprints["data_xxh3"] = hash_hex(hash_examples(train_));
-  layout::BatcherOptions b;
-  b.layout = o_.layout;
-  b.global_batch = o_.batch_size;
-  b.pack_tokens = o_.pack_tokens;
-  b.seed = o_.seed;
-  b.ranks = comm_->size();
-  batcher_ = std::make_unique<layout::StepBatcher>(shapes_, b);
+  batcher_ = std::make_unique<layout::StepBatcher>(shapes_, o_.batcher_options(comm_->size()));
   reserve_rows();
   total_steps_ = o_.max_steps > 0
                      ? o_.max_steps
@@ -212,18 +206,12 @@ void Trainer::precompute_reference() {
   o_.ref_cache = cache;
 }
 
-const std::vector<PreferenceBatch>& Trainer::eval_batches() {
-  if (eval_rows_.empty())
-    for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) eval_rows_.emplace_back(row);
-  return eval_rows_;
-}
-
 void Trainer::reserve_rows() {
   // The longest training row any step can bring, and the evaluation rows (laid
   // out once): the engine allocates for them now, so a run that does not fit
   // the GPU stops here, not hours in.
   layout::RowBound bound = batcher_->row_bound();
-  for (const PreferenceBatch& pb : eval_batches()) {
+  for (const PreferenceBatch& pb : eval_rows_) {
     bound.tokens = std::max(bound.tokens, pb.batch.n_tokens() - pb.batch.padding);
     bound.targets = std::max(bound.targets, pb.batch.n_targets());
   }
@@ -237,6 +225,7 @@ void Trainer::load_data() {
   tokenizer_dir_ = std::move(d.tokenizer_dir);
   data_summary_ = d.summary();
   for (const auto& e : train_) shapes_.push_back(layout::shape_of(e));
+  for (const auto& row : layout::pack_examples(eval_, o_.layout, o_.pack_tokens, 0)) eval_rows_.emplace_back(row);
   if (ref_cache_) {
     ref_cache_->check(train_);
     ref_cache_->check(eval_);
@@ -299,7 +288,6 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
 
 nlohmann::json Trainer::evaluate() {
   if (eval_.empty()) return {};
-  eval_batches();
   // Rows round-robin over the ranks; the pairs in the one-process order.
   engine_->gather_weights();
   std::vector<size_t> pairs_per_row;

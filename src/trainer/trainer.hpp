@@ -44,7 +44,6 @@ class Trainer {
   };
   void load_data();
   void reserve_rows();  // the engine's memory for the longest row, at the start
-  const std::vector<PreferenceBatch>& eval_batches();  // eval_ laid out (once)
   void resume();
   void precompute_reference();  // --precompute-ref-log-probs: builds OUT/ref_log_probs.jsonl, sets ref_cache  // restores and checks the checkpoint of --resume-from-checkpoint
   StepOutcome train_step(const layout::Step& step);
@@ -64,7 +63,7 @@ class Trainer {
   std::unique_ptr<engine::Engine> engine_;     // policy, reference model (if any), optimizer
   std::unique_ptr<ReferenceCache> ref_cache_;  // from duet ref
   std::vector<layout::TokenizedExample> train_, eval_;
-  std::vector<PreferenceBatch> eval_rows_;  // eval_ laid out once, at the start
+  std::vector<PreferenceBatch> eval_rows_;  // eval_ laid out once, by load_data
   std::vector<layout::ExampleShape> shapes_;
   std::unique_ptr<layout::StepBatcher> batcher_;
   TrainerState state_;
