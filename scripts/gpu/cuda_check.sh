@@ -57,7 +57,7 @@ for step in "${steps[@]}"; do
         for t in test_cuda_ops test_cuda_attention test_cuda_engine test_dist_nccl; do
           [ -x "$GPUBIN/$t" ] || continue
           echo "== $t" >> "$OUT/ctest_cuda.log"
-          timeout 300 "$GPUBIN/$t" --gtest_filter='-CudaAttentionSm90.*' >> "$OUT/ctest_cuda.log" 2>&1 || rc=1
+          timeout "${TEST_TIMEOUT:-420}" "$GPUBIN/$t" --gtest_filter='-CudaAttentionSm90.*' >> "$OUT/ctest_cuda.log" 2>&1 || rc=1
         done
         grep -E "^\[  (PASSED|FAILED) " "$OUT/ctest_cuda.log" | head -20
       else
