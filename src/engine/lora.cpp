@@ -86,6 +86,12 @@ LinearShape lora_module_shape(const model::ModelConfig& c, const std::string& mo
 }
 
 std::vector<TensorSlot> layout_adapter(const model::ModelConfig& model, const LoraConfig& lora) {
+  for (const auto& [type, layers] : lora.named_layers)
+    if (static_cast<int64_t>(layers.size()) != model.num_hidden_layers || *layers.begin() != 0 ||
+        *layers.rbegin() != model.num_hidden_layers - 1)
+      fail("adapter_config.json: target_modules names {} on layers {} of the model's {}: duet adapts a module type in "
+           "every layer or in none",
+           type, fmt::format("{}", fmt::join(layers, ",")), model.num_hidden_layers);
   std::vector<TensorSlot> slots;
   size_t offset = 0;
   auto add = [&](std::string name, model::Shape shape) {

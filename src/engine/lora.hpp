@@ -8,7 +8,9 @@
 // file: the CPU engine and, later, the CUDA one.
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,11 @@ struct LoraConfig {
   double dropout = 0.05;
   std::vector<std::string> target_modules = {"q_proj", "v_proj"};  // PEFT's default for Llama, Qwen2, Mistral
   bool use_rslora = false;
+  // Read from a PEFT adapter whose target_modules name module paths of single
+  // layers ("model.layers.0.mlp.up_proj", as peft writes them for small
+  // models): the layers each such type was named on. layout_adapter checks
+  // they are all of the model's layers (duet adapts a type everywhere or nowhere).
+  std::map<std::string, std::set<int64_t>> named_layers;
 
   double scaling() const;
   bool targets(const std::string& module) const;

@@ -1,5 +1,6 @@
 #include "engine/lora_files.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -51,6 +52,32 @@ void require_default(const json& j, const char* key, const json& plain, const st
        plain.is_null() ? "null" : plain.dump());
 }
 
+// PEFT matches a target_modules entry against a module's path as the path
+// itself or a suffix after a dot, and writes full paths when it resolves
+// "all-linear" on a small model (under 20 of them it keeps them unoptimised):
+// "model.layers.0.mlp.up_proj". The module type an entry names and the layer
+// it is limited to (-1: every layer); an entry that is no suffix of a
+// Llama-family block's path comes back as it is, for parse_target_modules to name.
+std::pair<std::string, int64_t> peft_target(const std::string& entry) {
+  for (const char* m : kLoraModules) {
+    const std::string type = m;
+    const std::string path = lora_module_path(0, type);  // model.layers.0.<self_attn|mlp>.<type>
+    const std::string parent = path.substr(path.rfind('.', path.size() - type.size() - 2) + 1);  // "mlp.up_proj"
+    if (entry == type || entry == parent) return {type, -1};
+    const std::string tail = "." + parent;
+    if (entry.size() <= tail.size() || !entry.ends_with(tail)) continue;
+    std::string layer = entry.substr(0, entry.size() - tail.size());  // "[[model.]layers.]<L>"
+    for (const char* prefix : {"model.layers.", "layers."})
+      if (layer.starts_with(prefix)) {
+        layer.erase(0, std::string(prefix).size());
+        break;
+      }
+    if (!layer.empty() && layer.size() < 10 && layer.find_first_not_of("0123456789") == std::string::npos)
+      return {type, std::stoll(layer)};
+  }
+  return {entry, -1};
+}
+
 }  // namespace
 
 LoraConfig lora_config_from_json(const json& j, const std::string& origin) {
@@ -88,7 +115,16 @@ LoraConfig lora_config_from_json(const json& j, const std::string& origin) {
              origin, t.dump());
       names = {"all-linear"};
     } else {
-      names = t.get<std::vector<std::string>>();
+      std::set<std::string> every_layer;
+      for (const std::string& entry : t.get<std::vector<std::string>>()) {
+        const auto [type, layer] = peft_target(entry);
+        if (std::find(names.begin(), names.end(), type) == names.end()) names.push_back(type);
+        if (layer < 0)
+          every_layer.insert(type);
+        else
+          c.named_layers[type].insert(layer);
+      }
+      for (const std::string& type : every_layer) c.named_layers.erase(type);
     }
     c.target_modules = with_context(origin, [&] { return parse_target_modules(names); });
   } catch (const json::exception& e) {
@@ -124,7 +160,10 @@ void load_adapter_weights(const fs::path& dir, ParameterSet<float>& adapter) {
   for (const TensorSlot& s : adapter.slots()) {
     expected.insert(s.name);
     const model::TensorInfo* info = weights.find(s.name);
-    if (!info) fail("{}: lacks tensor '{}' (adapter_config.json's r and target_modules ask for it)", file.string(), s.name);
+    if (!info)
+      fail("{}: lacks tensor '{}' (adapter_config.json's r and target_modules ask for it; duet adapts a module type "
+           "in every layer or in none)",
+           file.string(), s.name);
     if (info->shape != s.shape)
       fail("{}: tensor '{}' has shape {}, expected {} (from r and the base model's config)", file.string(), s.name,
            model::format_shape(info->shape), model::format_shape(s.shape));

@@ -135,5 +135,39 @@ TEST(LoraFiles, RefusesAdaptersDuetCannotApply) {
   EXPECT_NE(error_of([&] { read_adapter_config(tmp.path / "nowhere"); }).find("not a folder"), std::string::npos);
 }
 
+// PEFT matches target_modules entries as module paths or their dotted
+// suffixes, and writes full paths when it resolves "all-linear" on a small
+// model: every spelling of the same modules reads as those module types.
+TEST(LoraFiles, ReadsPeftsModulePathsAsModuleTypes) {
+  TempDir tmp;
+  const auto model = testing::tiny_config(model::Architecture::Llama);
+  ASSERT_GE(model.num_hidden_layers, 2);
+  const LoraConfig lora = sample_config();  // q_proj, v_proj, down_proj
+  ParameterSet<float> adapter(layout_adapter(model, lora));
+  save_adapter(tmp.path, lora, adapter, "base");
+  auto read_modules = [&](const json& targets) {
+    rewrite_config(tmp.path, [&](json& j) { j["target_modules"] = targets; });
+    const LoraConfig c = read_adapter_config(tmp.path);
+    ParameterSet<float> p(layout_adapter(model, c));
+    load_adapter_weights(tmp.path, p);
+    return c.target_modules;
+  };
+  json full_paths = json::array();  // as peft writes them: one entry per layer and module
+  for (int64_t layer = 0; layer < model.num_hidden_layers; ++layer)
+    for (const std::string m : {"down_proj", "q_proj", "v_proj"}) full_paths.push_back(lora_module_path(layer, m));
+  EXPECT_EQ(read_modules(full_paths), lora.target_modules);
+  EXPECT_EQ(read_modules(json::array({"self_attn.q_proj", "layers.0.mlp.down_proj", "layers.1.mlp.down_proj",
+                                      "v_proj", "model.layers.1.self_attn.q_proj"})),
+            lora.target_modules);
+  // A type named on some layers only is refused (peft would adapt those alone).
+  const std::string partial = error_of([&] { read_modules(json::array({"q_proj", "v_proj", lora_module_path(0, "down_proj")})); });
+  EXPECT_NE(partial.find("names down_proj on layers 0 of the model's"), std::string::npos) << partial;
+  for (const char* bad : {"mlp.q_proj", "model.layers.x.mlp.down_proj", "model.layers.0.self_attn.down_proj",
+                          "decoder.layers.0.mlp.down_proj", "lm_head"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_NE(error_of([&] { read_modules(json::array({"q_proj", "v_proj", bad})); }).find(bad), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace duet::engine
