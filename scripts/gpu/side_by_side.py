@@ -138,17 +138,19 @@ def breakdown_chart(duet, path, title):
     if not runs:
         raise SystemExit("--breakdown-chart: no duet line has breakdown_seconds (run duet bench --breakdown)")
     kinds = ["matmul", "attention", "lm_head", "elementwise", "optimizer", "host/idle"]
-    fig, ax = plt.subplots(figsize=(10, 0.35 * len(runs) + 1.5))
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(runs) + 2.2))
     left = [0.0] * len(runs)
+    totals = [sum(b.values()) or 1.0 for _, b in runs]  # shares of the step: profiles' steps differ 6x
     for kind in kinds:
-        ms = [b.get(kind, 0.0) * 1e3 for _, b in runs]
-        ax.barh(range(len(runs)), ms, left=left, label=kind)
-        left = [a + b for a, b in zip(left, ms)]
-    ax.set_yticks(range(len(runs)), [name for name, _ in runs], fontsize=8)
+        share = [100 * b.get(kind, 0.0) / t for (_, b), t in zip(runs, totals)]
+        ax.barh(range(len(runs)), share, left=left, label=kind)
+        left = [a + b for a, b in zip(left, share)]
+    ax.set_yticks(range(len(runs)), [f"{name} ({1e3 * t:.0f} ms)" for (name, _), t in zip(runs, totals)], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("ms per step")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of the step (%), CUDA events around every op")
     ax.set_title(title)
-    ax.legend(fontsize=8, ncol=len(kinds), loc="lower right")
+    ax.legend(fontsize=8, ncol=len(kinds), loc="upper center", bbox_to_anchor=(0.5, -0.3))
     fig.tight_layout()
     fig.savefig(path)
 

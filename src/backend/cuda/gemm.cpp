@@ -10,6 +10,8 @@
 #include <cublasLt.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstdlib>
 #include <map>
 #include <vector>
 #include <tuple>
@@ -93,6 +95,15 @@ struct Gemm::Impl {
   }
 
   int candidates = 1;  // > 1: time that many of the heuristic's algorithms on first use, keep the fastest
+  // Autotuned algorithms by product kind and token-count bucket: the engine's
+  // token dimension (m of the forward and input-gradient products, k of the
+  // weight gradients) changes with every row, so a shape is tuned once per
+  // power-of-two bucket of m and k and its choice reused, when cuBLASLt
+  // accepts it, by the other shapes of that bucket (no timing in steady state).
+  using TuneKey = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool>;
+  std::map<TuneKey, cublasLtMatmulAlgo_t> tuned;
+
+  static int64_t bucket(int64_t x) { return int64_t{1} << std::bit_width(static_cast<uint64_t>(x - 1)); }
 
   // Times `algo` on the product's own operands, writing a scratch D (beta 0,
   // so an accumulating product's output is not touched): median of 5 runs.
@@ -174,6 +185,17 @@ struct Gemm::Impl {
            static_cast<int>(st));
     }
     plan.algo = results[0].algo;
+    const TuneKey tune_key{bucket(p.m), p.n, bucket(p.k), p.a_trans, p.b_trans, static_cast<int>(p.d_type),
+                           p.bias != nullptr};
+    if (const auto t = tuned.find(tune_key); found > 1 && t != tuned.end()) {
+      cublasLtMatmulHeuristicResult_t check_result{};
+      if (cublasLtMatmulAlgoCheck(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, &t->second, &check_result) ==
+              CUBLAS_STATUS_SUCCESS &&
+          check_result.workspaceSize <= workspace_bytes) {
+        plan.algo = t->second;
+        return plans.emplace(key, plan).first->second;
+      }
+    }
     if (found > 1) {  // autotune: the fastest of the candidates on this shape
       const size_t bytes = static_cast<size_t>(p.m) * static_cast<size_t>(ldd) * (p.d_type == DType::BF16 ? 2 : 4);
       void* scratch = nullptr;
@@ -184,6 +206,7 @@ struct Gemm::Impl {
         if (t < best) best = t, plan.algo = results[static_cast<size_t>(i)].algo;
       }
       cudaFree(scratch);
+      tuned[tune_key] = plan.algo;
     }
     return plans.emplace(key, plan).first->second;
   }
@@ -192,6 +215,9 @@ struct Gemm::Impl {
 Gemm::Gemm(size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
   check_lt(cublasLtCreate(&impl_->handle), "create handle");
   impl_->workspace_bytes = workspace_bytes;
+  // Opt-in autotuning for the engine (docs/cuda-engine.md): the chosen
+  // algorithms depend on timings, so runs are no longer bitwise repeatable.
+  if (const char* v = std::getenv("DUET_GEMM_AUTOTUNE"); v && *v) impl_->candidates = std::clamp(std::atoi(v), 1, 64);
   if (workspace_bytes) check(cudaMalloc(&impl_->workspace, workspace_bytes), "gemm workspace");
 }
 

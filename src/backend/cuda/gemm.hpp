@@ -12,7 +12,9 @@
 //   weight gradient  dW[out, in]   += dyᵀ · x                    (a_trans = true, fp32 D, beta 1)
 //
 // The algorithm for each distinct shape/type/transpose/bias key is chosen once
-// by cuBLASLt's heuristic and cached (no heuristic call in the steady state).
+// by cuBLASLt's heuristic and cached (no heuristic call in the steady state);
+// or, with autotuning (set_autotune, or DUET_GEMM_AUTOTUNE=N for the engine),
+// the fastest of N timed candidates, once per power-of-two bucket of m and k.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -50,10 +52,13 @@ class Gemm {
 
   void run(const GemmParams& p, cudaStream_t stream);
 
-  // candidates > 1: on a shape's first use, time that many of the heuristic's
-  // algorithms on the product's operands (into a scratch output, allocated
-  // for that moment) and keep the fastest, instead of the heuristic's first.
-  // Set before the first run of any shape it should apply to.
+  // candidates > 1: on the first use of a product kind in a power-of-two
+  // bucket of m and k, time that many of the heuristic's algorithms on the
+  // product's operands (into a scratch output, allocated for that moment) and
+  // keep the fastest, instead of the heuristic's first; later shapes of the
+  // bucket reuse it where cuBLASLt accepts it. Set before the first run of any
+  // shape it should apply to; the environment's DUET_GEMM_AUTOTUNE sets it at
+  // construction.
   void set_autotune(int candidates);
 
  private:

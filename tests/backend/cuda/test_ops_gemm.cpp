@@ -1,7 +1,7 @@
 // cuBLASLt products (backend/cuda/gemm.hpp) against the product in double on
 // the same bf16 inputs: every transpose combination, bf16 and fp32 outputs,
-// beta = 1 accumulation, the bias epilogue, padded leading dimensions and
-// sizes that are not multiples of 8.
+// beta = 1 accumulation, the bias epilogue, padded leading dimensions,
+// sizes that are not multiples of 8, and autotuned plans.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -137,6 +137,22 @@ TEST(CudaGemm, OddSizesAndPaddedLeadingDimensions) {
         }
   check_product(gemm, rng, Shape{1, 3, 5, false, true, DType::BF16, true, 0.0f, true});
   check_product(gemm, rng, Shape{200, 328, 1000, false, true, DType::BF16, true, 0.0f, false});  // q/k/v with bias
+}
+
+TEST(CudaGemm, AutotunedPlansTunedAndReusedPerBucket) {
+  DUET_OPS_REQUIRE_GPU();
+  DUET_SEEDED_RNG(rng);
+  Gemm gemm;
+  gemm.set_autotune(8);
+  // The first shape of each kind tunes its power-of-two bucket of m and k
+  // (257..512 tokens here); the next ones, other token counts of the same
+  // bucket, reuse the tuned algorithm: every result stays within the bounds.
+  for (int64_t tokens : {384, 300, 512, 257}) {
+    check_product(gemm, rng, Shape{tokens, 256, 192, false, true, DType::BF16, false, 0});     // forward
+    check_product(gemm, rng, Shape{tokens, 192, 256, false, false, DType::F32, false, 0});     // input gradient
+    check_product(gemm, rng, Shape{256, 192, tokens, true, false, DType::F32, false, 1.0f});   // weight gradient
+    check_product(gemm, rng, Shape{tokens, 200, 64, false, true, DType::BF16, true, 0, true});  // bias, padded
+  }
 }
 
 TEST(CudaGemm, Validation) {
