@@ -40,15 +40,40 @@ void select_device() {
   check(cudaSetDevice(device), "selecting the GPU");
 }
 
-// The state the model's own weights are held in: frozen (bf16 only) under LoRA.
-EngineState model_state(const EngineOptions& o) { return o.lora ? EngineState::scoring : o.state; }
+// ZeRO-1 training: the master weights and moments live in a cuda::DeviceShard.
+bool sharded(const EngineOptions& o) { return o.zero_stage == 1 && o.state == EngineState::training && !o.lora; }
+
+// The state the model's own weights are held in: frozen (bf16 only) under
+// LoRA; under ZeRO-1 the bf16 weights and the whole gradient (the shard has the rest).
+EngineState model_state(const EngineOptions& o) {
+  if (o.lora) return EngineState::scoring;
+  return sharded(o) ? EngineState::gradients : o.state;
+}
+
+// Before anything is allocated: what this engine's data parallelism does not do.
+void check_data_parallel(const EngineOptions& o) {
+  if (o.ranks < 1 || o.rank < 0 || o.rank >= o.ranks) fail("internal: rank {} of {} ranks", o.rank, o.ranks);
+  if (o.zero_stage == 2 || o.zero_stage == 3)
+    fail("--zero-stage {}: the CUDA engine shards the optimizer state (stage 1) but not yet the gradients or the "
+         "weights; use --zero-stage 1, or the CPU engine's stages 2-3 (docs/distributed.md)",
+         o.zero_stage);
+  if (o.zero_stage != 0 && o.zero_stage != 1) fail("--zero-stage {}: must be 0, 1, 2 or 3", o.zero_stage);
+  if (o.zero_stage > 0 && o.lora)
+    fail("--use-peft with --zero-stage {}: LoRA is not data parallel yet; run one process without --zero-stage",
+         o.zero_stage);
+}
 
 }  // namespace
 
 CudaEngine::CudaEngine(const EngineOptions& o)
     : config_((select_device(), o.random_model ? *o.random_model : model::load_config(o.model))),
       lora_(o.lora),
-      lora_seed_(o.lora_seed) {
+      lora_seed_(o.lora_seed),
+      rank_(o.rank),
+      ranks_(o.ranks),
+      zero_stage_(o.zero_stage),
+      adamw_(o.adamw) {
+  check_data_parallel(o);
   backend::AttentionShape shape;
   shape.n_q_heads = config_.num_attention_heads, shape.n_kv_heads = config_.num_key_value_heads;
   shape.head_dim = config_.head_dim;
@@ -64,12 +89,19 @@ CudaEngine::CudaEngine(const EngineOptions& o)
   model_params_ = std::make_unique<cuda::DeviceParameters>(DeviceLayout(config_), layout_parameters(config_),
                                                            model_state(o), o.adamw);
   model_ = std::make_unique<cuda::DeviceTransformer>(config_, model_params_->layout(), o.gradient_checkpointing);
+  if (sharded(o)) shard_ = std::make_unique<cuda::DeviceShard>(model_params_->layout(), o.rank, o.ranks, o.adamw);
 
   if (o.random_model) {
     random_weights(o.random_seed, static_cast<float>(o.random_std));
   } else {
-    load_weights(model_params_->host(stream_), o.model);
+    ParameterSet<float>& host = model_params_->host(stream_);
+    load_weights(host, o.model);
     model_params_->upload(stream_);  // master, bf16 weights from it, zero moments (or the bf16 weights alone)
+    if (shard_) {  // ZeRO-1: the shard's master from the host, zero moments
+      const size_t begin = shard_->begin(), n = shard_->end() - begin;
+      const std::vector<float> zeros(n, 0.0f);
+      shard_->load(host.values().subspan(begin, n), zeros, zeros, 0, model_params_->weights(), stream_);
+    }
   }
   const size_t n = model_params_->numel();
   if (o.reference_is_start) {
@@ -112,6 +144,7 @@ void CudaEngine::random_weights(uint64_t seed, float std) {
   cuda::DeviceBuffer staging(P.trains() ? 0 : largest * sizeof(float), "making random weights");
   check(cudaMemsetAsync(P.weights(), 0, P.numel() * sizeof(bf16), stream_), "clearing the weights");
   P.clear_state(stream_);
+  if (shard_) shard_->clear_moments(stream_);
   for (const auto& s : layout.slots) {
     const std::string& name = host_slots[s.host_slot].name;
     float* f32 = P.trains() ? P.master() + s.offset : staging.as<float>();
@@ -124,9 +157,13 @@ void CudaEngine::random_weights(uint64_t seed, float std) {
       bc::fill_normal_f32(f32, std, seed * 1000003u + s.host_slot, numel, stream_);
     }
     bc::convert_f32_to_bf16(f32, P.weights() + s.offset, numel, stream_);
+    if (shard_) shard_->load_tensor(s, f32, stream_);
   }
   check(cudaStreamSynchronize(stream_), "making random weights");
-  P.device_changed();  // the host mirror is read back when asked for
+  if (shard_)
+    host_master_stale_ = true;  // gathered from the shards when asked for
+  else
+    P.device_changed();  // the host mirror is read back when asked for
 }
 
 CudaEngine::~CudaEngine() {
@@ -218,7 +255,7 @@ std::vector<ResponseLogp> CudaEngine::score_reference(const Batch& b) {
 }
 
 void CudaEngine::require(EngineState needed, const char* what) const {
-  const bool ok = needed == EngineState::gradients ? trained().has_grads() : trained().trains();
+  const bool ok = needed == EngineState::gradients ? trained().has_grads() : trained().trains() || shard_;
   if (!ok) fail("internal: {} needs an engine built with the {} state", what,
                 needed == EngineState::gradients ? "gradients" : "training");
 }
@@ -254,31 +291,79 @@ const ParameterSet<float>& CudaEngine::gradients() {
 double CudaEngine::optimizer_step(double lr) {
   require(EngineState::training, "optimizer_step");
   const auto timed = model_->timer().scope(cuda::OpKind::optimizer, stream_);
+  if (shard_) sharded_comm("optimizer_step");
   if (comm_) {  // NCCL reads the gradients on its own stream: they must be complete
     check(cudaStreamSynchronize(stream_), "finishing the backward");
     comm_->all_reduce_sum(trained().grads(), trained().numel());
   }
-  return trained().step(lr, stream_);
+  if (!shard_) return trained().step(lr, stream_);
+  const double norm = shard_->step(lr, model_params_->grads(), model_params_->weights(), stream_);
+  shard_->share_weights(*comm_, model_params_->weights(), stream_);
+  host_master_stale_ = true;
+  return norm;
+}
+
+dist::Communicator& CudaEngine::sharded_comm(const char* what) const {
+  if (!comm_ || !sharded_) fail("internal: {} of a ZeRO-1 CUDA engine before enable_data_parallel", what);
+  return *comm_;
 }
 
 void CudaEngine::enable_data_parallel(dist::Communicator& comm, int zero_stage) {
-  if (zero_stage != 0)
-    fail("--zero-stage {}: the CUDA engine shards nothing yet (every rank keeps the whole optimizer, ZeRO stage 0); "
-         "leave --zero-stage out, or use the CPU engine's stages 1-3 (docs/distributed.md)",
-         zero_stage);
+  // The shard was allocated at construction: the stage and ranks must be those it was built for.
+  if (zero_stage != zero_stage_)
+    fail("internal: ZeRO stage {} enabled on a CUDA engine built for stage {} (EngineOptions::zero_stage)", zero_stage,
+         zero_stage_);
+  if (comm.rank() != rank_ || comm.size() != ranks_)
+    fail("internal: rank {} of {} enabled on a CUDA engine built for rank {} of {} (EngineOptions)", comm.rank(),
+         comm.size(), rank_, ranks_);
   if (comm.size() > 1 && comm.backend() != "nccl")
     fail("internal: the CUDA engine's ranks need the NCCL communicator (got {})", comm.backend());
   if (lora_) fail("--use-peft with several ranks: LoRA is not data parallel yet; run one process");
   comm_ = &comm;
+  if (!shard_) return;
+  sharded_ = std::make_unique<ShardedAdamW>(comm, zero_stage, layout_parameters(config_), adamw_);
+  if (sharded_->shard_begin() != shard_->begin() || sharded_->shard_end() != shard_->end())
+    fail("internal: the CUDA engine's shard [{}, {}) is not the checkpoint's [{}, {})", shard_->begin(), shard_->end(),
+         sharded_->shard_begin(), sharded_->shard_end());
 }
 
-ParameterSet<float>& CudaEngine::master_weights() { return trained().host(stream_); }
+// ZeRO-1 after a step: each rank's master range to every rank's host, this
+// rank's moments into the host view. Skipped while a resume's values wait
+// on the host for state_changed().
+void CudaEngine::gather_weights() {
+  if (!shard_) return;
+  dist::Communicator& comm = sharded_comm("gather_weights");
+  if (!host_master_stale_ || !sharded_->weights_current()) return;
+  shard_->download(comm, model_params_->host(stream_), sharded_->exp_avg(), sharded_->exp_avg_sq(), stream_);
+  sharded_->set_steps(shard_->steps());
+  host_master_stale_ = false;
+}
 
-AdamW& CudaEngine::optimizer() { return trained().host_optimizer(stream_); }
+ParameterSet<float>& CudaEngine::master_weights() {
+  if (host_master_stale_)
+    fail("internal: a ZeRO-1 CUDA engine's master weights reach the host through gather_weights() (collective)");
+  return trained().host(stream_);
+}
 
+AdamW& CudaEngine::optimizer() {
+  if (shard_) fail("internal: a ZeRO-1 engine's optimizer state is in sharded_optimizer()");
+  return trained().host_optimizer(stream_);
+}
+
+// ZeRO-1 (a resume): this rank's range of the host master and the host view's
+// moments and step count to the device, then every owner's bf16 pieces.
 void CudaEngine::state_changed() {
   require(EngineState::training, "state_changed");
-  trained().upload(stream_);
+  if (!shard_) return trained().upload(stream_);
+  dist::Communicator& comm = sharded_comm("state_changed");
+  if (host_master_stale_ && sharded_->weights_current())
+    fail("internal: state_changed() on a ZeRO-1 CUDA engine whose host state was not gathered");
+  const size_t begin = shard_->begin(), n = shard_->end() - begin;
+  shard_->load(model_params_->host(stream_).values().subspan(begin, n), sharded_->exp_avg(), sharded_->exp_avg_sq(),
+               sharded_->steps(), model_params_->weights(), stream_);
+  shard_->share_weights(comm, model_params_->weights(), stream_);
+  sharded_->mark_weights_current();
+  host_master_stale_ = ranks_ > 1;  // the other ranks' ranges on this host are the ones before the resume
 }
 
 void CudaEngine::set_op_timing(bool on) { model_->timer().enable(on); }

@@ -4,7 +4,8 @@
 // flat buffer each, in DeviceLayout order: cuda::DeviceParameters); the frozen
 // reference model in bf16 on the same GPU. With LoRA the model is frozen (bf16
 // only) and an adapter is trained the same way; the reference is then the
-// model with the adapter off.
+// model with the adapter off. At ZeRO stage 1 the fp32 master weights and
+// moments are this rank's shard only (cuda::DeviceShard), from construction.
 #include <memory>
 #include <optional>
 #include <vector>
@@ -14,7 +15,9 @@
 #include "engine/cuda/device_parameters.hpp"
 #include "engine/cuda/device_transformer.hpp"
 #include "engine/device_layout.hpp"
+#include "engine/cuda/device_shard.hpp"
 #include "engine/engine.hpp"
+#include "engine/sharded_adamw.hpp"
 
 namespace duet::engine {
 
@@ -35,10 +38,16 @@ class CudaEngine final : public Engine {
   AdamW& optimizer() override;
   void state_changed() override;
 
-  // Data parallel, ZeRO stage 0: every rank keeps the whole optimizer, the
-  // fp32 gradients are summed over the ranks (NCCL, on the device) before each
-  // step, so every rank takes the same step. Stages 1-3: not yet (one line).
+  // Data parallel: the fp32 gradients are summed over the ranks (NCCL, on
+  // the device) before each step, so every rank takes the same step. Stage 0:
+  // every rank keeps the whole optimizer. Stage 1 (EngineOptions::zero_stage):
+  // each rank updates its shard, whose host view (for checkpoints) is
+  // sharded_optimizer(); gather_weights() brings the fp32 master to the host
+  // for a save. Stages 2-3: not yet (one line at construction).
   void enable_data_parallel(dist::Communicator& comm, int zero_stage) override;
+  ShardedAdamW* sharded_optimizer() override { return sharded_.get(); }
+  void gather_weights() override;
+  void gather_working_weights() override {}  // the bf16 weights are complete after every step
 
   const LoraConfig* lora() const override { return lora_ ? &*lora_ : nullptr; }
   const ParameterSet<float>& base_weights() override { return model_params_->host(stream_); }
@@ -63,6 +72,7 @@ class CudaEngine final : public Engine {
   cuda::DeviceParameters& trained() const { return adapter_ ? *adapter_ : *model_params_; }
   void random_weights(uint64_t seed, float std);
   void require(EngineState needed, const char* what) const;
+  dist::Communicator& sharded_comm(const char* what) const;
 
   model::ModelConfig config_;
   cudaStream_t stream_ = nullptr;
@@ -76,6 +86,11 @@ class CudaEngine final : public Engine {
   uint64_t lora_seed_ = 0;
   bool training_ = false;
   dist::Communicator* comm_ = nullptr;  // data parallel: the gradients' all-reduce
+  int rank_ = 0, ranks_ = 1, zero_stage_ = 0;
+  AdamWOptions adamw_;
+  std::unique_ptr<cuda::DeviceShard> shard_;  // ZeRO-1: this rank's master and moments
+  std::unique_ptr<ShardedAdamW> sharded_;     // ZeRO-1: their host view (its step() is the CPU engine's)
+  bool host_master_stale_ = false;            // ZeRO-1: the host master lags the device's shards
   cuda::DeviceBuffer workspace_;
   cuda::DeviceBatch batch_;
   cuda::PinnedBuffer staging_, results_;

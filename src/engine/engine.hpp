@@ -92,6 +92,11 @@ class Engine {
   // Collective: brings master_weights() up to date on every rank (ZeRO-3
   // keeps only the shard current between steps). Call before saving them.
   virtual void gather_weights() {}
+  // Collective: makes the weights the next forward reads complete (ZeRO-3),
+  // before each step and evaluation. The CPU engine computes with its master
+  // weights, so it is gather_weights(); the CUDA engine's bf16 weights are
+  // complete after every step, and its fp32 master reaches the host only for a save.
+  virtual void gather_working_weights() { gather_weights(); }
 };
 
 // What an engine must hold beyond the weights it scores with: nothing
@@ -115,6 +120,10 @@ struct EngineOptions {
   std::filesystem::path model;      // starting weights
   std::filesystem::path reference;  // empty: no reference model
   AdamWOptions adamw;
+  // Data parallelism, known at construction so that the CUDA engine allocates
+  // only its ZeRO shard of the optimizer state (enable_data_parallel must
+  // then be given a communicator of this rank and size, and this stage).
+  int rank = 0, ranks = 1, zero_stage = 0;
   // LoRA: `model` is the frozen base, an adapter is trained (CPU engine only so far).
   std::optional<LoraConfig> lora;
   std::filesystem::path adapter;   // start from this PEFT adapter folder; empty: PEFT's init from lora_seed

@@ -34,6 +34,8 @@ class ShardedAdamW {
   void gather_weights(std::span<float> params);
   bool weights_current() const { return weights_current_; }
   void mark_weights_stale() { weights_current_ = false; }  // a resume loaded only the shard
+  // An engine that gathers its weights itself (the CUDA engine) took the resumed shard.
+  void mark_weights_current() { weights_current_ = true; }
 
   int stage() const { return stage_; }
   dist::Communicator& comm() { return comm_; }

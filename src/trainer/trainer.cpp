@@ -115,6 +115,7 @@ Trainer::Trainer(TrainOptions options, dist::Communicator* comm) : o_(std::move(
     eo.reference = o_.ref_model.empty() ? o_.model : o_.ref_model;
   }
   eo.adamw = {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm};
+  eo.rank = comm_->rank(), eo.ranks = comm_->size(), eo.zero_stage = static_cast<int>(o_.zero_stage);
   engine_ = engine::make_engine(eo);
   if (o_.use_peft && (comm_->size() > 1 || o_.zero_stage > 0))
     fail("--use-peft with {} ranks / --zero-stage {}: LoRA is not data parallel yet; run one process without "
@@ -241,7 +242,7 @@ std::vector<engine::ResponseLogp> Trainer::reference_scores(const engine::Batch&
 Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   StepOutcome out;
   engine_->set_training(true);  // LoRA dropout on, for this step's scoring and backprop only
-  engine_->gather_weights();  // ZeRO-3: every rank, even one without rows this step
+  engine_->gather_working_weights();  // ZeRO-3: every rank, even one without rows this step
   engine_->zero_grad();
   for (int64_t t : step.row_tokens) out.tokens += t;
   // This rank's rows; pairs keep the one-process order (row by row), so the
@@ -289,7 +290,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
 nlohmann::json Trainer::evaluate() {
   if (eval_.empty()) return {};
   // Rows round-robin over the ranks; the pairs in the one-process order.
-  engine_->gather_weights();
+  engine_->gather_working_weights();
   std::vector<size_t> pairs_per_row;
   for (const PreferenceBatch& pb : eval_rows_) pairs_per_row.push_back(pb.examples.size());
   StepPairs eval_pairs(pairs_per_row);

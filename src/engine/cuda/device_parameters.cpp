@@ -58,13 +58,14 @@ DeviceParameters::DeviceParameters(DeviceLayout layout, std::vector<TensorSlot> 
                                    const AdamWOptions& adamw)
     : layout_(std::move(layout)),
       adamw_(adamw),
-      host_(host_slots),
-      host_optimizer_(std::move(host_slots), adamw) {
+      host_(host_slots) {
   const size_t n = layout_.total;
   const ParameterBytes bytes = parameter_bytes(n, state);
   weights_.allocate(bytes.weights, "the bf16 weights");
   if (bytes.grads) grads_.allocate(bytes.grads, "the gradients");
   if (state != EngineState::training) return;
+  // Host moments only with device moments (8 bytes a parameter of host memory: none under ZeRO-1).
+  host_optimizer_ = std::make_unique<AdamW>(std::move(host_slots), adamw);
   master_.allocate(bytes.master, "the fp32 master weights");
   m_.allocate(bytes.moments / 2, "AdamW's first moments");
   v_.allocate(bytes.moments / 2, "AdamW's second moments");
@@ -98,9 +99,9 @@ void DeviceParameters::upload(cudaStream_t s) {
     return;
   }
   upload_f32(layout_, host_, master());
-  upload_f32(layout_, host_optimizer_.first_moment(), m_.as<float>());
-  upload_f32(layout_, host_optimizer_.second_moment(), v_.as<float>());
-  steps_ = host_optimizer_.steps();
+  upload_f32(layout_, host_optimizer_->first_moment(), m_.as<float>());
+  upload_f32(layout_, host_optimizer_->second_moment(), v_.as<float>());
+  steps_ = host_optimizer_->steps();
   bc::convert_f32_to_bf16(master(), weights(), static_cast<int64_t>(layout_.total), s);
   check(cudaStreamSynchronize(s), "copying the training state to the GPU");
   host_stale_ = false;
@@ -111,9 +112,9 @@ void DeviceParameters::download_state(cudaStream_t s) {
   if (!trains()) fail("internal: weights made on the GPU are there only (training state needed to read them back)");
   check(cudaStreamSynchronize(s), "finishing the step");
   download(layout_, master(), host_);
-  download(layout_, m_.as<float>(), host_optimizer_.first_moment());
-  download(layout_, v_.as<float>(), host_optimizer_.second_moment());
-  host_optimizer_.set_steps(steps_);
+  download(layout_, m_.as<float>(), host_optimizer_->first_moment());
+  download(layout_, v_.as<float>(), host_optimizer_->second_moment());
+  host_optimizer_->set_steps(steps_);
   host_stale_ = false;
 }
 
@@ -123,8 +124,9 @@ ParameterSet<float>& DeviceParameters::host(cudaStream_t s) {
 }
 
 AdamW& DeviceParameters::host_optimizer(cudaStream_t s) {
+  if (!host_optimizer_) fail("internal: AdamW's moments of a parameter set not built with the training state");
   download_state(s);
-  return host_optimizer_;
+  return *host_optimizer_;
 }
 
 void DeviceParameters::zero_grad(cudaStream_t s) {
@@ -142,20 +144,28 @@ double DeviceParameters::step(double lr, cudaStream_t s) {
   const auto n = static_cast<int64_t>(layout_.total);
   ++steps_;
   bc::global_grad_norm(grads(), n, norm_partials_.as<double>(), grad_norm_.as<double>(), s);
-  bc::AdamWStep p;
+  bc::AdamWStep p = adamw_scalars(adamw_, lr, steps_, grad_norm_.as<double>());
   p.master = master(), p.weights = weights(), p.grads = grads();
   p.m = m_.as<float>(), p.v = v_.as<float>(), p.n = n;
   p.slot_offsets = slot_offsets_.as<int64_t>(), p.slot_decay = slot_decay_.as<uint8_t>();
   p.n_slots = static_cast<int64_t>(layout_.slots.size());
-  p.grad_norm = grad_norm_.as<double>(), p.max_norm = adamw_.max_grad_norm;
-  p.lr = lr, p.beta1 = adamw_.beta1, p.beta2 = adamw_.beta2, p.eps = adamw_.eps;
-  p.weight_decay = adamw_.weight_decay, p.step = steps_;
   bc::adamw_step(p, s);
-  double norm = 0;
-  check(cudaMemcpyAsync(&norm, grad_norm_.as<double>(), sizeof(double), cudaMemcpyDeviceToHost, s),
-        "reading the gradient norm");
-  check(cudaStreamSynchronize(s), "the optimizer step");
   host_stale_ = true;
+  return finish_step(grad_norm_.as<double>(), s);
+}
+
+bc::AdamWStep adamw_scalars(const AdamWOptions& o, double lr, int64_t step, const double* grad_norm) {
+  bc::AdamWStep p;
+  p.grad_norm = grad_norm, p.max_norm = o.max_grad_norm;
+  p.lr = lr, p.beta1 = o.beta1, p.beta2 = o.beta2, p.eps = o.eps;
+  p.weight_decay = o.weight_decay, p.step = step;
+  return p;
+}
+
+double finish_step(const double* grad_norm, cudaStream_t s) {
+  double norm = 0;
+  check(cudaMemcpyAsync(&norm, grad_norm, sizeof(double), cudaMemcpyDeviceToHost, s), "reading the gradient norm");
+  check(cudaStreamSynchronize(s), "the optimizer step");
   return norm;
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cuda/adamw.hpp"
 #include "engine/adamw.hpp"
 #include "engine/cuda/device_memory.hpp"
 #include "engine/device_layout.hpp"
@@ -20,6 +21,13 @@ using backend::cuda::bf16;
 
 // Host-order fp32 values into a device-layout bf16 buffer (a reference model).
 void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf16* dev, cudaStream_t stream);
+
+// One step of the fused AdamW (backend/cuda/adamw.hpp) at `lr`: the options'
+// hyperparameters and clipping by the device norm at `grad_norm`; the caller
+// sets the buffers and the slot table.
+backend::cuda::AdamWStep adamw_scalars(const AdamWOptions& o, double lr, int64_t step, const double* grad_norm);
+// The norm at `grad_norm` once the stream's work (the step) is done.
+double finish_step(const double* grad_norm, cudaStream_t s);
 
 // The GPU bytes a parameter set of `numel` elements (padding included) holds
 // in `state`, by buffer; the constructor allocates exactly these.
@@ -69,7 +77,7 @@ class DeviceParameters {
   DeviceBuffer slot_offsets_, slot_decay_, norm_partials_, grad_norm_;
   ParameterSet<float> host_;
   std::unique_ptr<ParameterSet<float>> host_grads_;  // made on first use
-  AdamW host_optimizer_;
+  std::unique_ptr<AdamW> host_optimizer_;  // training state only
   bool host_stale_ = false;
   int64_t steps_ = 0;
 };

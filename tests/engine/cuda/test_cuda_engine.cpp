@@ -10,7 +10,9 @@
 //   - LoRA: adapter log-probs, the adapter-off reference and the adapter's
 //     gradients (with and without dropout, whose mask both engines share)
 //     match the CPU engine, and a LoRA DPO run follows the CPU curve;
-//   - data parallel through NCCL with one rank gives the one-process run.
+//   - data parallel through NCCL with one rank gives the one-process run;
+//   - ZeRO stage 1 with one rank (the shard in per-tensor pieces, AdamW piece
+//     by piece) is stage 0 bit for bit, and its checkpoint resumes exactly.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,9 +21,11 @@
 #include <random>
 
 #include "common/seeds.hpp"
+#include "dist/single_process.hpp"
 #include "engine/cpu_engine.hpp"
 #include "engine/cuda_engine.hpp"
 #include "engine/lora.hpp"
+#include "engine/sharded_adamw.hpp"
 #ifdef DUET_WITH_NCCL
 #include "dist/nccl_communicator.hpp"
 #endif
@@ -29,6 +33,9 @@
 #include "loss/loss.hpp"
 #include "model/config.hpp"
 #include "tiny_models.hpp"
+#include "trainer/checkpoint.hpp"
+#include "trainer/optimizer_shards.hpp"
+#include "trainer/sharded_checkpoint.hpp"
 
 namespace duet::engine {
 namespace {
@@ -463,7 +470,7 @@ TEST(CudaEngineDataParallel, OneNcclRankGivesTheOneProcessRun) {
   dist::NcclCommunicator comm(one, nullptr, 60);
   CudaEngine alone(o), ranked(o);
   ranked.enable_data_parallel(comm, 0);
-  EXPECT_THROW(CudaEngine(o).enable_data_parallel(comm, 1), Error);  // stages 1-3: not on this engine yet
+  EXPECT_THROW(CudaEngine(o).enable_data_parallel(comm, 1), Error);  // not the stage it was built for
   const auto ex = testing::random_examples(rng, 8, config.vocab_size, 60, 30, 2);
   const auto bs = batches(ex, layout::Layout::shared, 600);
   const std::map<Key, double> weight = random_response_weights(rng, ex);
@@ -477,6 +484,122 @@ TEST(CudaEngineDataParallel, OneNcclRankGivesTheOneProcessRun) {
   EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin()));
 }
 #endif
+
+bool same(std::span<const float> a, std::span<const float> b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+// One step of `engines` on the same batches: every engine's log-probs,
+// gradients and gradient norm must be the first's, bit for bit.
+void expect_identical_step(const std::vector<Engine*>& engines, const std::vector<Batch>& bs,
+                           const std::map<Key, double>& weight, int step) {
+  SCOPED_TRACE(::testing::Message() << "step " << step);
+  const Scored first = score_and_backprop(*engines[0], bs, weight);
+  const double norm = engines[0]->optimizer_step(1e-3);
+  for (size_t e = 1; e < engines.size(); ++e) {
+    const Scored other = score_and_backprop(*engines[e], bs, weight);
+    for (const auto& [k, r] : first.logp) EXPECT_EQ(other.logp.at(k).logp, r.logp) << "engine " << e;
+    EXPECT_EQ(other.grads, first.grads) << "engine " << e;
+    EXPECT_EQ(engines[e]->optimizer_step(1e-3), norm) << "engine " << e;
+  }
+}
+
+// ZeRO stage 1 with one rank over `comm`: the shard is the whole parameter
+// set, cut into one piece per tensor, the AdamW kernel run once per piece with
+// its tensor's decay flag. Same kernels on the same elements with the same
+// norm: stage 0's numbers, bit for bit, over three steps. Its checkpoint (the
+// trainer's shard files) holds stage 0's state, and a ZeRO-1 engine resumed
+// from it, or from stage 0's one-process checkpoint, takes the next step as
+// the uninterrupted engines do.
+void expect_zero_one_is_stage_zero(dist::Communicator& comm) {
+  DUET_SEEDED_RNG(rng);
+  TempDir tmp;
+  const auto config = cuda_tiny_config(model::Architecture::Qwen2);  // biases and norms: pieces that do not decay
+  EngineOptions o;
+  o.model = write_model(tmp.path / "model", config, rng());
+  o.device = "cuda";
+  o.adamw.weight_decay = 0.1;
+  o.adamw.max_grad_norm = 0.05;  // small: the clip factor (read on the device by every piece) is likely below 1
+  EngineOptions o1 = o;
+  o1.zero_stage = 1;
+  CudaEngine alone(o), zero(o1);
+  zero.enable_data_parallel(comm, 1);
+  ASSERT_NE(zero.sharded_optimizer(), nullptr);
+  EXPECT_THROW(zero.optimizer(), Error);  // the state is the shard's
+  const auto ex = testing::random_examples(rng, 8, config.vocab_size, 60, 30, 2);
+  const auto bs = batches(ex, layout::Layout::shared, 600);
+  const std::map<Key, double> weight = random_response_weights(rng, ex);
+  for (int step = 0; step < 3; ++step) expect_identical_step({&alone, &zero}, bs, weight, step);
+
+  zero.gather_weights();
+  ShardedAdamW& shard = *zero.sharded_optimizer();
+  const auto total = alone.master_weights().values().size();
+  ASSERT_EQ(shard.shard_begin(), 0u);
+  ASSERT_EQ(shard.shard_end(), total);
+  EXPECT_TRUE(same(zero.master_weights().values(), alone.master_weights().values()));
+  EXPECT_TRUE(same(shard.exp_avg(), alone.optimizer().first_moment().values()));
+  EXPECT_TRUE(same(shard.exp_avg_sq(), alone.optimizer().second_moment().values()));
+  EXPECT_EQ(shard.steps(), alone.optimizer().steps());
+
+  // Checkpoints as duet train writes them: ZeRO-1's shard files, stage 0's optimizer.safetensors.
+  trainer::TrainerState state;
+  state.global_step = 3;
+  const fs::path sharded_dir = tmp.path / "checkpoint-zero1", whole_dir = tmp.path / "checkpoint-zero0";
+  trainer::save_sharded_checkpoint(comm, zero, sharded_dir, state, {});
+  trainer::save_checkpoint(whole_dir, {config, alone.master_weights(), &alone.optimizer(), &state, {}, nullptr, {}});
+  EXPECT_TRUE(fs::exists(sharded_dir / trainer::optimizer_shard_file(0, 1)));
+  std::vector<float> master(total), m(total), v(total);
+  trainer::read_optimizer_range(sharded_dir, 1, shard.slots(), {0, master, m, v});
+  EXPECT_TRUE(same(master, alone.master_weights().values()));
+  EXPECT_TRUE(same(m, alone.optimizer().first_moment().values()));
+  EXPECT_TRUE(same(v, alone.optimizer().second_moment().values()));
+
+  CudaEngine from_sharded(o1), from_whole(o1);
+  from_sharded.enable_data_parallel(comm, 1);
+  from_whole.enable_data_parallel(comm, 1);
+  EXPECT_EQ(trainer::load_sharded_checkpoint(sharded_dir, from_sharded).global_step, 3);
+  EXPECT_EQ(trainer::load_sharded_checkpoint(whole_dir, from_whole).global_step, 3);
+  from_sharded.state_changed();  // what Trainer::resume does next
+  from_whole.state_changed();
+  EXPECT_EQ(from_sharded.sharded_optimizer()->steps(), 3);
+  expect_identical_step({&alone, &zero, &from_sharded, &from_whole}, bs, weight, 3);
+  for (CudaEngine* e : {&zero, &from_sharded, &from_whole}) {
+    e->gather_weights();
+    EXPECT_TRUE(same(e->master_weights().values(), alone.master_weights().values()));
+    EXPECT_TRUE(same(e->sharded_optimizer()->exp_avg_sq(), alone.optimizer().second_moment().values()));
+  }
+}
+
+TEST(CudaEngineZeroOne, OneProcessIsStageZeroAndResumesFromItsCheckpoint) {
+  dist::SingleProcessCommunicator comm;  // what duet train --zero-stage 1 uses with one process
+  expect_zero_one_is_stage_zero(comm);
+}
+
+#ifdef DUET_WITH_NCCL
+TEST(CudaEngineZeroOne, OneNcclRankIsStageZeroAndResumesFromItsCheckpoint) {
+  dist::Launch one;
+  dist::NcclCommunicator comm(one, nullptr, 60);  // the broadcasts of pieces and shards on the device
+  expect_zero_one_is_stage_zero(comm);
+}
+#endif
+
+TEST(CudaEngineZeroOne, StagesTwoAndThreeFailWithOneLine) {
+  DUET_SEEDED_RNG(rng);
+  TempDir tmp;
+  EngineOptions o;
+  o.model = write_model(tmp.path / "model", cuda_tiny_config(model::Architecture::Llama), rng());
+  o.device = "cuda";
+  for (int stage : {2, 3}) {
+    o.zero_stage = stage;
+    try {
+      CudaEngine engine(o);
+      ADD_FAILURE() << "stage " << stage << " built";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--zero-stage"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
+  }
+}
 
 }  // namespace
 }  // namespace duet::engine

@@ -1,0 +1,123 @@
+#include "engine/cuda/device_shard.hpp"
+
+#include "backend/cuda/adamw.hpp"
+#include "backend/cuda/layers.hpp"
+#include "engine/cuda/device_parameters.hpp"
+#include "util/error.hpp"
+
+namespace duet::engine::cuda {
+
+namespace bc = duet::backend::cuda;
+using bc::check;
+
+DeviceShard::DeviceShard(const DeviceLayout& layout, int rank, int ranks, const AdamWOptions& adamw)
+    : adamw_(adamw), rank_(rank), cut_(host_numel(layout), ranks), total_(layout.total) {
+  if (ranks < 1 || rank < 0 || rank >= ranks) fail("internal: rank {} of {} ranks", rank, ranks);
+  for (int r = 0; r < ranks; ++r) pieces_.push_back(shard_pieces(layout, cut_.begin(r), cut_.end(r)));
+  const size_t n = cut_.size(rank_);
+  master_.allocate(n * sizeof(float), "this rank's shard of the fp32 master weights");
+  m_.allocate(n * sizeof(float), "this rank's shard of AdamW's first moments");
+  v_.allocate(n * sizeof(float), "this rank's shard of AdamW's second moments");
+  norm_partials_.allocate(static_cast<size_t>(bc::grad_norm_partials(static_cast<int64_t>(total_))) * sizeof(double),
+                          "the gradient norm");
+  grad_norm_.allocate(sizeof(double), "the gradient norm");
+  const auto& mine = pieces_[static_cast<size_t>(rank_)];
+  std::vector<int64_t> bounds;
+  std::vector<uint8_t> decay;
+  for (const ShardPiece& p : mine) {
+    bounds.push_back(0), bounds.push_back(static_cast<int64_t>(p.numel));
+    decay.push_back(p.decay);
+  }
+  if (mine.empty()) return;  // a rank past the last element (more ranks than elements)
+  piece_bounds_.allocate(bounds.size() * sizeof(int64_t), "the shard's piece table");
+  piece_decay_.allocate(decay.size(), "the shard's piece table");
+  check(cudaMemcpy(piece_bounds_.as<int64_t>(), bounds.data(), bounds.size() * sizeof(int64_t),
+                   cudaMemcpyHostToDevice), "copying the shard's piece table");
+  check(cudaMemcpy(piece_decay_.as<uint8_t>(), decay.data(), decay.size(), cudaMemcpyHostToDevice),
+        "copying the shard's piece table");
+}
+
+void DeviceShard::load(std::span<const float> master, std::span<const float> exp_avg,
+                       std::span<const float> exp_avg_sq, int64_t steps, bf16* weights, cudaStream_t s) {
+  const size_t n = end() - begin();
+  if (master.size() != n || exp_avg.size() != n || exp_avg_sq.size() != n)
+    fail("internal: a shard of {} elements loaded from {}, {} and {}", n, master.size(), exp_avg.size(),
+         exp_avg_sq.size());
+  check(cudaStreamSynchronize(s), "finishing the step");
+  if (n == 0) return;  // more ranks than elements
+  check(cudaMemcpy(master_.as<float>(), master.data(), n * sizeof(float), cudaMemcpyHostToDevice),
+        "copying the master weights' shard to the GPU");
+  check(cudaMemcpy(m_.as<float>(), exp_avg.data(), n * sizeof(float), cudaMemcpyHostToDevice),
+        "copying AdamW's shard to the GPU");
+  check(cudaMemcpy(v_.as<float>(), exp_avg_sq.data(), n * sizeof(float), cudaMemcpyHostToDevice),
+        "copying AdamW's shard to the GPU");
+  steps_ = steps;
+  for (const ShardPiece& p : pieces_[static_cast<size_t>(rank_)])
+    bc::convert_f32_to_bf16(master_.as<float>() + p.shard_offset, weights + p.device_offset,
+                            static_cast<int64_t>(p.numel), s);
+  check(cudaStreamSynchronize(s), "copying the training state to the GPU");
+}
+
+void DeviceShard::load_tensor(const DeviceSlot& slot, const float* values, cudaStream_t s) {
+  for (const ShardPiece& p : pieces_[static_cast<size_t>(rank_)]) {
+    if (p.device_offset < slot.offset || p.device_offset >= slot.offset + slot.numel) continue;
+    check(cudaMemcpyAsync(master_.as<float>() + p.shard_offset, values + (p.device_offset - slot.offset),
+                          p.numel * sizeof(float), cudaMemcpyDeviceToDevice, s),
+          "keeping the master weights' shard");
+  }
+}
+
+void DeviceShard::clear_moments(cudaStream_t s) {
+  check(cudaMemsetAsync(m_.as<float>(), 0, m_.bytes(), s), "clearing AdamW's moments");
+  check(cudaMemsetAsync(v_.as<float>(), 0, v_.bytes(), s), "clearing AdamW's moments");
+  steps_ = 0;
+}
+
+double DeviceShard::step(double lr, const float* grads, bf16* weights, cudaStream_t s) {
+  ++steps_;
+  // All ranks hold the same all-reduced gradient: its norm as on one GPU (same partition, same bits).
+  bc::global_grad_norm(grads, static_cast<int64_t>(total_), norm_partials_.as<double>(), grad_norm_.as<double>(), s);
+  const auto& mine = pieces_[static_cast<size_t>(rank_)];
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const ShardPiece& piece = mine[i];
+    bc::AdamWStep p = adamw_scalars(adamw_, lr, steps_, grad_norm_.as<double>());
+    p.master = master_.as<float>() + piece.shard_offset, p.m = m_.as<float>() + piece.shard_offset;
+    p.v = v_.as<float>() + piece.shard_offset;
+    p.weights = weights + piece.device_offset, p.grads = grads + piece.device_offset;
+    p.n = static_cast<int64_t>(piece.numel);
+    p.slot_offsets = piece_bounds_.as<int64_t>() + 2 * i, p.slot_decay = piece_decay_.as<uint8_t>() + i;
+    p.n_slots = 1;
+    bc::adamw_step(p, s);
+  }
+  return finish_step(grad_norm_.as<double>(), s);
+}
+
+// One broadcast per piece (a tensor's part of a shard): about one per tensor and rank boundary.
+void DeviceShard::share_weights(dist::Communicator& comm, bf16* weights, cudaStream_t s) const {
+  check(cudaStreamSynchronize(s), "finishing the optimizer step");  // the collectives run on their own stream
+  for (size_t r = 0; r < pieces_.size(); ++r)
+    for (const ShardPiece& p : pieces_[r])
+      comm.broadcast(weights + p.device_offset, p.numel * sizeof(bf16), static_cast<int>(r));
+}
+
+void DeviceShard::download(dist::Communicator& comm, ParameterSet<float>& host, std::span<float> exp_avg,
+                           std::span<float> exp_avg_sq, cudaStream_t s) const {
+  const size_t n = end() - begin();
+  if (host.values().size() != cut_.total || exp_avg.size() != n || exp_avg_sq.size() != n)
+    fail("internal: a shard of {} elements downloaded into {}, {} and {}", n, host.values().size(), exp_avg.size(),
+         exp_avg_sq.size());
+  check(cudaStreamSynchronize(s), "finishing the step");
+  if (n > 0) {
+    check(cudaMemcpy(host.values().data() + begin(), master_.as<float>(), n * sizeof(float), cudaMemcpyDeviceToHost),
+          "copying the master weights' shard from the GPU");
+    check(cudaMemcpy(exp_avg.data(), m_.as<float>(), n * sizeof(float), cudaMemcpyDeviceToHost),
+          "copying AdamW's shard from the GPU");
+    check(cudaMemcpy(exp_avg_sq.data(), v_.as<float>(), n * sizeof(float), cudaMemcpyDeviceToHost),
+          "copying AdamW's shard from the GPU");
+  }
+  // Each owner's master range to every rank (host buffers: the communicator stages them).
+  for (int r = 0; r < cut_.ranks; ++r)
+    if (cut_.size(r) > 0) comm.broadcast(host.values().data() + cut_.begin(r), cut_.size(r) * sizeof(float), r);
+}
+
+}  // namespace duet::engine::cuda
