@@ -96,11 +96,11 @@ for step in "${steps[@]}"; do
       cat "$OUT/bench_steps.txt"
       summary+=("duet bench: exit $rc") ;;
     lora)  # LoRA on the CUDA engine: against peft both ways, then 8B LoRA steps beside the peer with peft
-      DUET_CUDA_LORA=1 PYTHONUNBUFFERED=1 python3 scripts/gpu/compare_lora.py --duet "$DUET" --device cuda \
+      PYTHONUNBUFFERED=1 python3 scripts/gpu/compare_lora.py --duet "$DUET" --device cuda \
         --out "$OUT/compare_lora.json" > "$OUT/compare_lora.txt" 2>&1
       rc=$?
       tail -8 "$OUT/compare_lora.txt"
-      DUET_CUDA_LORA=1 "$DUET" bench ${LORA_ARGS:---arch llama-3.1-8b --profile hh-rlhf,capybara \
+      "$DUET" bench ${LORA_ARGS:---arch llama-3.1-8b --profile hh-rlhf,capybara \
         --layout shared+packed --examples-per-step 32 --steps 2 --warmup 1} --use-peft --breakdown \
         --json "$OUT/bench_lora.jsonl" > "$OUT/bench_lora.txt" 2>&1
       rc2=$?
