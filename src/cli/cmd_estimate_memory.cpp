@@ -34,6 +34,7 @@ struct EstimateOptions {
   LoraFlags lora;
   double gpu_gib = 80;
   double context_gib = 0.5;
+  int gpus = 1, zero_stage = 0;  // data parallel: per GPU
 };
 
 // The longest row (tokens, targets) any step of --data can bring, as duet
@@ -63,6 +64,7 @@ engine::MemoryPlan plan_of(const EstimateOptions& o, const model::ModelConfig& c
   p.reference_copy = !o.no_reference;
   p.gradient_checkpointing = o.checkpointing;
   p.lora = o.lora.config();
+  p.ranks = o.gpus, p.zero_stage = o.zero_stage;
   return p;
 }
 
@@ -74,6 +76,7 @@ std::string describe(const EstimateOptions& o, const engine::MemoryPlan& plan) {
   s += fmt::format(", rows of {} tokens", plan.row_tokens);
   if (!o.data.empty()) s += fmt::format(" ({} targets: the longest any step of {} can bring)", plan.row_targets, o.data);
   if (o.checkpointing) s += ", gradient checkpointing";
+  if (o.gpus > 1 || o.zero_stage > 0) s += fmt::format(", per GPU of {} at ZeRO stage {}", o.gpus, o.zero_stage);
   return s;
 }
 
@@ -97,6 +100,8 @@ int run_estimate(const EstimateOptions& o) {
                         {"reference", !o.no_reference},
                         {"gradient_checkpointing", o.checkpointing},
                         {"lora_r", plan.lora ? plan.lora->r : 0},
+                        {"gpus", plan.ranks},
+                        {"zero_stage", plan.zero_stage},
                         {"context_gib", o.context_gib},
                         {"total_gib", total},
                         {"gpu_gib", o.gpu_gib},
@@ -144,6 +149,10 @@ Command add_estimate_memory(CLI::App& app) {
   sub->add_flag("--no-reference", o->no_reference, "no reference copy (a reference cache: --precompute-ref-log-probs)");
   sub->add_flag("--gradient-checkpointing", o->checkpointing, "recompute activations in the backward");
   o->lora.add_to(*sub);
+  sub->add_option("--gpus", o->gpus, "data-parallel GPUs: the estimate is per GPU (default 1)");
+  sub->add_option("--zero-stage", o->zero_stage,
+                  "ZeRO stage (duet train's --zero-stage): 1 keeps a 1/--gpus shard of the fp32 master and AdamW "
+                  "moments on each GPU (default 0)");
   sub->add_option("--gpu-gib", o->gpu_gib, "the GPU's memory in GiB (default 80: H100; an H200 has 141)");
   sub->add_option("--context-gib", o->context_gib,
                   "added for the CUDA context and libraries' own memory (default 0.5: the most measured on an H200, "

@@ -53,14 +53,7 @@ EngineState model_state(const EngineOptions& o) {
 // Before anything is allocated: what this engine's data parallelism does not do.
 void check_data_parallel(const EngineOptions& o) {
   if (o.ranks < 1 || o.rank < 0 || o.rank >= o.ranks) fail("internal: rank {} of {} ranks", o.rank, o.ranks);
-  if (o.zero_stage == 2 || o.zero_stage == 3)
-    fail("--zero-stage {}: the CUDA engine shards the optimizer state (stage 1) but not yet the gradients or the "
-         "weights; use --zero-stage 1, or the CPU engine's stages 2-3 (docs/distributed.md)",
-         o.zero_stage);
-  if (o.zero_stage != 0 && o.zero_stage != 1) fail("--zero-stage {}: must be 0, 1, 2 or 3", o.zero_stage);
-  if (o.zero_stage > 0 && o.lora)
-    fail("--use-peft with --zero-stage {}: LoRA is not data parallel yet; run one process without --zero-stage",
-         o.zero_stage);
+  cuda::check_zero_stage(o.zero_stage, o.lora.has_value());
 }
 
 }  // namespace

@@ -24,6 +24,8 @@ struct MemoryPlan {
   std::optional<LoraConfig> lora;
   int64_t row_tokens = 8192;  // the longest row: --pack-tokens when packing
   int64_t row_targets = -1;   // its response tokens; -1: as many as row_tokens (an upper bound)
+  int ranks = 1;              // data-parallel GPUs
+  int zero_stage = 0;         // 1: each GPU keeps its 1/ranks shard of the fp32 master and moments
 };
 
 struct MemoryEstimate {

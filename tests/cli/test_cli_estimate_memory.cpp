@@ -57,6 +57,15 @@ TEST(CliEstimateMemory, TotalsFitAndTheLongestRow) {
   EXPECT_FALSE(lora.at("parts_gib").contains("reference model (bf16)"));
   EXPECT_TRUE(lora.at("fits").get<bool>()) << lora.dump();
 
+  // ZeRO-1 over four H200s: 8B full fine-tuning with AdamW and a reference
+  // fits (docs/distributed.md's table), each GPU holding a quarter of the
+  // fp32 master and moments; two do not hold an 8192-token row.
+  const json four = estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --gpus 4 --zero-stage 1");
+  EXPECT_TRUE(four.at("fits").get<bool>()) << four.dump();
+  EXPECT_EQ(four.at("gpus"), 4);
+  EXPECT_TRUE(four.at("parts_gib").contains("master and moments (fp32), a 1/4 shard")) << four.dump();
+  EXPECT_FALSE(estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --gpus 2 --zero-stage 1").at("fits").get<bool>());
+
   // A config.json gives what its preset gives.
   write_file(dir / "config.json", tiny_config("Qwen2ForCausalLM", 300).dump());
   const json tiny = estimate(dir, "--config " + (dir / "config.json").string() + " --context-gib 0");
@@ -90,6 +99,13 @@ TEST(CliEstimateMemory, DataGivesTheLongestRowItsStepsCanBring) {
   const Result too_long = run_duet(dir, "estimate-memory " + base + " --pack-tokens 10");
   EXPECT_NE(too_long.status, 0);
   EXPECT_NE(too_long.err.find("but --pack-tokens is 10"), std::string::npos) << too_long.err;
+}
+
+TEST(CliEstimateMemory, DataParallelOptionsTheEngineLacksAreOneLine) {
+  TempDir dir;
+  expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --gpus 0"), "--gpus 0");
+  expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --gpus 8 --zero-stage 3"), "--zero-stage 3");
+  expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --zero-stage 1 --use-peft"), "LoRA");
 }
 
 #endif

@@ -6,6 +6,8 @@
 // engine the estimate is one clear error.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include "engine/device_layout.hpp"
 #include "engine/memory_estimate.hpp"
 #include "engine/parameters.hpp"
@@ -58,6 +60,56 @@ TEST(MemoryEstimate, FullFineTuningHoldsTwentyBytesPerParameter) {
     EXPECT_EQ(g.part("master weights (fp32)") + g.part("AdamW moments (fp32)") + g.part("reference model (bf16)"), 0u);
     EXPECT_EQ(e.total() - g.total(), 14 * padded) << arch << ": master, moments and reference";
   }
+}
+
+// ZeRO-1: each GPU keeps bf16 weights and fp32 gradients whole, and
+// ceil(P / N) elements (P unpadded, in host order) of master and both
+// moments; with several GPUs NCCL's staging buffer of one fp32 shard from
+// the first save. One GPU at stage 1 is stage 0.
+TEST(MemoryEstimate, ZeroOneShardsMasterAndMomentsPerGpu) {
+  const auto c = model::preset_config("llama-3.2-1b");
+  const size_t padded = DeviceLayout(c).total, n = parameters(layout_parameters(c));
+  const auto whole = estimate_cuda_memory(c, MemoryPlan{});
+  for (int gpus : {1, 2, 3, 8}) {
+    SCOPED_TRACE(gpus);
+    MemoryPlan p;
+    p.ranks = gpus, p.zero_stage = 1;
+    const auto e = estimate_cuda_memory(c, p);
+    const size_t shard = (n + static_cast<size_t>(gpus) - 1) / static_cast<size_t>(gpus);
+    EXPECT_EQ(e.part("weights (bf16)"), 2 * padded);
+    EXPECT_EQ(e.part("gradients (fp32)"), 4 * padded);
+    EXPECT_EQ(e.part("master weights (fp32)") + e.part("AdamW moments (fp32)"), 0u);
+    EXPECT_EQ(e.part(fmt::format("master and moments (fp32), a 1/{} shard", gpus)), 12 * shard);
+    const size_t staging = gpus > 1 ? 4 * shard : 0;
+    EXPECT_EQ(e.part("NCCL staging for checkpoints (from the first save)"), staging);
+    EXPECT_EQ(e.total() + 12 * padded, whole.total() + 12 * shard + staging);
+    p.ranks = 1, p.zero_stage = 0;
+    MemoryPlan stage0_many = p;
+    stage0_many.ranks = gpus;  // stage 0 replicates everything: the GPU count changes nothing
+    EXPECT_EQ(estimate_cuda_memory(c, stage0_many).total(), whole.total());
+  }
+  MemoryPlan no_optimizer;  // nothing to shard without the optimizer's state
+  no_optimizer.state = EngineState::gradients;
+  MemoryPlan sharded = no_optimizer;
+  sharded.ranks = 4, sharded.zero_stage = 1;
+  EXPECT_EQ(estimate_cuda_memory(c, sharded).total(), estimate_cuda_memory(c, no_optimizer).total());
+  for (int stage : {2, 3}) {
+    MemoryPlan q;
+    q.ranks = 2, q.zero_stage = stage;
+    EXPECT_THROW(
+        {
+          try {
+            estimate_cuda_memory(c, q);
+          } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("not yet the gradients"), std::string::npos) << e.what();
+            throw;
+          }
+        },
+        Error);
+  }
+  MemoryPlan none;
+  none.ranks = 0;
+  EXPECT_THROW(estimate_cuda_memory(c, none), Error);
 }
 
 TEST(MemoryEstimate, EachLayerSavesItsActivationsPerToken) {

@@ -10,6 +10,21 @@ namespace duet::engine::cuda {
 namespace bc = duet::backend::cuda;
 using bc::check;
 
+void check_zero_stage(int zero_stage, bool lora) {
+  if (zero_stage == 2 || zero_stage == 3)
+    fail("--zero-stage {}: the CUDA engine shards the optimizer state (stage 1) but not yet the gradients or the "
+         "weights; use --zero-stage 1, or the CPU engine's stages 2-3 (docs/distributed.md)",
+         zero_stage);
+  if (zero_stage != 0 && zero_stage != 1) fail("--zero-stage {}: must be 0, 1, 2 or 3", zero_stage);
+  if (zero_stage > 0 && lora)
+    fail("--use-peft with --zero-stage {}: LoRA is not data parallel yet; run one process without --zero-stage",
+         zero_stage);
+}
+
+size_t shard_state_bytes(size_t host_elements, int ranks) {
+  return 3 * sizeof(float) * dist::ShardLayout(host_elements, ranks).size(0);
+}
+
 DeviceShard::DeviceShard(const DeviceLayout& layout, int rank, int ranks, const AdamWOptions& adamw)
     : adamw_(adamw), rank_(rank), cut_(host_numel(layout), ranks), total_(layout.total) {
   if (ranks < 1 || rank < 0 || rank >= ranks) fail("internal: rank {} of {} ranks", rank, ranks);

@@ -5,22 +5,35 @@
 #include <fmt/format.h>
 
 #include "engine/cuda/device_parameters.hpp"
+#include "engine/cuda/device_shard.hpp"
 #include "engine/cuda/device_transformer.hpp"
 
 namespace duet::engine {
 
 MemoryEstimate estimate_cuda_memory(const model::ModelConfig& config, const MemoryPlan& plan) {
   if (plan.row_tokens < 1) fail("a memory estimate needs a row of at least one token (got {})", plan.row_tokens);
+  if (plan.ranks < 1) fail("--gpus {}: at least one GPU", plan.ranks);
+  cuda::check_zero_stage(plan.zero_stage, plan.lora.has_value());
   MemoryEstimate e;
   const DeviceLayout layout(config);
   // Under LoRA the model is frozen (bf16 weights only) and the reference is
-  // the same weights with the adapter off.
-  const EngineState model_state = plan.lora ? EngineState::scoring : plan.state;
+  // the same weights with the adapter off. Under ZeRO-1 the model keeps bf16
+  // weights and fp32 gradients, the shard (cuda::DeviceShard) the rest.
+  const bool sharded = plan.zero_stage == 1 && plan.state == EngineState::training && !plan.lora;
+  const EngineState model_state =
+      plan.lora ? EngineState::scoring : (sharded ? EngineState::gradients : plan.state);
   const auto p = cuda::parameter_bytes(layout.total, model_state);
   e.parts.emplace_back("weights (bf16)", p.weights);
   if (p.grads) e.parts.emplace_back("gradients (fp32)", p.grads);
   if (p.master) e.parts.emplace_back("master weights (fp32)", p.master);
   if (p.moments) e.parts.emplace_back("AdamW moments (fp32)", p.moments);
+  if (sharded) {
+    const size_t shard = cuda::shard_state_bytes(host_numel(layout), plan.ranks);
+    e.parts.emplace_back(fmt::format("master and moments (fp32), a 1/{} shard", plan.ranks), shard);
+    // A save gathers every shard's master through NCCL, which stages host
+    // buffers in one device buffer kept from then on.
+    if (plan.ranks > 1) e.parts.emplace_back("NCCL staging for checkpoints (from the first save)", shard / 3);
+  }
   if (plan.reference_copy && !plan.lora) e.parts.emplace_back("reference model (bf16)", p.weights);
   std::optional<DeviceLayout> adapter_layout;
   if (plan.lora) {
