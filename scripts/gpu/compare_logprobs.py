@@ -98,7 +98,8 @@ def run(cmd: list[str]) -> str:
 
 def duet_logprobs(duet: str, model_dir: str, data: str, layout_args: list[str], examples: list[dict]) -> list[list[float]]:
     """Per example, [chosen, rejected] log-probs; checks order and token counts."""
-    lines = run([duet, "logprobs", "--model", model_dir, "--data", data, *layout_args]).splitlines()
+    device = [] if "--device" in layout_args else ["--device", "cpu"]  # the fp32 engine unless asked otherwise
+    lines = run([duet, "logprobs", "--model", model_dir, "--data", data, *device, *layout_args]).splitlines()
     if len(lines) != len(examples):
         raise RuntimeError(f"duet printed {len(lines)} lines for {len(examples)} examples")
     out = []
@@ -261,7 +262,7 @@ def check_family(name: str, args, gen, rng: random.Random, report: dict, failure
         shutil.rmtree(dest, ignore_errors=True)
         run([args.duet, "train", "--model", folder, "--data", data, "--out", dest, "--max-steps", "2",
              "--batch-size", "8", "--learning-rate", "1e-2", "--layout", "shared", "--pack-tokens", "512",
-             "--no-progress"])
+             "--device", "cpu", "--no-progress"])
         loaded, info = load_hf(dest, with_info=True)
         bad = {k: list(v) for k, v in info.items()
                if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}

@@ -46,7 +46,7 @@ struct LogprobsOptions {
   std::vector<std::string> columns;
   std::string on_error = "fail";
   unsigned threads = 0;
-  std::string device = "cpu";
+  std::string device = "auto";
   std::string adapter;  // a PEFT adapter folder applied on --model
 };
 
@@ -112,7 +112,7 @@ int run_logprobs(const LogprobsOptions& o) {
 
   // Weights last: data errors come before the (slow, large) load.
   engine::EngineOptions eo;
-  eo.device = o.device;
+  eo.device = engine::resolve_device(o.device);
   eo.state = engine::EngineState::scoring;  // weights only: no gradients, no optimizer state
   eo.model = o.model;
   if (!o.adapter.empty()) {
@@ -157,8 +157,10 @@ Command add_logprobs(CLI::App& app) {
   sub->add_option("--column", o->columns, "ROLE=KEY: read ROLE (prompt, chosen, ...) from column KEY");
   sub->add_option("--on-error", o->on_error, "fail (default: stop on any bad example) or skip (drop it)");
   sub->add_option("--threads", o->threads, "worker threads (0 = all cores)");
-  sub->add_option("--device", o->device, "cpu (default: the fp32 reference engine) or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--device", o->device,
+                  "auto (default: cuda where a GPU it runs on is visible, else cpu), cpu (the fp32 reference "
+                  "engine) or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_option("--adapter", o->adapter, "a PEFT LoRA adapter folder to apply on --model (dropout off, as in eval)");
   return {sub, [o] { return run_logprobs(*o); }};
 }

@@ -21,7 +21,7 @@ struct RefOptions {
   std::string out;
   int64_t pack_tokens = 2048;
   std::string on_error = "fail";
-  std::string device = "cpu";
+  std::string device = "auto";
 };
 
 int run_ref(RefOptions& o) {
@@ -37,7 +37,7 @@ int run_ref(RefOptions& o) {
   auto data = trainer::load_training_data(o.train, config);
   // Weights after the data: data errors come before the (slow, large) load.
   engine::EngineOptions eo;
-  eo.device = o.device;
+  eo.device = engine::resolve_device(o.device);
   eo.state = engine::EngineState::scoring;  // weights only: no gradients, no optimizer state
   eo.model = o.train.model;
   auto reference = engine::make_engine(eo);
@@ -61,8 +61,10 @@ Command add_ref(CLI::App& app) {
   sub->add_option("--on-error", o->on_error, "fail (default) or skip, as duet train")->check(CLI::IsMember({"fail", "skip"}));
   sub->add_option("--pack-tokens", o->pack_tokens, "row capacity used for scoring (default 2048)");
   sub->add_option("--threads", o->train.threads, "CPU threads for data preparation (0: all)");
-  sub->add_option("--device", o->device, "cpu (default: the fp32 reference engine) or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--device", o->device,
+                  "auto (default: cuda where a GPU it runs on is visible, else cpu), cpu (the fp32 reference "
+                  "engine) or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   return {sub, [o] { return run_ref(*o); }};
 }
 

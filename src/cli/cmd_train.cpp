@@ -13,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "dist/fault.hpp"
 #include "dist/make_communicator.hpp"
+#include "engine/engine.hpp"
 #include "trainer/trainer.hpp"
 #include "util/error.hpp"
 
@@ -82,6 +83,7 @@ int run_train(const TrainFlags& flags) {
     given[info.key] = trainer::parse_option_text(info, flags.text.at(info.key), opt->get_name());
   }
   trainer::apply_json(o, given, "command line");
+  o.device = engine::resolve_device(o.device, o.precision);  // options.json records the engine that ran
   o.validate();
   // Several ranks (mpirun, srun, torchrun): a failure on one rank ends them
   // all, naming the rank, instead of leaving the others in a collective.

@@ -19,6 +19,17 @@ namespace bc = duet::backend::cuda;
 using bc::bf16;
 using bc::check;
 
+bool cuda_engine_runs_here() {
+  int count = 0, device = 0;
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();  // clear the sticky "no device" so later calls report their own errors
+    return false;
+  }
+  return cudaGetDevice(&device) == cudaSuccess && cudaGetDeviceProperties(&prop, device) == cudaSuccess &&
+         prop.major == 9;
+}
+
 namespace {
 
 // One line for a machine this build cannot use. The GPU is the one selected

@@ -131,7 +131,18 @@ struct EngineOptions {
   bool reference_is_base = false;  // LoRA: a reference = the base with the adapter off (no copy)
 };
 
-// duet::fail for a device this build has no engine for.
+// duet::fail for a device this build has no engine for. "auto" is resolved
+// by resolve_device.
 std::unique_ptr<Engine> make_engine(const EngineOptions& options);
+
+// --device auto (the default of train, ref and logprobs): "cuda" when this
+// build has the CUDA engine and a GPU it runs on is visible (a Hopper GPU),
+// unless `precision` is "fp32" (--fp32: the CPU engine's); else "cpu".
+// "cpu" and "cuda" come back unchanged; --bf16 with no usable GPU fails.
+std::string resolve_device(const std::string& device, const std::string& precision = "auto");
+
+// Whether the CUDA engine can run here: false in a build without it, or with
+// no visible GPU of the compute capability its kernels are built for.
+bool cuda_engine_runs_here();
 
 }  // namespace duet::engine

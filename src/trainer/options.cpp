@@ -203,7 +203,7 @@ const std::vector<OptionInfo>& train_options() {
       {"eval_steps", T::integer, "evaluate every N steps (0: only at the end)", {}, {}},
       {"report_to", T::choice, "where metrics go besides metrics.jsonl", {"none", "tensorboard"}, {}},
       {"threads", T::integer, "CPU threads (0: all cores)", {}, {}},
-      {"device", T::choice, "cpu: the fp32 reference engine; cuda: bf16 on one GPU", {"cpu", "cuda"}, {}},
+      {"device", T::choice, "auto (default): cuda where a GPU it runs on is visible, else cpu; cpu: the fp32 reference engine; cuda: bf16 on the GPU", {"auto", "cpu", "cuda"}, {}},
       {"bf16", T::boolean, "compute in bf16 (the cuda engine)", {}, {}},
       {"fp32", T::boolean, "compute in fp32 (the cpu engine)", {}, {"tf32"}},
       {"gradient_checkpointing", T::boolean, "recompute activations in the backward: less memory, more time (cuda)", {}, {}},

@@ -70,7 +70,7 @@ struct TrainOptions {
   int64_t save_total_limit = 0;  // keep the newest N checkpoints (0: all)
   int64_t eval_steps = 0;  // 0: only at the end
   int64_t threads = 0;  // 0: all cores
-  std::string device = "cpu";  // engine::make_engine says which exist
+  std::string device = "auto";  // auto (cuda where it runs, else cpu: engine::resolve_device), cpu or cuda
   std::string precision = "auto";  // auto (the device's), bf16 (--bf16) or fp32 (--fp32)
   bool precompute_ref_log_probs = false;  // score the reference once before training, then free it
   std::string report_to = "none";  // none or tensorboard (OUT/runs/)

@@ -83,7 +83,7 @@ TEST(CliOptions, TrlOptionsDuetLacksAndUnknownOptionsAreAllNamed) {
   write_file(s.dir / "c.json", R"({"nope": 1, "max_steps": 2, "also_nope": true})");
   expect_one_line_error(run_duet(s.dir, base + " --config " + (s.dir / "c.json").string()),
                         "unknown options also_nope, nope");
-  expect_one_line_error(run_duet(s.dir, base + " --bf16"), "--bf16: the cpu engine computes in fp32");
+  expect_one_line_error(run_duet(s.dir, base + " --device cpu --bf16"), "--bf16: the cpu engine computes in fp32");
   EXPECT_FALSE(fs::exists(s.dir / "o"));
 }
 

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "cli_helpers.hpp"
+#include "engine/engine.hpp"
 
 namespace duet::cli::testing {
 namespace {
@@ -98,6 +99,34 @@ TEST(CliTrain, GradientCheckpointingIsRecordedAndChangesNoNumber) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(b[i]["loss"], a[i]["loss"]) << "step " << i + 1;
   const json state = json::parse(read_file(s.dir / "b" / "checkpoint-2" / "trainer_state.json"));
   EXPECT_EQ(state["options"]["gradient_checkpointing"], true) << state.dump();
+}
+
+// --device defaults to auto: the CUDA engine where it runs, else the CPU
+// engine; the checkpoint records the engine that ran. --fp32 asks for the
+// CPU engine, --bf16 for the CUDA one (one line where it cannot run).
+TEST(CliTrain, DeviceAutoPicksTheEngineThatRunsHereAndRecordsIt) {
+  TrainSetup s(8);
+  const std::string base = "train --model " + s.model + " --data " + s.data +
+                           " --batch-size 4 --max-steps 1 --save-steps 1 --no-progress --out ";
+  auto recorded = [&](const std::string& out) {
+    const json state = json::parse(read_file(s.dir / out / "checkpoint-1" / "trainer_state.json"));
+    return state["options"]["device"].get<std::string>();
+  };
+  const Result fp32 = run_duet(s.dir, base + (s.dir / "fp32").string() + " --fp32");
+  ASSERT_EQ(fp32.status, 0) << fp32.err;
+  EXPECT_EQ(recorded("fp32"), "cpu");
+  const Result plain = run_duet(s.dir, base + (s.dir / "auto").string());
+  if (engine::cuda_engine_runs_here()) {
+    // The CUDA engine was chosen: it refuses this tiny model's head dim in one line.
+    expect_one_line_error(plain, "head_dim");
+  } else {
+    ASSERT_EQ(plain.status, 0) << plain.err;
+    EXPECT_EQ(recorded("auto"), "cpu");
+    expect_one_line_error(run_duet(s.dir, base + (s.dir / "bf16").string() + " --bf16"), "--bf16 needs the cuda engine");
+    const Result scored = run_duet(s.dir, "logprobs --model " + s.model + " --data " + s.data);
+    ASSERT_EQ(scored.status, 0) << scored.err;
+    EXPECT_EQ(parse_lines(scored.out).size(), 8u);
+  }
 }
 
 TEST(CliTrain, InputsThatDoNotFitGiveOneLine) {
