@@ -8,8 +8,9 @@ set -uo pipefail
 source scripts/gpu/setup.sh "util;tokenizer;data;layout;model;backend;engine;loss;trainer;cli"
 set +e  # setup.sh sets -e; from here on every step reports and the last decides
 echo "== engine and CLI tests"
+# The CPU suites: with the GPU hidden, duet's default --device auto means the CPU engine they test.
 for t in build-gpu/tests/engine/test_engine build-gpu/tests/cli/test_cli_model; do
-  $t > "$OUT/$(basename $t).log" 2>&1; echo "$(basename $t): exit $? $(tail -1 $OUT/$(basename $t).log)"
+  CUDA_VISIBLE_DEVICES= $t > "$OUT/$(basename $t).log" 2>&1; echo "$(basename $t): exit $? $(tail -1 $OUT/$(basename $t).log)"
 done
 echo "== duet logprobs vs transformers"
 python3 scripts/gpu/compare_logprobs.py --duet build-gpu/duet --work /tmp/duet-logprobs \

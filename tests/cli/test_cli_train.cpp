@@ -103,7 +103,9 @@ TEST(CliTrain, GradientCheckpointingIsRecordedAndChangesNoNumber) {
 
 // --device defaults to auto: the CUDA engine where it runs, else the CPU
 // engine; the checkpoint records the engine that ran. --fp32 asks for the
-// CPU engine, --bf16 for the CUDA one (one line where it cannot run).
+// CPU engine, --bf16 for the CUDA one (one line where it cannot run). On a
+// GPU machine the CPU suites run with the GPU hidden (CUDA_VISIBLE_DEVICES=,
+// scripts/gpu/logprobs_check.sh), so both sides see the same GPUs.
 TEST(CliTrain, DeviceAutoPicksTheEngineThatRunsHereAndRecordsIt) {
   TrainSetup s(8);
   const std::string base = "train --model " + s.model + " --data " + s.data +

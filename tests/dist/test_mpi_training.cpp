@@ -79,7 +79,7 @@ struct RunSetup {
     return std::string(DUET_BINARY) + " train --model " + model.string() + " --data " + data.string() + " --out " +
            (dir / out).string() +
            " --batch-size 11 --learning-rate 3e-3 --adam-epsilon 1e-4 --lr-scheduler-type constant --beta 0.5 "
-           "--no-progress --threads 1 --seed 5 " +
+           "--no-progress --threads 1 --seed 5 --device cpu " +
            extra + " > " + (dir / (out + ".log")).string() + " 2>&1";
   }
   std::string trace() const { return "seed " + std::to_string(seed); }
