@@ -112,7 +112,7 @@ int run_logprobs(const LogprobsOptions& o) {
 
   // Weights last: data errors come before the (slow, large) load.
   engine::EngineOptions eo;
-  eo.device = engine::resolve_device(o.device);
+  eo.device = o.device;  // make_engine resolves auto
   eo.state = engine::EngineState::scoring;  // weights only: no gradients, no optimizer state
   eo.model = o.model;
   if (!o.adapter.empty()) {

@@ -37,7 +37,7 @@ int run_ref(RefOptions& o) {
   auto data = trainer::load_training_data(o.train, config);
   // Weights after the data: data errors come before the (slow, large) load.
   engine::EngineOptions eo;
-  eo.device = engine::resolve_device(o.device);
+  eo.device = o.device;  // make_engine resolves auto
   eo.state = engine::EngineState::scoring;  // weights only: no gradients, no optimizer state
   eo.model = o.train.model;
   auto reference = engine::make_engine(eo);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "backend/cuda/adamw.hpp"
 #include "backend/cuda/attention.hpp"
@@ -19,35 +21,35 @@ namespace bc = duet::backend::cuda;
 using bc::bf16;
 using bc::check;
 
-bool cuda_engine_runs_here() {
-  int count = 0, device = 0;
-  cudaDeviceProp prop{};
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    cudaGetLastError();  // clear the sticky "no device" so later calls report their own errors
-    return false;
-  }
-  return cudaGetDevice(&device) == cudaSuccess && cudaGetDeviceProperties(&prop, device) == cudaSuccess &&
-         prop.major == 9;
-}
-
 namespace {
 
-// One line for a machine this build cannot use. The GPU is the one selected
-// already (a data-parallel rank's, set by its communicator), else GPU 0.
-void select_device() {
+// Why this build's kernels cannot run on the selected GPU (a data-parallel
+// rank's, set by its communicator, else GPU 0), as one line; empty when they
+// can. Asks without failing, so that --device auto can ask too.
+std::string unusable_gpu(int& device) {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess || count == 0)
-    fail("--device cuda: no CUDA GPU is visible ({}); run on a machine with an NVIDIA GPU or use --device cpu",
-         status == cudaSuccess ? "none found" : cudaGetErrorString(status));
-  int device = 0;
-  check(cudaGetDevice(&device), "reading the selected GPU");
+  if (status != cudaSuccess || count == 0) {
+    cudaGetLastError();  // clear the sticky "no device" so later calls report their own errors
+    return fmt::format("--device cuda: no CUDA GPU is visible ({}); run on a machine with an NVIDIA GPU or use "
+                       "--device cpu",
+                       status == cudaSuccess ? "none found" : cudaGetErrorString(status));
+  }
   cudaDeviceProp prop{};
-  check(cudaGetDeviceProperties(&prop, device), "reading the GPU's properties");
+  for (const auto& [error, what] : {std::pair{cudaGetDevice(&device), "reading the selected GPU"},
+                                    std::pair{cudaGetDeviceProperties(&prop, device), "reading the GPU's properties"}})
+    if (error != cudaSuccess)
+      return fmt::format("{}: CUDA error {}: {}", what, cudaGetErrorName(error), cudaGetErrorString(error));
   if (prop.major != 9)
-    fail("--device cuda: {} has compute capability {}.{}, but this build's kernels need a Hopper GPU (sm_90a: H100, "
-         "H200); use --device cpu",
-         prop.name, prop.major, prop.minor);
+    return fmt::format("--device cuda: {} has compute capability {}.{}, but this build's kernels need a Hopper GPU "
+                       "(sm_90a: H100, H200); use --device cpu",
+                       prop.name, prop.major, prop.minor);
+  return "";
+}
+
+void select_device() {
+  int device = 0;
+  if (const std::string why = unusable_gpu(device); !why.empty()) fail("{}", why);
   check(cudaSetDevice(device), "selecting the GPU");
 }
 
@@ -68,6 +70,11 @@ void check_data_parallel(const EngineOptions& o) {
 }
 
 }  // namespace
+
+bool cuda_engine_runs_here() {
+  int device = 0;
+  return unusable_gpu(device).empty();
+}
 
 CudaEngine::CudaEngine(const EngineOptions& o)
     : config_((select_device(), o.random_model ? *o.random_model : model::load_config(o.model))),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -61,8 +62,8 @@ void require_default(const json& j, const char* key, const json& plain, const st
 std::pair<std::string, int64_t> peft_target(const std::string& entry) {
   for (const char* m : kLoraModules) {
     const std::string type = m;
-    const std::string path = lora_module_path(0, type);  // model.layers.0.<self_attn|mlp>.<type>
-    const std::string parent = path.substr(path.rfind('.', path.size() - type.size() - 2) + 1);  // "mlp.up_proj"
+    // "mlp.up_proj": the module's path in a block, below "model.layers.<L>."
+    const std::string parent = lora_module_path(0, type).substr(std::string_view("model.layers.0.").size());
     if (entry == type || entry == parent) return {type, -1};
     const std::string tail = "." + parent;
     if (entry.size() <= tail.size() || !entry.ends_with(tail)) continue;

@@ -21,6 +21,11 @@ void DeviceBuffer::allocate(size_t bytes, const char* what) {
   bytes_ = bytes;
 }
 
+void DeviceBuffer::assign(const void* host, size_t bytes, const char* what) {
+  allocate(bytes, what);
+  if (bytes) check(cudaMemcpy(ptr_, host, bytes, cudaMemcpyHostToDevice), fmt::format("copying {}", what).c_str());
+}
+
 void DeviceBuffer::release() {
   if (ptr_) cudaFree(ptr_);
   ptr_ = nullptr;

@@ -19,6 +19,8 @@ class DeviceBuffer {
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 
   void allocate(size_t bytes, const char* what);
+  // allocate(bytes) and copy `bytes` of host memory in (small tables set once).
+  void assign(const void* host, size_t bytes, const char* what);
   void release();
   size_t bytes() const { return bytes_; }
   template <typename T>

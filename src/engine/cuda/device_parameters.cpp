@@ -76,12 +76,8 @@ DeviceParameters::DeviceParameters(DeviceLayout layout, std::vector<TensorSlot> 
   std::vector<uint8_t> decay;
   for (const auto& s : layout_.slots) offsets.push_back(static_cast<int64_t>(s.offset)), decay.push_back(s.decay);
   offsets.push_back(static_cast<int64_t>(n));
-  slot_offsets_.allocate(offsets.size() * sizeof(int64_t), "the parameter table");
-  slot_decay_.allocate(decay.size(), "the parameter table");
-  check(cudaMemcpy(slot_offsets_.as<int64_t>(), offsets.data(), offsets.size() * sizeof(int64_t),
-                   cudaMemcpyHostToDevice), "copying the parameter table");
-  check(cudaMemcpy(slot_decay_.as<uint8_t>(), decay.data(), decay.size(), cudaMemcpyHostToDevice),
-        "copying the parameter table");
+  slot_offsets_.assign(offsets.data(), offsets.size() * sizeof(int64_t), "the parameter table");
+  slot_decay_.assign(decay.data(), decay.size(), "the parameter table");
 }
 
 void DeviceParameters::clear_state(cudaStream_t s) {

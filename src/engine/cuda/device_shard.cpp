@@ -21,9 +21,7 @@ void check_zero_stage(int zero_stage, bool lora) {
          zero_stage);
 }
 
-size_t shard_state_bytes(size_t host_elements, int ranks) {
-  return 3 * sizeof(float) * dist::ShardLayout(host_elements, ranks).size(0);
-}
+size_t largest_shard(size_t host_elements, int ranks) { return dist::ShardLayout(host_elements, ranks).size(0); }
 
 DeviceShard::DeviceShard(const DeviceLayout& layout, int rank, int ranks, const AdamWOptions& adamw)
     : adamw_(adamw), rank_(rank), cut_(host_numel(layout), ranks), total_(layout.total) {
@@ -44,12 +42,8 @@ DeviceShard::DeviceShard(const DeviceLayout& layout, int rank, int ranks, const 
     decay.push_back(p.decay);
   }
   if (mine.empty()) return;  // a rank past the last element (more ranks than elements)
-  piece_bounds_.allocate(bounds.size() * sizeof(int64_t), "the shard's piece table");
-  piece_decay_.allocate(decay.size(), "the shard's piece table");
-  check(cudaMemcpy(piece_bounds_.as<int64_t>(), bounds.data(), bounds.size() * sizeof(int64_t),
-                   cudaMemcpyHostToDevice), "copying the shard's piece table");
-  check(cudaMemcpy(piece_decay_.as<uint8_t>(), decay.data(), decay.size(), cudaMemcpyHostToDevice),
-        "copying the shard's piece table");
+  piece_bounds_.assign(bounds.data(), bounds.size() * sizeof(int64_t), "the shard's piece table");
+  piece_decay_.assign(decay.data(), decay.size(), "the shard's piece table");
 }
 
 void DeviceShard::load(std::span<const float> master, std::span<const float> exp_avg,

@@ -26,9 +26,9 @@ using backend::cuda::bf16;
 // The ZeRO stages the CUDA engine runs (0 and 1, not with LoRA): one line otherwise.
 void check_zero_stage(int zero_stage, bool lora);
 
-// Bytes of one rank's shard state (fp32 master and both moments) for
-// `host_elements` parameters cut over `ranks` (rank 0's, the largest shard).
-size_t shard_state_bytes(size_t host_elements, int ranks);
+// Elements of the largest rank's shard (rank 0's) of `host_elements`
+// parameters cut over `ranks`: the length of its fp32 master and of each moment.
+size_t largest_shard(size_t host_elements, int ranks);
 
 class DeviceShard {
  public:

@@ -28,11 +28,11 @@ MemoryEstimate estimate_cuda_memory(const model::ModelConfig& config, const Memo
   if (p.master) e.parts.emplace_back("master weights (fp32)", p.master);
   if (p.moments) e.parts.emplace_back("AdamW moments (fp32)", p.moments);
   if (sharded) {
-    const size_t shard = cuda::shard_state_bytes(host_numel(layout), plan.ranks);
-    e.parts.emplace_back(fmt::format("master and moments (fp32), a 1/{} shard", plan.ranks), shard);
-    // A save gathers every shard's master through NCCL, which stages host
-    // buffers in one device buffer kept from then on.
-    if (plan.ranks > 1) e.parts.emplace_back("NCCL staging for checkpoints (from the first save)", shard / 3);
+    const size_t shard = cuda::largest_shard(host_numel(layout), plan.ranks);
+    e.parts.emplace_back(fmt::format("master and moments (fp32), a 1/{} shard", plan.ranks), 3 * sizeof(float) * shard);
+    // A save gathers every shard's fp32 master through NCCL, which stages
+    // host buffers in one device buffer kept from then on.
+    if (plan.ranks > 1) e.parts.emplace_back("NCCL staging for checkpoints (from the first save)", sizeof(float) * shard);
   }
   if (plan.reference_copy && !plan.lora) e.parts.emplace_back("reference model (bf16)", p.weights);
   std::optional<DeviceLayout> adapter_layout;
