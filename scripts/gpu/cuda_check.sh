@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 steps=("$@")
 ((${#steps[@]})) || steps=(tests compare attention steps)
 start=$(date +%s)
-if [ -f .gpubin/bundle.tar.xz ] && [ "${DUET_PACKED:-1}" != 0 ]; then
+if [ -f "${DUET_GPUBIN_DIR:-.gpubin}/bundle.tar.xz" ] && [ "${DUET_PACKED:-1}" != 0 ]; then
   # Binaries built on the development machine (scripts/gpu/pack_binaries.sh): no build here.
   source scripts/gpu/unpack_binaries.sh || exit 1
   echo "packed binaries: $(cat "$GPUBIN/commit" 2>/dev/null)"
