@@ -3,7 +3,7 @@
 # compares the CUDA engine with transformers (scripts/gpu/compare_cuda.py) and
 # runs the CUDA benchmarks; logs and JSON go to $OUT, a short table is printed
 # last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
-#   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer|lora]...
+#   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer|lora|auto]...
 #   (default: tests compare attention steps; BENCH_ARGS / PEER_ARGS override the
 #   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds)
 set -uo pipefail
@@ -111,6 +111,23 @@ for step in "${steps[@]}"; do
       rc3=$?
       tail -6 "$OUT/peer_lora.txt"
       summary+=("lora: compare exit $rc, duet bench exit $rc2, peer exit $rc3") ;;
+    auto)  # duet train without --device on this GPU machine: the CUDA engine must be picked
+      w=/tmp/duet-auto && rm -rf "$w" && mkdir -p "$w"
+      printf '%s' '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 4096,
+        "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 64, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+        "max_position_embeddings": 2048, "tie_word_embeddings": false, "torch_dtype": "bfloat16"}' > "$w/config.json"
+      "$DUET" init --config "$w/config.json" --out "$w/model" > "$OUT/auto.log" 2>&1 &&
+        python3 scripts/make_synthetic_data.py --profile hh-rlhf --examples 64 --vocab-size 4096 --seed 1 \
+          --out "$w/data.jsonl" >> "$OUT/auto.log" 2>&1 &&
+        "$DUET" train --model "$w/model" --data "$w/data.jsonl" --out "$w/run" --max-steps 3 --batch-size 16 \
+          --no-progress >> "$OUT/auto.log" 2>&1
+      rc=$?
+      engine=$(python3 -c "import json,glob; f=sorted(glob.glob('$w/run/**/trainer_state.json', recursive=True));
+print(json.load(open(f[-1]))['options']['device'] if f else 'no trainer_state.json')" 2>/dev/null)
+      [ "$engine" = cuda ] || rc=1
+      tail -3 "$OUT/auto.log"
+      summary+=("auto device: exit $rc, engine ${engine:-none}") ;;
     peer)  # the PyTorch peer on the same GPU (bench/peer_pytorch.py, docs/peer.md)
       timeout "${PEER_TIMEOUT:-600}" python3 bench/peer_pytorch.py ${PEER_ARGS:---arch llama-3.2-1b --profile hh-rlhf} \
         --json "$OUT/peer.jsonl" > "$OUT/peer.txt" 2>&1

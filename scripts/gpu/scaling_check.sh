@@ -6,16 +6,20 @@
 #          loss and gradient-norm differences (bf16 noise: the sum of the
 #          gradients over ranks is ordered otherwise);
 #   kill   a rank SIGKILLed mid-run: seconds until the whole job has ended,
-#          then a resume from the last checkpoint on N GPUs continues the run.
+#          then a resume from the last checkpoint on N GPUs continues the run;
+#   fsdp   the PyTorch peer under FSDP2 (bench/peer_fsdp.py): its self-check (sharded
+#          step = one process's), then samples/s and peak memory per GPU on N GPUs
+#          (FSDP_ARGS overrides the benchmark's arguments; default Llama-3.1-8B,
+#          hh-rlhf and capybara, both packed layouts).
 # Logs and JSON go to $OUT, a short table last. Uses the packed binaries
 # (.gpubin, scripts/gpu/pack_binaries.sh) or builds (scripts/gpu/setup.sh).
-#   NGPU=8 scripts/gpu/scaling_check.sh [curve|kill]...   (default: both)
+#   NGPU=8 scripts/gpu/scaling_check.sh [curve|kill|fsdp]...   (default: curve kill)
 set -uo pipefail
 OUT=${OUT:-/tmp/duet-out}
 mkdir -p "$OUT"
 steps=("$@")
 ((${#steps[@]})) || steps=(curve kill)
-if [ -f .gpubin/bundle.tar.xz ] && [ "${DUET_PACKED:-1}" != 0 ]; then
+if [ -f "${DUET_GPUBIN_DIR:-.gpubin}/bundle.tar.xz" ] && [ "${DUET_PACKED:-1}" != 0 ]; then
   source scripts/gpu/unpack_binaries.sh || exit 1
   DUET="$GPUBIN/duet"
 else
@@ -92,6 +96,16 @@ PY
       rcr=$?
       cp "$work/killed/metrics.jsonl" "$OUT/scaling_killed_metrics.jsonl"
       summary+=("kill: rank ${victim:+killed (pid $victim)}${victim:-not found}; job ended after $ended s; resume from $(basename "$last") exit $rcr, steps logged $(grep -c '"loss"' "$work/killed/metrics.jsonl")") ;;
+    fsdp)
+      torchrun --standalone --nproc_per_node "$N" bench/peer_fsdp.py --self-check > "$OUT/fsdp_self_check.log" 2>&1
+      rcc=$?
+      # shellcheck disable=SC2086
+      timeout "${FSDP_TIMEOUT:-1800}" torchrun --standalone --nproc_per_node "$N" bench/peer_fsdp.py \
+        ${FSDP_ARGS:---arch llama-3.1-8b --profile hh-rlhf,capybara} --json "$OUT/fsdp_$N.jsonl" \
+        > "$OUT/fsdp_bench_$N.log" 2>&1
+      rcb=$?
+      grep -E "PASS|FAIL|samples/s|OOM|error" "$OUT/fsdp_self_check.log" "$OUT/fsdp_bench_$N.log" | head -20
+      summary+=("fsdp: self-check exit $rcc ($(tail -1 "$OUT/fsdp_self_check.log")), bench on $N GPUs exit $rcb") ;;
   esac
 done
 echo "== summary ($N GPUs)"
