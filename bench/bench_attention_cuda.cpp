@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backend/cuda/attention.hpp"
+#include "backend/cuda/attention_backward_sm90.hpp"
 #include "backend/cuda/attention_forward_sm90.hpp"
 
 namespace cu = duet::backend::cuda;
@@ -159,11 +160,16 @@ int main(int argc, char** argv) {
 
   std::FILE* tsv = dump.empty() ? nullptr : std::fopen((dump + "/duet.tsv").c_str(), "w");
   if (tsv) std::fprintf(tsv, "row\thead_dim\tq_heads\tkv_heads\tpairs\tfwd_ms\tbwd_ms\n");
-  // Which forward runs per head dim (DUET_ATTENTION_SM90=1/0 overrides; docs/attention-cuda.md).
+  // Which kernels run per head dim (DUET_ATTENTION_SM90=1/0 and DUET_ATTENTION_BWD_SM90=1/0
+  // override; docs/attention-cuda.md).
   const char* env = std::getenv("DUET_ATTENTION_SM90");
+  const char* bwd_env = std::getenv("DUET_ATTENTION_BWD_SM90");
   std::printf("forward kernel: hd64 %s, hd128 %s (DUET_ATTENTION_SM90=%s)\n",
               cu::attention_forward_uses_sm90(64) ? "sm90" : "mma.sync",
               cu::attention_forward_uses_sm90(128) ? "sm90" : "mma.sync", env ? env : "unset");
+  std::printf("backward kernels: hd64 %s, hd128 %s (DUET_ATTENTION_BWD_SM90=%s)\n",
+              cu::attention_backward_uses_sm90(64) ? "sm90" : "mma.sync",
+              cu::attention_backward_uses_sm90(128) ? "sm90" : "mma.sync", bwd_env ? bwd_env : "unset");
   std::printf("%-15s %4s %8s %9s %9s %9s %9s %8s\n", "row", "D", "density", "fwd ms", "fwd TF/s",
               "bwd ms", "bwd TF/s", "plan us");
   for (const Row& r : rows) {

@@ -30,20 +30,22 @@ summary=()
 for step in "${steps[@]}"; do
   t0=$(date +%s)
   case $step in
-    sm90)  # the Hopper attention forward (DUET_ATTENTION_SM90=1) alone first: a hang or fault stays here
+    sm90)  # the Hopper attention kernels (forward and backward) alone first: a hang or fault stays here
       timeout 180 "$(bin test_cuda_attention)" --gtest_filter='CudaAttentionSm90.*' \
         > "$OUT/sm90_tests.log" 2>&1
       rc=$?
       grep -E "OK \]|FAILED|worst|error" "$OUT/sm90_tests.log" | head -30
-      if [ $rc -ne 0 ]; then  # where it faults: memcheck, then racecheck on the smallest case
-        timeout 240 compute-sanitizer --tool memcheck "$(bin test_cuda_attention)" \
+      if [ $rc -ne 0 ]; then  # where it faults: memcheck on the smallest case
+        timeout 120 compute-sanitizer --tool memcheck "$(bin test_cuda_attention)" \
           --gtest_filter='CudaAttentionSm90.CausalRow' > "$OUT/sm90_memcheck.log" 2>&1
         grep -m 12 -E "Invalid|ERROR SUMMARY|at 0x|by thread" "$OUT/sm90_memcheck.log"
       else
-        # side by side in one run: the mma.sync kernels, then the Hopper forward
-        timeout 240 "$(bin bench_attention_cuda)" > "$OUT/bench_attention_mma.txt" 2>&1
-        DUET_ATTENTION_SM90=1 timeout 240 "$(bin bench_attention_cuda)" > "$OUT/bench_attention_sm90.txt" 2>&1
-        tail -14 "$OUT/bench_attention_mma.txt"; tail -14 "$OUT/bench_attention_sm90.txt"
+        # side by side: every mma.sync kernel, then every Hopper kernel (forward and backward)
+        DUET_ATTENTION_SM90=0 DUET_ATTENTION_BWD_SM90=0 timeout 240 "$(bin bench_attention_cuda)" \
+          > "$OUT/bench_attention_mma.txt" 2>&1
+        DUET_ATTENTION_SM90=1 DUET_ATTENTION_BWD_SM90=1 timeout 240 "$(bin bench_attention_cuda)" \
+          > "$OUT/bench_attention_sm90.txt" 2>&1
+        tail -16 "$OUT/bench_attention_mma.txt"; tail -16 "$OUT/bench_attention_sm90.txt"
       fi
       summary+=("sm90 attention tests: exit $rc") ;;
     gemm)  # duet's Gemm (heuristic) against the best of 16 timed cuBLASLt candidates

@@ -9,10 +9,14 @@
 //           of 64): loops over the non-skipped key tiles; S, dP again, dQ += dS K
 // Every output element is summed by one warp in a fixed order, so results are
 // bitwise reproducible; the price is S and dP computed twice (7 products
-// instead of flash-attention's 5 with an atomic dq accumulator).
+// instead of flash-attention's 5 with an atomic dq accumulator). On Hopper the
+// dk/dv and dq passes can run as wgmma kernels instead
+// (attention_backward_sm90.cu, attention_backward_uses_sm90).
 #include "backend/cuda/attention_common.cuh"
 
 #include <cmath>
+
+#include "backend/cuda/attention_backward_sm90.hpp"
 
 namespace duet::backend::cuda {
 
@@ -57,24 +61,6 @@ __global__ void delta_kernel(const BackwardArgs a) {
   if (lane == 0) a.delta[w] = sum;
 }
 
-// P and dS of one 16 x 64 accumulator pair in place: s (raw scores) <- P,
-// dp <- dS. `lse_log2(e)` / `delta(e)` give the query's statistics for
-// element e of n-tile nt, `hidden(nt, e)` the mask (Partial tiles only).
-template <typename Lse, typename Delta, typename Hidden>
-__device__ inline void probabilities(float (&s)[kBlk / 8][4], float (&dp)[kBlk / 8][4],
-                                     float scale_log2, bool partial, Lse lse_log2, Delta delta,
-                                     Hidden hidden) {
-#pragma unroll
-  for (int nt = 0; nt < kBlk / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      float p = exp2f(fmaf(s[nt][e], scale_log2, -lse_log2(nt, e)));
-      if (partial && hidden(nt, e)) p = 0.f;
-      s[nt][e] = p;
-      dp[nt][e] = p * (dp[nt][e] - delta(nt, e));
-    }
-}
-
 template <int D>
 __global__ void __launch_bounds__(kBwdThreads, 2) dkdv_kernel(const BackwardArgs a) {
   extern __shared__ __align__(128) unsigned char smem[];
@@ -116,14 +102,7 @@ __global__ void __launch_bounds__(kBwdThreads, 2) dkdv_kernel(const BackwardArgs
   if (it < items) load_item(it, 0);
   cp_async_commit();
 
-  // This thread's two key rows: their visible_until (0 past the row) and positions.
-  const int key0 = k0 + warp * 16 + lane / 4;
-  const int keys[2] = {key0, key0 + 8};
-  int key_vu[2], key_pos[2];
-  for (int r = 0; r < 2; ++r) {
-    key_vu[r] = keys[r] < n ? a.m.visible_until[keys[r]] : 0;
-    key_pos[r] = window > 0 && keys[r] < n ? a.m.positions[keys[r]] : 0;
-  }
+  const KeyRows keys(a.m, k0 + warp * 16 + lane / 4);
 
   float dk[D / 8][4], dv[D / 8][4];
   zero(dk);
@@ -149,14 +128,7 @@ __global__ void __launch_bounds__(kBwdThreads, 2) dkdv_kernel(const BackwardArgs
     zero(dp);
     gemm_abt<D, kBlk / 8>(s, sK, warp * 16, q, 0, lane);
     gemm_abt<D, kBlk / 8>(dp, sV, warp * 16, d_o, 0, lane);
-    auto col = [&](int nt, int e) { return nt * 8 + 2 * (lane % 4) + (e & 1); };
-    probabilities(
-        s, dp, a.scale_log2, partial, [&](int nt, int e) { return lse[col(nt, e)] * kLog2e; },
-        [&](int nt, int e) { return delta[col(nt, e)]; },
-        [&](int nt, int e) {
-          const int c = col(nt, e), r = e / 2;
-          return !visible(q0 + c, keys[r], key_vu[r], qpos[c], key_pos[r], window);
-        });
+    probabilities_t(s, dp, a.scale_log2, partial, lse, delta, qpos, q0, keys, lane, window);
     uint32_t fa[kBlk / 16][4];
     to_a_fragments<kBlk / 8>(fa, s);
     gemm_ab<D, kBlk / 16>(dv, fa, d_o, 0, lane);
@@ -251,13 +223,17 @@ __global__ void __launch_bounds__(kBwdThreads, 2) dq_kernel(const BackwardArgs a
 }
 
 template <int D>
+void launch_delta(const BackwardArgs& args, int n_tokens, int n_q_heads, cudaStream_t stream) {
+  delta_kernel<D><<<grid_for(int64_t{n_tokens} * n_q_heads, 8), 256, 0, stream>>>(args);
+  check_launch("attention backward (delta)");
+}
+
+template <int D>
 void launch_backward(const BackwardArgs& args, int n_tokens, int n_q_heads, int n_kv_heads,
                      cudaStream_t stream) {
   constexpr size_t bytes = backward_shared_bytes<D>();
   static const bool once = (allow_shared(dkdv_kernel<D>, bytes), allow_shared(dq_kernel<D>, bytes), true);
   (void)once;
-  delta_kernel<D><<<grid_for(int64_t{n_tokens} * n_q_heads, 8), 256, 0, stream>>>(args);
-  check_launch("attention backward (delta)");
   const int blocks = (n_tokens + kBlk - 1) / kBlk;
   dkdv_kernel<D><<<dim3(blocks, n_kv_heads), kBwdThreads, bytes, stream>>>(args);
   check_launch("attention backward (dk, dv)");
@@ -293,6 +269,10 @@ void attention_backward(const AttentionBackward& p, cudaStream_t stream) {
                        attn::mask_args(p, p.workspace)};
   const int n = static_cast<int>(p.n_tokens);
   const int hq = static_cast<int>(p.n_q_heads), hkv = static_cast<int>(p.n_kv_heads);
+  if (p.head_dim == 64) attn::launch_delta<64>(a, n, hq, stream);
+  else attn::launch_delta<128>(a, n, hq, stream);
+  // The Hopper passes (attention_backward_sm90.cu) where they are selected.
+  if (attention_backward_uses_sm90(p.head_dim)) return attention_backward_sm90(p, a.delta, stream);
   if (p.head_dim == 64) attn::launch_backward<64>(a, n, hq, hkv, stream);
   else attn::launch_backward<128>(a, n, hq, hkv, stream);
 }

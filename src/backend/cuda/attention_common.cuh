@@ -223,6 +223,59 @@ __device__ inline void zero(float (&c)[N][4]) {
   for (int i = 0; i < N; ++i) c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.f;
 }
 
+// The backward's P and dS of an accumulator pair (16 rows x 8 NT columns per
+// warp, mma.sync's C layout, which is also wgmma's per warp) in place: s (raw
+// scores) <- P = exp2(s·scale_log2 - lse_log2), dp <- dS = P (dp - delta), P
+// in fp32. `lse_log2(nt, e)` / `delta(nt, e)` give the query's statistics for
+// element e of n-tile nt, `hidden(nt, e)` the mask (Partial tiles only).
+template <int NT, typename Lse, typename Delta, typename Hidden>
+__device__ inline void probabilities(float (&s)[NT][4], float (&dp)[NT][4], float scale_log2,
+                                     bool partial, Lse lse_log2, Delta delta, Hidden hidden) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float p = exp2f(fmaf(s[nt][e], scale_log2, -lse_log2(nt, e)));
+      if (partial && hidden(nt, e)) p = 0.f;
+      s[nt][e] = p;
+      dp[nt][e] = p * (dp[nt][e] - delta(nt, e));
+    }
+}
+
+// The two key rows of a thread in a transposed accumulator (rows keys, this
+// warp's key0 = first row + lane / 4 and key0 + 8): their visible_until (0
+// past the row's end, which hides them) and positions.
+struct KeyRows {
+  int key[2], vu[2], pos[2];
+  __device__ KeyRows(const MaskArgs& m, int key0) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      key[r] = key0 + 8 * r;
+      const bool ok = key[r] < m.n_tokens;
+      vu[r] = ok ? m.visible_until[key[r]] : 0;
+      pos[r] = ok && m.window > 0 ? m.positions[key[r]] : 0;
+    }
+  }
+};
+
+// probabilities() of the dK/dV passes' transposed pair Sᵀ, dPᵀ: rows this
+// thread's KeyRows, 8 NT columns the queries q0 + c, whose lse, D_i and
+// positions are lse[c], delta[c], qpos[c].
+template <int NT>
+__device__ inline void probabilities_t(float (&st)[NT][4], float (&dpt)[NT][4], float scale_log2,
+                                       bool partial, const float* lse, const float* delta,
+                                       const int32_t* qpos, int q0, const KeyRows& keys, int lane,
+                                       int window) {
+  auto col = [&](int nt, int e) { return nt * 8 + 2 * (lane % 4) + (e & 1); };
+  probabilities(
+      st, dpt, scale_log2, partial, [&](int nt, int e) { return lse[col(nt, e)] * kLog2e; },
+      [&](int nt, int e) { return delta[col(nt, e)]; },
+      [&](int nt, int e) {
+        const int c = col(nt, e), r = e / 2;
+        return !visible(q0 + c, keys.key[r], keys.vu[r], qpos[c], keys.pos[r], window);
+      });
+}
+
 // Rows of a 16 x D accumulator (this warp's rows row0 + g and row0 + g + 8)
 // to global bf16, times `scale`; rows at or past n are dropped.
 template <int D>

@@ -45,112 +45,34 @@ struct Args {
   MaskArgs m;
 };
 
-// Shared memory (offsets from a 1024-aligned base): Q [D/64][128][64],
-// K and V [stage][D/64][128][64] (SW128), visible_until and positions
-// [stage][128] int32, then the mbarriers: full_q, full_k[stage],
-// full_v[stage], empty[stage].
+// Shared memory (Layout): Q once [D/64][128][64]; per stage K (a) and V (b)
+// [D/64][128][64] (SW128), visible_until and positions [128] int32; the
+// mbarriers: once = Q, full_a = K (+ scalars), full_b = V, empty.
 template <int D>
-struct Smem {
-  static constexpr uint32_t q_bytes = kRows * D * 2, kv_bytes = kTileN * D * 2;
-  static constexpr uint32_t q = 0, k = q_bytes, v = k + kStages * kv_bytes;
-  static constexpr uint32_t vu = v + kStages * kv_bytes, pos = vu + kStages * kTileN * 4;
-  static constexpr uint32_t bars = pos + kStages * kTileN * 4;
-  static constexpr uint32_t end = bars + 8 * (1 + 3 * kStages);
-  static constexpr size_t bytes = end + 1024;  // the base is rounded up to 1024
-};
-
-__device__ inline TileKind tile_kind128(const MaskArgs& m, const QueryBlock& qb, int t) {
-  if (!m.classify) return TileKind::Partial;
-  const int granules = (m.n_tokens + kGranule - 1) / kGranule;
-  bool any = false, all_full = true;
-#pragma unroll
-  for (int g = 2 * t; g < 2 * t + 2; ++g) {
-    if (g >= granules) {  // keys past the row's end: masked
-      all_full = false;
-      continue;
-    }
-    const TileKind k = tile_kind(m, qb, kRows, g);
-    any |= k != TileKind::Skip;
-    all_full &= k == TileKind::Full;
-  }
-  return !any ? TileKind::Skip : all_full ? TileKind::Full : TileKind::Partial;
-}
-
-template <int D>
-__device__ inline void wgmma_pv(float (&o)[D / 8][4], const uint32_t (&a)[4], uint64_t b) {
-  if constexpr (D == 64) wgmma_rs_m64n64(o, a, b);
-  else wgmma_rs_m64n128(o, a, b);
-}
-
-// ROWS rows of D bf16 from token row0 into an SW128 tile (rows past n zero),
-// by the 128 producer threads.
-template <int D, int ROWS>
-__device__ inline void load_tile(uint32_t dst, const bf16* g, int64_t stride, int row0, int n, int tid) {
-  constexpr int kChunks = D / 8;
-#pragma unroll 4
-  for (int c = tid; c < ROWS * kChunks; c += 128) {
-    const int r = c / kChunks, ch = c % kChunks, row = row0 + r;
-    const bool ok = row < n;
-    cp_async16(dst + sw128(ROWS, r, ch), g + static_cast<int64_t>(ok ? row : 0) * stride + ch * 8, ok);
-  }
-}
+using Smem = Layout<D, 1, kRows, kTileN, kStages, 2>;
 
 template <int D>
 __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Smem<D>;
-  extern __shared__ unsigned char smem_raw[];
-  const uint32_t raw = smem_u32(smem_raw), base = (raw + 1023) & ~1023u;
-  unsigned char* smem = smem_raw + (base - raw);
-  const int32_t* s_vu = reinterpret_cast<const int32_t*>(smem + L::vu);
-  const int32_t* s_pos = reinterpret_cast<const int32_t*>(smem + L::pos);
-  const uint32_t full_q = base + L::bars;
-  auto full_k = [&](int s) { return base + L::bars + 8 * (1 + s); };
-  auto full_v = [&](int s) { return base + L::bars + 8 * (1 + kStages + s); };
-  auto empty = [&](int s) { return base + L::bars + 8 * (1 + 2 * kStages + s); };
+  const Cta<L, kStages> cta(kConsumers);
+  const uint32_t base = cta.base;
+  unsigned char* smem = cta.smem;
+  const Ring<kStages>& ring = cta.ring;
 
   const int tid = threadIdx.x, wg = tid / 128;
   const int n = a.m.n_tokens, window = a.m.window;
   const int block = gridDim.x - 1 - blockIdx.x;  // the longest rows first
   const int h = blockIdx.y, kvh = h / a.rep, q0 = block * kRows;
-  const QueryBlock qb = query_block(a.m, q0, kRows);
-  const int g0 = q0 / kGranule, g1 = (qb.end - 1) / kGranule;
-  const int first = a.m.classify ? min(a.m.stats[g0].first_tile, a.m.stats[g1].first_tile) / 2 : 0;
-  const int last = g1 / 2;  // the diagonal tile: never skipped
-  auto next = [&](int t) {
-    while (t <= last && tile_kind128(a.m, qb, t) == TileKind::Skip) ++t;
-    return t;
-  };
-
-  if (tid == 0) {
-    mbar_init(full_q, 128);
-    for (int s = 0; s < kStages; ++s) {
-      mbar_init(full_k(s), 128);
-      mbar_init(full_v(s), 128);
-      mbar_init(empty(s), kConsumers);
-    }
-    mbar_init_fence();
-  }
-  __syncthreads();
+  const KeyStream keys(a.m, q0);
+  auto next = [&](int t) { return keys.next(t); };
 
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<kProducerRegs>();
-    load_tile<D, kRows>(base + L::q, a.q + h * D, a.q_stride, q0, n, tid);
-    cp_async_arrive(full_q);
-    const bf16* gk = a.k + kvh * D;
-    const bf16* gv = a.v + kvh * D;
-    int i = 0;
-    for (int t = next(first); t <= last; t = next(t + 1), ++i) {
-      const int s = i % kStages;
-      if (i >= kStages) mbar_wait(empty(s), ((i / kStages) - 1) & 1);
-      load_tile<D, kTileN>(base + L::k + s * L::kv_bytes, gk, a.k_stride, t * kTileN, n, tid);
-      load_scalars(smem + L::vu + s * kTileN * 4, a.m.visible_until, 1, t * kTileN, n, tid);
-      if (window > 0) load_scalars(smem + L::pos + s * kTileN * 4, a.m.positions, 1, t * kTileN, n, tid);
-      cp_async_arrive(full_k(s));
-      load_tile<D, kTileN>(base + L::v + s * L::kv_bytes, gv, a.v_stride, t * kTileN, n, tid);
-      cp_async_arrive(full_v(s));
-    }
-    cp_async_wait_all();
+    load_tile<D, kRows>(base + L::once(0), a.q + h * D, a.q_stride, q0, n, tid);
+    cp_async_arrive(ring.once());
+    produce_kv<D, L>(ring, base, smem, keys.first, keys.last + 1, next, a.k + kvh * D, a.k_stride,
+                     a.v + kvh * D, a.v_stride, a.m, tid);
     return;
   }
 
@@ -166,30 +88,21 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   float o[D / 8][4];
   zero(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
-  const uint32_t q_base = base + L::q + cw * 64 * 128;
-  // S = Q Kᵀ of the tile in stage st (64 x 128 per warpgroup), K = D in steps
-  // of 16 (32 bytes inside a 64-column slab); issued, not waited for.
+  const uint32_t q_base = base + L::once(0) + cw * 64 * 128;
+  // S = Q Kᵀ of the tile in stage st (64 x 128 per warpgroup); issued, not
+  // waited for.
   float sc[kTileN / 8][4];
   auto issue_s = [&](int st, uint32_t parity) {
-    mbar_wait(full_k(st), parity);
+    mbar_wait(ring.full_a(st), parity);
     fence_proxy_async();
-    const uint32_t k_base = base + L::k + st * L::kv_bytes;
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const uint32_t off = (kk % 4) * 32;  // slab kk / 4
-      const uint64_t da = sw128_desc(q_base + (kk / 4) * (kRows * 128) + off, 16, 1024);
-      const uint64_t db = sw128_desc(k_base + (kk / 4) * (kTileN * 128) + off, 16, 1024);
-      wgmma_ss_m64n128(sc, da, db, kk > 0);
-    }
-    wgmma_commit();
+    gemm_ss<D, kTileN>(sc, q_base, kRows, base + L::a(st), kTileN);
   };
-  mbar_wait(full_q, 0);
+  mbar_wait(ring.once(), 0);
   // One wgmma wait per tile: O += P V of tile i and S of tile i+1 go to the
   // tensor cores back to back, then one wait covers both (inside the
   // iteration, so no register moves of the loop edge fall between a wgmma
   // and its wait) and stage i goes back to the producer.
-  int t = next(first);
+  int t = next(keys.first);
   issue_s(0, 0);
   wgmma_wait<0>();
   pin(sc);
@@ -197,9 +110,9 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
     const int s = i % kStages;
     const uint32_t parity = (i / kStages) & 1;
 
-    const bool partial = tile_kind128(a.m, qb, t) == TileKind::Partial;
-    const int32_t* vu = s_vu + s * kTileN;
-    const int32_t* kp = s_pos + s * kTileN;
+    const bool partial = keys.kind(t) == TileKind::Partial;
+    const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, s));
+    const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, s));
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int nt = 0; nt < kTileN / 8; ++nt)
@@ -241,24 +154,19 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
     to_a_fragments<kTileN / 8>(pa, sc);
 
     // O += P V: K = 128 keys in steps of 16 (two 1024-byte atoms of V).
-    mbar_wait(full_v(s), parity);
+    mbar_wait(ring.full_b(s), parity);
     fence_proxy_async();
-    const uint32_t v_base = base + L::v + s * L::kv_bytes;
     pin(o);
     pin(pa);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kTileN / 16; ++kk)
-      wgmma_pv<D>(o, pa[kk], sw128_desc(v_base + kk * 16 * 128, kTileN * 128, 1024));
-    wgmma_commit();
+    gemm_rs<D, kTileN / 16>(o, pa, base + L::b(s), kTileN);
     t = next(t + 1);
-    if (t <= last) issue_s((i + 1) % kStages, ((i + 1) / kStages) & 1);  // sc is free: P is in pa
+    if (t <= keys.last) issue_s((i + 1) % kStages, ((i + 1) / kStages) & 1);  // sc is free: P is in pa
     wgmma_wait<0>();
     pin(o);
     pin(sc);
     pin(pa);
-    mbar_arrive(empty(s));
-    if (t > last) break;
+    mbar_arrive(ring.empty(s));
+    if (t > keys.last) break;
   }
 
   float inv[2];
@@ -289,12 +197,16 @@ void launch(const Args& args, int n_tokens, int n_q_heads, cudaStream_t stream) 
 }  // namespace
 }  // namespace attn::sm90
 
-bool attention_forward_uses_sm90(int64_t head_dim) {
-  const char* e = std::getenv("DUET_ATTENTION_SM90");
+bool attention_sm90_selected(const char* variable, bool by_default) {
+  const char* e = std::getenv(variable);
   const bool forced_on = e != nullptr && std::strcmp(e, "1") == 0;
   const bool forced_off = e != nullptr && std::strcmp(e, "0") == 0;
-  if (forced_off || (!forced_on && head_dim != 128)) return false;
+  if (forced_off || (!forced_on && !by_default)) return false;
   return attention_sm90_supported();
+}
+
+bool attention_forward_uses_sm90(int64_t head_dim) {
+  return attention_sm90_selected("DUET_ATTENTION_SM90", head_dim == 128);
 }
 
 bool attention_sm90_supported() {

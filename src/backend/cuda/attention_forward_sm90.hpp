@@ -14,6 +14,10 @@ namespace duet::backend::cuda {
 bool attention_forward_uses_sm90(int64_t head_dim);
 // The current device is compute capability 9.0 (the kernel is sm_90a).
 bool attention_sm90_supported();
+// A Hopper kernel is chosen: the environment variable `variable` is "1"
+// (forced on) or, unless it is "0", `by_default`; and the device is
+// compute 9.0. Read at every call.
+bool attention_sm90_selected(const char* variable, bool by_default);
 // Same contract and outputs as attention_forward (o bf16, lse fp32).
 void attention_forward_sm90(const AttentionForward& p, cudaStream_t stream);
 

@@ -1,7 +1,11 @@
 #pragma once
-// Private to attention_forward_sm90.cu: Hopper building blocks (sm_90a only).
-// wgmma.mma_async with shared-memory descriptors for 128-byte-swizzled tiles,
-// mbarriers (cp.async completions arrive on them), register reallocation.
+// Private to the Hopper kernels (attention_forward_sm90.cu,
+// attention_backward_sm90.cu): building blocks for sm_90a. wgmma.mma_async
+// with shared-memory descriptors for 128-byte-swizzled tiles, mbarriers
+// (cp.async completions arrive on them), register reallocation, and the
+// pieces the three kernels share: the shared-memory layout of a loaded-once
+// part plus a ring of stages, the producer warpgroup's loop, the 128-key tile
+// classification and the products over a whole tile.
 //
 // Shared-memory tile layout used with these descriptors ("SW128"): a tile of
 // R rows × D bf16 is stored as D/64 column slabs of R rows × 128 bytes, slab
@@ -88,7 +92,25 @@ __device__ inline void setmaxnreg_dec() {
   asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
 }
 
-// The products (generated: one asm per shape; accumulators in the m64nN
+// The accumulator operands of one wgmma: 32 (m64n64) or 64 (m64n128) fp32
+// registers per thread, d[i][j], and their names in the instruction.
+#define DUET_WGMMA_ACC4(d, i) "+f"(d[i][0]), "+f"(d[i][1]), "+f"(d[i][2]), "+f"(d[i][3])
+#define DUET_WGMMA_ACC32(d)                                                                   \
+  DUET_WGMMA_ACC4(d, 0), DUET_WGMMA_ACC4(d, 1), DUET_WGMMA_ACC4(d, 2), DUET_WGMMA_ACC4(d, 3), \
+      DUET_WGMMA_ACC4(d, 4), DUET_WGMMA_ACC4(d, 5), DUET_WGMMA_ACC4(d, 6), DUET_WGMMA_ACC4(d, 7)
+#define DUET_WGMMA_ACC64(d)                                                                     \
+  DUET_WGMMA_ACC32(d), DUET_WGMMA_ACC4(d, 8), DUET_WGMMA_ACC4(d, 9), DUET_WGMMA_ACC4(d, 10),    \
+      DUET_WGMMA_ACC4(d, 11), DUET_WGMMA_ACC4(d, 12), DUET_WGMMA_ACC4(d, 13), DUET_WGMMA_ACC4(d, 14), \
+      DUET_WGMMA_ACC4(d, 15)
+#define DUET_WGMMA_REGS32                                                   \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define DUET_WGMMA_REGS64                                                                \
+  DUET_WGMMA_REGS32                                                                     \
+  ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+
+// The products (one asm per shape; accumulators in the m64nN
 // layout, per warp 16 rows, d[i] = columns 8i.. as mma.sync's m16n8 C fragment).
 // d (64 x 128) = A B (accumulate = 0) or d += A B: A 64 x 16 and B 16 x 128
 // from shared memory descriptors, both K-major.
@@ -96,27 +118,9 @@ __device__ inline void wgmma_ss_m64n128(float (&d)[16][4], uint64_t a, uint64_t 
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      DUET_WGMMA_REGS64
       "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
-        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]),
-        "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
-        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]),
-        "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
-        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]),
-        "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
-        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
-        "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : DUET_WGMMA_ACC64(d)
       : "l"(a), "l"(b), "r"(accumulate));
 }
 
@@ -126,17 +130,9 @@ __device__ inline void wgmma_rs_m64n64(float (&d)[8][4], const uint32_t (&a)[4],
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+      DUET_WGMMA_REGS32
       "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+      : DUET_WGMMA_ACC32(d)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
 }
 
@@ -146,28 +142,218 @@ __device__ inline void wgmma_rs_m64n128(float (&d)[16][4], const uint32_t (&a)[4
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      DUET_WGMMA_REGS64
       "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
-        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]),
-        "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
-        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]),
-        "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
-        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]),
-        "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
-        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
-        "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : DUET_WGMMA_ACC64(d)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
 }
+
+// d (64 x 64) = A B (accumulate = 0) or d += A B: A 64 x 16 and B 16 x 64
+// from shared memory descriptors, both K-major.
+__device__ inline void wgmma_ss_m64n64(float (&d)[8][4], uint64_t a, uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+      DUET_WGMMA_REGS32
+      "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : DUET_WGMMA_ACC32(d)
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+
+// ---- products over whole SW128 tiles, per consumer warpgroup (64 rows).
+// acc (64 x N) = A Bᵀ, K = D: A = the 64 rows at `a` of an SW128 tile of
+// a_rows rows (`a` = tile + first row · 128), B = the N rows at `b` of a tile
+// of b_rows rows, both K-major; 16 columns of K = 32 bytes inside a 64-column
+// slab, the next slab for k >= 64. Fenced, issued and committed as one group;
+// not waited for.
+template <int D, int N>
+__device__ inline void gemm_ss(float (&acc)[N / 8][4], uint32_t a, int a_rows, uint32_t b, int b_rows) {
+  static_assert(N == 64 || N == 128);
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint32_t off = (kk % 4) * 32;
+    const uint64_t da = sw128_desc(a + (kk / 4) * a_rows * 128 + off, 16, 1024);
+    const uint64_t db = sw128_desc(b + (kk / 4) * b_rows * 128 + off, 16, 1024);
+    if constexpr (N == 128) wgmma_ss_m64n128(acc, da, db, kk > 0);
+    else wgmma_ss_m64n64(acc, da, db, kk > 0);
+  }
+  wgmma_commit();
+}
+
+// acc (64 x D) += A B, K = 16·KK: A bf16 fragments in registers (the
+// accumulator layout, to_a_fragments), B = the first 16·KK rows of an SW128
+// tile of b_rows rows at b, N-major (N = D: LBO = one 64-column slab, SBO = 8
+// rows; 16 rows = 2048 bytes). Fenced, issued and committed; not waited for.
+template <int D, int KK>
+__device__ inline void gemm_rs(float (&acc)[D / 8][4], const uint32_t (&a)[KK][4], uint32_t b, int b_rows) {
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < KK; ++kk) {
+    const uint64_t db = sw128_desc(b + kk * 16 * 128, b_rows * 128, 1024);
+    if constexpr (D == 64) wgmma_rs_m64n64(acc, a[kk], db);
+    else wgmma_rs_m64n128(acc, a[kk], db);
+  }
+  wgmma_commit();
+}
+
+// ---- the kernels' shared memory, from a 1024-aligned base: kOnce tiles of
+// kOnceRows x D loaded once, then a ring of kStages stages of two tiles (a, b)
+// of kRows x D each (a[0..S), b[0..S)), kScalars int32/float arrays of kRows
+// per stage, kOnceScalars arrays of kOnceRows loaded once, then the mbarriers
+// (Ring). Tiles are SW128.
+template <int D, int kOnce, int kOnceRows, int kRows, int kStages, int kScalars, int kOnceScalars = 0>
+struct Layout {
+  static constexpr uint32_t once_bytes = kOnceRows * D * 2, tile_bytes = kRows * D * 2;
+  static constexpr uint32_t tiles = kOnce * once_bytes;
+  static constexpr uint32_t scalars = tiles + 2 * kStages * tile_bytes;
+  static constexpr uint32_t once_scalars = scalars + kScalars * kStages * kRows * 4;
+  static constexpr uint32_t bars = once_scalars + kOnceScalars * kOnceRows * 4;
+  static constexpr size_t bytes = bars + 8 * (1 + 3 * kStages) + 1024;  // base rounded up to 1024
+  static constexpr uint32_t once(int i) { return i * once_bytes; }
+  static constexpr uint32_t a(int s) { return tiles + s * tile_bytes; }
+  static constexpr uint32_t b(int s) { return tiles + (kStages + s) * tile_bytes; }
+  static constexpr uint32_t scalar(int j, int s) { return scalars + (j * kStages + s) * kRows * 4; }
+  static constexpr uint32_t once_scalar(int j) { return once_scalars + j * kOnceRows * 4; }
+};
+
+
+// The mbarriers at `bars`: `once` (the loaded-once tiles), per stage full_a,
+// full_b (each completed by the 128 producer threads' cp.async) and empty
+// (released by every consumer thread).
+template <int kStages>
+struct Ring {
+  uint32_t bars;
+  __device__ uint32_t once() const { return bars; }
+  __device__ uint32_t full_a(int s) const { return bars + 8 * (1 + s); }
+  __device__ uint32_t full_b(int s) const { return bars + 8 * (1 + kStages + s); }
+  __device__ uint32_t empty(int s) const { return bars + 8 * (1 + 2 * kStages + s); }
+  // Thread 0, then __syncthreads() by all.
+  __device__ void init(uint32_t consumers) const {
+    mbar_init(once(), 128);
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full_a(s), 128);
+      mbar_init(full_b(s), 128);
+      mbar_init(empty(s), consumers);
+    }
+    mbar_init_fence();
+  }
+};
+
+extern __shared__ unsigned char dynamic_smem[];
+
+// A kernel's start: its dynamic shared memory rounded up to 1024 bytes (base:
+// the shared-space address, smem: the generic pointer) and the Ring at L::bars,
+// initialised by thread 0 and published to the CTA (__syncthreads: call it
+// from every thread, before the warpgroups part).
+template <typename L, int kStages>
+struct Cta {
+  uint32_t base;
+  unsigned char* smem;
+  Ring<kStages> ring;
+  __device__ explicit Cta(uint32_t consumers) {
+    const uint32_t raw = smem_u32(dynamic_smem);
+    base = (raw + 1023) & ~1023u;
+    smem = dynamic_smem + (base - raw);
+    ring = Ring<kStages>{base + L::bars};
+    if (threadIdx.x == 0) ring.init(consumers);
+    __syncthreads();
+  }
+};
+
+// ROWS rows of D bf16 from token row0 into an SW128 tile (rows past n zero),
+// by the 128 producer threads.
+template <int D, int ROWS>
+__device__ inline void load_tile(uint32_t dst, const bf16* g, int64_t stride, int row0, int n, int tid) {
+  constexpr int kChunks = D / 8;
+#pragma unroll 4
+  for (int c = tid; c < ROWS * kChunks; c += 128) {
+    const int r = c / kChunks, ch = c % kChunks, row = row0 + r;
+    const bool ok = row < n;
+    cp_async16(dst + sw128(ROWS, r, ch), g + static_cast<int64_t>(ok ? row : 0) * stride + ch * 8, ok);
+  }
+}
+
+// visible_until and (with a window) positions of the 128 keys from k0 (zero
+// past n_tokens), one per producer thread.
+__device__ inline void load_kv_scalars(void* vu, void* pos, const MaskArgs& m, int k0, int tid) {
+  load_scalars(vu, m.visible_until, 1, k0, m.n_tokens, tid);
+  if (m.window > 0) load_scalars(pos, m.positions, 1, k0, m.n_tokens, tid);
+}
+
+// The producer warpgroup's loop over the steps first, next(first), ... < end
+// (`next` skips the steps with nothing to do): step i goes to stage i % S once
+// the consumers released it; load_a(stage, step) then completes full_a,
+// load_b(stage, step) full_b.
+template <int kStages, typename Next, typename LoadA, typename LoadB>
+__device__ inline void produce(const Ring<kStages>& ring, int first, int end, Next next, LoadA load_a,
+                               LoadB load_b) {
+  int i = 0;
+  for (int t = next(first); t < end; t = next(t + 1), ++i) {
+    const int s = i % kStages;
+    if (i >= kStages) mbar_wait(ring.empty(s), ((i / kStages) - 1) & 1);
+    load_a(s, t);
+    cp_async_arrive(ring.full_a(s));
+    load_b(s, t);
+    cp_async_arrive(ring.full_b(s));
+  }
+  cp_async_wait_all();
+}
+
+// The producer of the kernels that stream key tiles of 128 (the forward, the
+// backward's dQ pass), after its loaded-once tiles: per step t, K with the
+// keys' visible_until / positions into stage tile a, V into b.
+template <int D, typename L, int kStages, typename Next>
+__device__ inline void produce_kv(const Ring<kStages>& ring, uint32_t base, unsigned char* smem,
+                                  int first, int end, Next next, const bf16* k, int64_t k_stride,
+                                  const bf16* v, int64_t v_stride, const MaskArgs& m, int tid) {
+  produce(
+      ring, first, end, next,
+      [&](int s, int t) {
+        load_tile<D, 128>(base + L::a(s), k, k_stride, t * 128, m.n_tokens, tid);
+        load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), m, t * 128, tid);
+      },
+      [&](int s, int t) { load_tile<D, 128>(base + L::b(s), v, v_stride, t * 128, m.n_tokens, tid); });
+}
+
+// A key tile of 128 keys (plan granules 2t, 2t+1) for the queries qb (q_rows
+// of them): Skip if both granules are skipped, Full if both are Full, else
+// Partial; granules past n_tokens count as masked.
+__device__ inline TileKind tile_kind128(const MaskArgs& m, const QueryBlock& qb, int q_rows, int t) {
+  if (!m.classify) return TileKind::Partial;
+  const int granules = (m.n_tokens + kGranule - 1) / kGranule;
+  bool any = false, all_full = true;
+#pragma unroll
+  for (int g = 2 * t; g < 2 * t + 2; ++g) {
+    if (g >= granules) {  // keys past the row's end: masked
+      all_full = false;
+      continue;
+    }
+    const TileKind k = tile_kind(m, qb, q_rows, g);
+    any |= k != TileKind::Skip;
+    all_full &= k == TileKind::Full;
+  }
+  return !any ? TileKind::Skip : all_full ? TileKind::Full : TileKind::Partial;
+}
+
+// The 128-key tiles a CTA of 128 queries from q0 steps over (the forward, the
+// backward's dQ pass): the plan's range [first, last] halved (last is the
+// diagonal, never skipped); next(t) is the first tile from t on that is not
+// skipped (> last when none is left).
+struct KeyStream {
+  const MaskArgs& m;
+  QueryBlock qb;
+  int first, last;
+  __device__ KeyStream(const MaskArgs& mask, int q0) : m(mask), qb(query_block(mask, q0, 128)) {
+    const int g0 = q0 / kGranule, g1 = (qb.end - 1) / kGranule;
+    first = m.classify ? min(m.stats[g0].first_tile, m.stats[g1].first_tile) / 2 : 0;
+    last = g1 / 2;
+  }
+  __device__ TileKind kind(int t) const { return tile_kind128(m, qb, 128, t); }
+  __device__ int next(int t) const {
+    while (t <= last && kind(t) == TileKind::Skip) ++t;
+    return t;
+  }
+};
 
 }  // namespace duet::backend::cuda::attn::sm90

@@ -1,8 +1,9 @@
-// The Hopper forward (attention_forward_sm90.cu, wgmma + mbarrier pipeline)
-// against the CPU kernel in double, with the criterion and random forests of
-// test_attention.cpp, and against the mma.sync forward. The tests select it
-// the way a run does (DUET_ATTENTION_SM90=1 or 0, set here and restored), so the
-// backward also runs on its o and lse; skipped where the GPU is not compute 9.0.
+// The Hopper kernels (attention_forward_sm90.cu, attention_backward_sm90.cu:
+// wgmma + mbarrier pipelines) against the CPU kernel in double, with the
+// criterion and random forests of test_attention.cpp, and against the mma.sync
+// kernels. The tests select them the way a run does (DUET_ATTENTION_SM90 and
+// DUET_ATTENTION_BWD_SM90 = 1 or 0, set here and restored); skipped where the
+// GPU is not compute 9.0.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,33 +14,36 @@
 #include <string>
 
 #include "attention_helpers.hpp"
+#include "backend/cuda/attention_backward_sm90.hpp"
 #include "backend/cuda/attention_forward_sm90.hpp"
 
 namespace duet::test {
 namespace {
 
-// DUET_ATTENTION_SM90 set to 1 or 0 for one scope, restored after.
+// An environment variable set to 1 or 0 for one scope, restored after.
 class Sm90Env {
  public:
-  explicit Sm90Env(bool on) {
-    if (const char* v = std::getenv(kName)) saved_ = v;
-    setenv(kName, on ? "1" : "0", 1);
+  Sm90Env(const char* name, bool on) : name_(name) {
+    if (const char* v = std::getenv(name)) saved_ = v;
+    setenv(name, on ? "1" : "0", 1);
   }
   ~Sm90Env() {
-    if (saved_) setenv(kName, saved_->c_str(), 1);
-    else unsetenv(kName);
+    if (saved_) setenv(name_, saved_->c_str(), 1);
+    else unsetenv(name_);
   }
   Sm90Env(const Sm90Env&) = delete;
   Sm90Env& operator=(const Sm90Env&) = delete;
 
  private:
-  static constexpr const char* kName = "DUET_ATTENTION_SM90";
+  const char* name_;
   std::optional<std::string> saved_;
 };
 
-AttnOutputs run_with(const AttnCase& c, bool sm90, bool classify) {
-  Sm90Env env(sm90);
-  EXPECT_EQ(backend::cuda::attention_forward_uses_sm90(c.dim), sm90);
+// Forward and backward each on the Hopper (true) or the mma.sync kernels.
+AttnOutputs run_with(const AttnCase& c, bool fwd_sm90, bool bwd_sm90, bool classify) {
+  Sm90Env fwd("DUET_ATTENTION_SM90", fwd_sm90), bwd("DUET_ATTENTION_BWD_SM90", bwd_sm90);
+  EXPECT_EQ(backend::cuda::attention_forward_uses_sm90(c.dim), fwd_sm90);
+  EXPECT_EQ(backend::cuda::attention_backward_uses_sm90(c.dim), bwd_sm90);
   return run_gpu_attention(c, classify);
 }
 
@@ -58,20 +62,31 @@ double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
   return m;
 }
 
-// The Hopper forward (and the backward on its o, lse) meets the criterion; its
-// o and lse are as close to the mma.sync forward's as both are to the reference.
+// The Hopper forward and backward together meet the criterion; the Hopper
+// forward's o and lse are as close to the mma.sync forward's as both are to
+// the reference, and so are the Hopper backward's dq, dk, dv to the mma.sync
+// backward's on the same o and lse (the mma.sync forward's).
 void check_case(const AttnCase& c) {
   SCOPED_TRACE(c.describe());
   const AttnOutputs ref = run_reference_attention(c), naive = run_naive_bf16_attention(c);
-  const AttnOutputs hopper = run_with(c, true, true);
+  const AttnOutputs hopper = run_with(c, true, true, true);
   expect_flash_criterion(hopper, ref, naive, c.describe() + " sm90");
-  const AttnOutputs mma = run_with(c, false, true);
-  const double d_o = max_diff(hopper.o, mma.o), d_lse = max_diff(hopper.lse, mma.lse);
-  const double e_naive = max_diff(naive.o, ref.o);
-  std::printf("[sm90 vs mma.sync] %s o %.3e (naive_bf16 %.3e) lse %.3e\n", c.describe().c_str(), d_o,
-              e_naive, d_lse);
-  EXPECT_LE(d_o, 2 * e_naive) << "o: sm90 vs mma.sync";
+  const AttnOutputs mma = run_with(c, false, false, true);
+  const AttnOutputs bwd = run_with(c, false, true, true);
+  const std::pair<const char*, const std::vector<double> AttnOutputs::*> tensors[] = {
+      {"o", &AttnOutputs::o}, {"dq", &AttnOutputs::dq}, {"dk", &AttnOutputs::dk}, {"dv", &AttnOutputs::dv}};
+  for (auto [name, member] : tensors) {
+    const AttnOutputs& sm90 = member == &AttnOutputs::o ? hopper : bwd;
+    const double d = max_diff(sm90.*member, mma.*member), e_naive = max_diff(naive.*member, ref.*member);
+    std::printf("[sm90 vs mma.sync] %s %-2s %.3e (naive_bf16 %.3e) ratio %.2f\n", c.describe().c_str(),
+                name, d, e_naive, d / e_naive);
+    EXPECT_LE(d, 2 * e_naive) << name << ": sm90 vs mma.sync";
+  }
+  const double d_lse = max_diff(hopper.lse, mma.lse);
+  std::printf("[sm90 vs mma.sync] %s lse %.3e\n", c.describe().c_str(), d_lse);
   EXPECT_LE(d_lse, 1e-3) << "lse: sm90 vs mma.sync";
+  EXPECT_EQ(std::memcmp(bwd.o.data(), mma.o.data(), mma.o.size() * sizeof(double)), 0)
+      << "the same forward twice";
 }
 
 class CudaAttentionSm90 : public ::testing::Test {
@@ -130,9 +145,9 @@ TEST_F(CudaAttentionSm90, SkippedTilesLonelyRowsAndClassification) {
     const AttnCase c = make_attn_case(rng, 64 * 10 + 37, 8, 2, dim, dim == 64 ? 40 : 0, shape);
     SCOPED_TRACE(c.describe());
     check_case(c);
-    const AttnOutputs classified = run_with(c, true, true);
-    const AttnOutputs dense = run_with(c, true, false);
-    const AttnOutputs again = run_with(c, true, true);
+    const AttnOutputs classified = run_with(c, true, true, true);
+    const AttnOutputs dense = run_with(c, true, true, false);
+    const AttnOutputs again = run_with(c, true, true, true);
     const std::pair<const char*, const std::vector<double> AttnOutputs::*> tensors[] = {
         {"o", &AttnOutputs::o},   {"lse", &AttnOutputs::lse}, {"dq", &AttnOutputs::dq},
         {"dk", &AttnOutputs::dk}, {"dv", &AttnOutputs::dv}};

@@ -1,0 +1,290 @@
+// Hopper backward (sm_90a): the mma.sync backward's two deterministic passes
+// (attention_backward.cu) with the Hopper forward's structure: one CTA of
+// three warpgroups, warpgroup 0 the producer (cp.async into a ring of
+// 128-byte-swizzled stages completing on mbarriers), warpgroups 1 and 2
+// consumers of 64 rows each with wgmma products and fp32 accumulators.
+//   dK/dV  one CTA per (kv head, 128 keys): K and V loaded once; steps over
+//          the query heads of the group and their non-skipped query blocks of
+//          64 (Q, dO, lse, D_i, positions per stage). Per step and consumer
+//          (64 keys): Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (m64n64, both operands from
+//          shared memory, K-major), Pᵀ = exp2(Sᵀ·scale·log2 e − lse·log2 e),
+//          dSᵀ = Pᵀ (dPᵀ − D), then dV += Pᵀ dO and dK += dSᵀ Q (m64nD, A =
+//          Pᵀ / dSᵀ rounded to bf16 in registers, B = dO / Q N-major).
+//   dQ     one CTA per (query head, 128 queries), the forward's key-tile
+//          stream (128 keys per step): S = Q Kᵀ, dP = dO Vᵀ (m64n128),
+//          dS = P (dP − D), dQ += dS K (K N-major).
+// Every output element is summed by one thread in a fixed order (steps in
+// order, no atomics): bitwise reproducible, and Skip tiles (never loaded)
+// would only have added exact zeros, so classified == unclassified.
+#include "backend/cuda/attention_sm90.cuh"
+
+#include <cmath>
+
+#include "backend/cuda/attention_backward_sm90.hpp"
+#include "backend/cuda/attention_forward_sm90.hpp"
+
+namespace duet::backend::cuda {
+
+namespace attn::sm90 {
+namespace {
+
+constexpr int kBlock = 128;  // keys per dK/dV CTA, queries per dQ CTA, keys per dQ step
+constexpr int kQStep = 64;   // queries per dK/dV step
+constexpr int kDkdvStages = 3, kDqStages = 2;
+constexpr int kThreads = 384;
+constexpr int kConsumers = 256;
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128·40 + 256·232 ≤ 65536
+
+struct Args {
+  const bf16 *q, *k, *v, *d_o;
+  const float *lse, *delta;
+  bf16 *dq, *dk, *dv;
+  int64_t q_stride, k_stride, v_stride, do_stride, dq_stride, dk_stride, dv_stride;
+  int n_q_heads, rep;
+  float scale, scale_log2;
+  MaskArgs m;
+};
+
+// dK/dV: once K, V [128 keys]; per stage Q (a), dO (b) [64 queries], lse, D_i
+// and positions [64].
+template <int D>
+using DkdvSmem = Layout<D, 2, kBlock, kQStep, kDkdvStages, 3>;
+// dQ: once Q, dO [128 queries] and their lse, D_i, positions; per stage K
+// (a), V (b) [128 keys], visible_until and positions [128]. (The queries'
+// statistics are read from shared memory at every step rather than held in
+// registers: the hd128 consumers have none to spare.)
+template <int D>
+using DqSmem = Layout<D, 2, kBlock, kBlock, kDqStages, 2, 3>;
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_constant__ Args a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using L = DkdvSmem<D>;
+  const Cta<L, kDkdvStages> cta(kConsumers);
+  const uint32_t base = cta.base;
+  unsigned char* smem = cta.smem;
+  const Ring<kDkdvStages>& ring = cta.ring;
+
+  const int tid = threadIdx.x, wg = tid / 128;
+  const int n = a.m.n_tokens, window = a.m.window, hq = a.n_q_heads;
+  const int t = blockIdx.x, kvh = blockIdx.y, k0 = t * kBlock;
+  // Query blocks of 64 that may see this tile: from its first key to its
+  // largest visible_until; steps are (query head of the group, block).
+  const int g0 = 2 * t, g1 = min(2 * t + 1, (n - 1) / kGranule);
+  const int qb_first = g0;
+  const int qb_last =
+      a.m.classify ? (max(a.m.stats[g0].max_vu, a.m.stats[g1].max_vu) - 1) / kQStep : (n - 1) / kQStep;
+  const int n_qb = qb_last - qb_first + 1, steps = a.rep * n_qb;
+  auto step_q0 = [&](int it) { return (qb_first + it % n_qb) * kQStep; };
+  auto kind = [&](int it) {
+    return tile_kind128(a.m, query_block(a.m, step_q0(it), kQStep), kQStep, t);
+  };
+  auto next = [&](int it) {
+    while (it < steps && kind(it) == TileKind::Skip) ++it;
+    return it;
+  };
+
+  if (wg == 0) {  // ---- producer
+    setmaxnreg_dec<kProducerRegs>();
+    load_tile<D, kBlock>(base + L::once(0), a.k + kvh * D, a.k_stride, k0, n, tid);
+    load_tile<D, kBlock>(base + L::once(1), a.v + kvh * D, a.v_stride, k0, n, tid);
+    cp_async_arrive(ring.once());
+    produce(
+        ring, 0, steps, next,
+        [&](int s, int it) {
+          const int h = kvh * a.rep + it / n_qb, q0 = step_q0(it);
+          load_tile<D, kQStep>(base + L::a(s), a.q + h * D, a.q_stride, q0, n, tid);
+          if (tid < kQStep) load_scalars(smem + L::scalar(0, s), a.lse + h, hq, q0, n, tid);
+          else if (window > 0) load_scalars(smem + L::scalar(2, s), a.m.positions, 1, q0, n, tid - kQStep);
+        },
+        [&](int s, int it) {
+          const int h = kvh * a.rep + it / n_qb, q0 = step_q0(it);
+          load_tile<D, kQStep>(base + L::b(s), a.d_o + h * D, a.do_stride, q0, n, tid);
+          if (tid < kQStep) load_scalars(smem + L::scalar(1, s), a.delta + h, hq, q0, n, tid);
+        });
+    return;
+  }
+
+  // ---- consumers: warpgroup cw owns keys k0 + 64 cw .. + 63 (the rows of Sᵀ)
+  setmaxnreg_inc<kConsumerRegs>();
+  const int cw = wg - 1, warp = (tid / 32) % 4, lane = tid % 32;
+  const KeyRows keys(a.m, k0 + cw * 64 + warp * 16 + lane / 4);
+  float dk[D / 8][4], dv[D / 8][4];
+  zero(dk);
+  zero(dv);
+  const uint32_t k_rows = base + L::once(0) + cw * 64 * 128, v_rows = base + L::once(1) + cw * 64 * 128;
+  mbar_wait(ring.once(), 0);
+  int i = 0;
+  for (int it = next(0); it < steps; it = next(it + 1), ++i) {
+    const int s = i % kDkdvStages;
+    const uint32_t parity = (i / kDkdvStages) & 1;
+    const int q0 = step_q0(it);
+    const bool partial = kind(it) == TileKind::Partial;
+    float st[kQStep / 8][4], dpt[kQStep / 8][4];  // transposed: rows keys, columns queries
+    mbar_wait(ring.full_a(s), parity);
+    fence_proxy_async();
+    gemm_ss<D, kQStep>(st, k_rows, kBlock, base + L::a(s), kQStep);
+    mbar_wait(ring.full_b(s), parity);
+    fence_proxy_async();
+    gemm_ss<D, kQStep>(dpt, v_rows, kBlock, base + L::b(s), kQStep);
+    wgmma_wait<0>();
+    pin(st);
+    pin(dpt);
+
+    const float* lse = reinterpret_cast<const float*>(smem + L::scalar(0, s));
+    const float* delta = reinterpret_cast<const float*>(smem + L::scalar(1, s));
+    const int32_t* qpos = reinterpret_cast<const int32_t*>(smem + L::scalar(2, s));
+    probabilities_t(st, dpt, a.scale_log2, partial, lse, delta, qpos, q0, keys, lane, window);
+    uint32_t pa[kQStep / 16][4], dsa[kQStep / 16][4];
+    to_a_fragments<kQStep / 8>(pa, st);
+    to_a_fragments<kQStep / 8>(dsa, dpt);
+    pin(dv);
+    pin(dk);
+    pin(pa);
+    pin(dsa);
+    gemm_rs<D, kQStep / 16>(dv, pa, base + L::b(s), kQStep);   // dV += Pᵀ dO
+    gemm_rs<D, kQStep / 16>(dk, dsa, base + L::a(s), kQStep);  // dK += dSᵀ Q
+    wgmma_wait<0>();
+    pin(dv);
+    pin(dk);
+    pin(pa);
+    pin(dsa);
+    mbar_arrive(ring.empty(s));
+  }
+  const int row0 = k0 + cw * 64 + warp * 16;
+  store_rows<D>(a.dk + kvh * D, a.dk_stride, dk, row0, n, lane, a.scale, a.scale);
+  store_rows<D>(a.dv + kvh * D, a.dv_stride, dv, row0, n, lane, 1.f, 1.f);
+#else
+  __trap();  // built for sm_90a only
+#endif
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_constant__ Args a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using L = DqSmem<D>;
+  const Cta<L, kDqStages> cta(kConsumers);
+  const uint32_t base = cta.base;
+  unsigned char* smem = cta.smem;
+  const Ring<kDqStages>& ring = cta.ring;
+
+  const int tid = threadIdx.x, wg = tid / 128;
+  const int n = a.m.n_tokens, window = a.m.window, hq = a.n_q_heads;
+  const int block = gridDim.x - 1 - blockIdx.x;  // the longest rows first
+  const int h = blockIdx.y, kvh = h / a.rep, q0 = block * kBlock;
+  const KeyStream keys(a.m, q0);
+  auto next = [&](int t) { return keys.next(t); };
+
+  if (wg == 0) {  // ---- producer
+    setmaxnreg_dec<kProducerRegs>();
+    load_tile<D, kBlock>(base + L::once(0), a.q + h * D, a.q_stride, q0, n, tid);
+    load_tile<D, kBlock>(base + L::once(1), a.d_o + h * D, a.do_stride, q0, n, tid);
+    load_scalars(smem + L::once_scalar(0), a.lse + h, hq, q0, n, tid);
+    load_scalars(smem + L::once_scalar(1), a.delta + h, hq, q0, n, tid);
+    if (window > 0) load_scalars(smem + L::once_scalar(2), a.m.positions, 1, q0, n, tid);
+    cp_async_arrive(ring.once());
+    produce_kv<D, L>(ring, base, smem, keys.first, keys.last + 1, next, a.k + kvh * D, a.k_stride,
+                     a.v + kvh * D, a.v_stride, a.m, tid);
+    return;
+  }
+
+  // ---- consumers: warpgroup cw owns query rows q0 + 64 cw .. + 63
+  setmaxnreg_inc<kConsumerRegs>();
+  const int cw = wg - 1, warp = (tid / 32) % 4, lane = tid % 32;
+  const int r0 = cw * 64 + warp * 16 + lane / 4;  // this thread's rows: r0, r0 + 8 of the block
+  const float* s_lse = reinterpret_cast<const float*>(smem + L::once_scalar(0));
+  const float* s_delta = reinterpret_cast<const float*>(smem + L::once_scalar(1));
+  const int32_t* s_pos = reinterpret_cast<const int32_t*>(smem + L::once_scalar(2));
+  float dq[D / 8][4];
+  zero(dq);
+  const uint32_t q_rows = base + L::once(0) + cw * 64 * 128, do_rows = base + L::once(1) + cw * 64 * 128;
+  mbar_wait(ring.once(), 0);
+  int i = 0;
+  for (int t = next(keys.first); t <= keys.last; t = next(t + 1), ++i) {
+    const int s = i % kDqStages;
+    const uint32_t parity = (i / kDqStages) & 1;
+    const bool partial = keys.kind(t) == TileKind::Partial;
+    const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, s));
+    const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, s));
+    const float lse_log2[2] = {s_lse[r0] * kLog2e, s_lse[r0 + 8] * kLog2e};
+    const float delta[2] = {s_delta[r0], s_delta[r0 + 8]};
+    mbar_wait(ring.full_a(s), parity);
+    mbar_wait(ring.full_b(s), parity);
+    fence_proxy_async();
+    // The tile's keys in two halves of 64 (S, dP m64n64), so that S, dP and
+    // dQ fit the registers; the wait for the second half's S and dP also
+    // covers the first half's dQ product.
+    uint32_t dsa[4][4];
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const uint32_t k_half = base + L::a(s) + hf * 64 * 128, v_half = base + L::b(s) + hf * 64 * 128;
+      float sc[8][4], dp[8][4];
+      gemm_ss<D, 64>(sc, q_rows, kBlock, k_half, kBlock);
+      gemm_ss<D, 64>(dp, do_rows, kBlock, v_half, kBlock);
+      wgmma_wait<0>();
+      pin(sc);
+      pin(dp);
+      pin(dq);
+      pin(dsa);
+      probabilities(
+          sc, dp, a.scale_log2, partial, [&](int, int e) { return lse_log2[e / 2]; },
+          [&](int, int e) { return delta[e / 2]; },
+          [&](int nt, int e) {
+            const int c = hf * 64 + nt * 8 + 2 * (lane % 4) + (e & 1), r = r0 + 8 * (e / 2);
+            return !visible(q0 + r, t * kBlock + c, vu[c], s_pos[r], kp[c], window);
+          });
+      to_a_fragments<8>(dsa, dp);
+      pin(dq);
+      pin(dsa);
+      gemm_rs<D, 4>(dq, dsa, k_half, kBlock);  // dQ += dS K (this half's keys)
+    }
+    wgmma_wait<0>();
+    pin(dq);
+    pin(dsa);
+    mbar_arrive(ring.empty(s));
+  }
+  store_rows<D>(a.dq + h * D, a.dq_stride, dq, q0 + cw * 64 + warp * 16, n, lane, a.scale, a.scale);
+#else
+  __trap();  // built for sm_90a only
+#endif
+}
+
+template <int D>
+void launch(const Args& args, int n_tokens, int n_q_heads, int n_kv_heads, cudaStream_t stream) {
+  constexpr size_t dkdv_bytes = DkdvSmem<D>::bytes, dq_bytes = DqSmem<D>::bytes;
+  static const bool once =
+      (allow_shared(dkdv_sm90_kernel<D>, dkdv_bytes), allow_shared(dq_sm90_kernel<D>, dq_bytes), true);
+  (void)once;
+  const int blocks = (n_tokens + kBlock - 1) / kBlock;
+  dkdv_sm90_kernel<D><<<dim3(blocks, n_kv_heads), kThreads, dkdv_bytes, stream>>>(args);
+  check_launch("attention backward (dk, dv; sm90)");
+  dq_sm90_kernel<D><<<dim3(blocks, n_q_heads), kThreads, dq_bytes, stream>>>(args);
+  check_launch("attention backward (dq; sm90)");
+}
+
+}  // namespace
+}  // namespace attn::sm90
+
+bool attention_backward_uses_sm90(int64_t /*head_dim*/) {
+  // Off by default until measured faster on the GPU (docs/attention-cuda.md).
+  return attention_sm90_selected("DUET_ATTENTION_BWD_SM90", false);
+}
+
+void attention_backward_sm90(const AttentionBackward& p, const float* delta, cudaStream_t stream) {
+  if (!attention_sm90_supported())
+    fail("attention backward (CUDA, sm90): needs a compute capability 9.0 GPU (Hopper); set "
+         "DUET_ATTENTION_BWD_SM90=0 to use the mma.sync kernels");
+  const double scale = 1.0 / std::sqrt(static_cast<double>(p.head_dim));
+  const attn::sm90::Args a{p.q, p.k, p.v, p.d_o, p.lse, delta, p.dq, p.dk, p.dv,
+                           p.q_row_stride, p.k_row_stride, p.v_row_stride, p.do_row_stride,
+                           p.dq_row_stride, p.dk_row_stride, p.dv_row_stride,
+                           static_cast<int>(p.n_q_heads), static_cast<int>(p.n_q_heads / p.n_kv_heads),
+                           static_cast<float>(scale), static_cast<float>(scale * attn::kLog2e),
+                           attn::mask_args(p, p.workspace)};
+  const int n = static_cast<int>(p.n_tokens);
+  const int hq = static_cast<int>(p.n_q_heads), hkv = static_cast<int>(p.n_kv_heads);
+  if (p.head_dim == 64) attn::sm90::launch<64>(a, n, hq, hkv, stream);
+  else attn::sm90::launch<128>(a, n, hq, hkv, stream);
+}
+
+}  // namespace duet::backend::cuda
