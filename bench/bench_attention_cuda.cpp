@@ -5,10 +5,10 @@
 // TFLOP/s count visible (query, key) pairs only: 4·D FLOP per pair and query
 // head forward, 2.5 times that backward. CUDA events, warm-up, median.
 //
-//   bench_attention_cuda [--repeats N] [--seed S] [--dump DIR]
+//   bench_attention_cuda [--repeats N] [--seed S] [--dump DIR] [--only ROW]
 // --dump writes each row's visible_until (DIR/<row>.i32, raw int32) and the
 // results (DIR/duet.tsv) for bench/attention_peer.py to time PyTorch on the
-// same rows.
+// same rows. --only times one row (e.g. causal, for a profiler).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -122,14 +122,15 @@ double median_ms(F&& run, int repeats) {
 int main(int argc, char** argv) {
   int repeats = 10;
   uint64_t seed = 20261202;
-  std::string dump;
+  std::string dump, only;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--repeats") repeats = std::atoi(argv[i + 1]);
     else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
     else if (flag == "--dump") dump = argv[i + 1];
+    else if (flag == "--only") only = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: %s [--repeats N] [--seed S] [--dump DIR]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--repeats N] [--seed S] [--dump DIR] [--only ROW]\n", argv[0]);
       return 2;
     }
   }
@@ -173,6 +174,7 @@ int main(int argc, char** argv) {
   std::printf("%-15s %4s %8s %9s %9s %9s %9s %8s\n", "row", "D", "density", "fwd ms", "fwd TF/s",
               "bwd ms", "bwd TF/s", "plan us");
   for (const Row& r : rows) {
+    if (!only.empty() && r.name != only) continue;
     if (!dump.empty()) {
       std::ofstream f(dump + "/" + r.name + ".i32", std::ios::binary);
       f.write(reinterpret_cast<const char*>(r.visible_until.data()), kRow * 4);

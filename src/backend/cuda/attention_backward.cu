@@ -120,15 +120,13 @@ __global__ void __launch_bounds__(kBwdThreads, 2) dkdv_kernel(const BackwardArgs
         tile_kind(a.m, query_block(a.m, q0, kBlk), kBlk, tile) == TileKind::Partial;
     const bf16* q = sQ + stage * kBlk * D;
     const bf16* d_o = sdO + stage * kBlk * D;
-    const float* lse = sLse + stage * kBlk;
-    const float* delta = sDelta + stage * kBlk;
-    const int32_t* qpos = sPos + stage * kBlk;
+    const QueryCols cols{sLse + stage * kBlk, 2 * kBlk, q0, lane, window};  // sLse, sDelta, sPos [2][64]
     float s[kBlk / 8][4], dp[kBlk / 8][4];  // transposed: rows keys, columns queries
     zero(s);
     zero(dp);
     gemm_abt<D, kBlk / 8>(s, sK, warp * 16, q, 0, lane);
     gemm_abt<D, kBlk / 8>(dp, sV, warp * 16, d_o, 0, lane);
-    probabilities_t(s, dp, a.scale_log2, partial, lse, delta, qpos, q0, keys, lane, window);
+    cols.probabilities(s, dp, a.scale_log2, partial, keys);
     uint32_t fa[kBlk / 16][4];
     to_a_fragments<kBlk / 8>(fa, s);
     gemm_ab<D, kBlk / 16>(dv, fa, d_o, 0, lane);
@@ -207,11 +205,11 @@ __global__ void __launch_bounds__(kBwdThreads, 2) dq_kernel(const BackwardArgs a
     gemm_abt<D, kBlk / 8>(dp, sdO, warp * 16, sV + stage * kBlk * D, 0, lane);
     probabilities(
         s, dp, a.scale_log2, partial, [&](int, int e) { return lse_log2[e / 2]; },
-        [&](int, int e) { return delta[e / 2]; },
         [&](int nt, int e) {
           const int c = nt * 8 + 2 * (lane % 4) + (e & 1);
           return !visible(rows[e / 2], t * kBlk + c, vu[c], pos[e / 2], kpos[c], window);
-        });
+        },
+        [&](int, int e) { return delta[e / 2]; });
     uint32_t fa[kBlk / 16][4];
     to_a_fragments<kBlk / 8>(fa, dp);
     gemm_ab<D, kBlk / 16>(dq, fa, k, 0, lane);

@@ -33,7 +33,7 @@ constexpr int kQStep = 64;   // queries per dK/dV step
 constexpr int kDkdvStages = 3, kDqStages = 2;
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
-constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128·40 + 256·232 ≤ 65536
+constexpr int kProducerRegs = 24, kConsumerRegs = 240;  // 128·24 + 256·240 ≤ 65536
 
 struct Args {
   const bf16 *q, *k, *v, *d_o;
@@ -114,12 +114,17 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
   zero(dv);
   const uint32_t k_rows = base + L::once(0) + cw * 64 * 128, v_rows = base + L::once(1) + cw * 64 * 128;
   mbar_wait(ring.once(), 0);
-  int i = 0;
-  for (int it = next(0); it < steps; it = next(it + 1), ++i) {
+  // Per step: Sᵀ and dPᵀ issued; Pᵀ computed as soon as Sᵀ is in (while dPᵀ
+  // runs), dV += Pᵀ dO issued; dSᵀ computed while that runs, dK += dSᵀ Q; one
+  // final wait, then the stage goes back. (Classifying the next step while
+  // the first products run, as the dQ pass does, needs registers not left.)
+  int it = next(0);
+  bool partial = it < steps && kind(it) == TileKind::Partial;
+  for (int i = 0; it < steps; ++i) {
     const int s = i % kDkdvStages;
     const uint32_t parity = (i / kDkdvStages) & 1;
-    const int q0 = step_q0(it);
-    const bool partial = kind(it) == TileKind::Partial;
+    const QueryCols cols{reinterpret_cast<const float*>(smem + L::scalar(0, s)), kDkdvStages * kQStep,
+                         step_q0(it), lane, window};  // lse, D_i, positions
     float st[kQStep / 8][4], dpt[kQStep / 8][4];  // transposed: rows keys, columns queries
     mbar_wait(ring.full_a(s), parity);
     fence_proxy_async();
@@ -127,22 +132,21 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
     mbar_wait(ring.full_b(s), parity);
     fence_proxy_async();
     gemm_ss<D, kQStep>(dpt, v_rows, kBlock, base + L::b(s), kQStep);
-    wgmma_wait<0>();
-    pin(st);
-    pin(dpt);
 
-    const float* lse = reinterpret_cast<const float*>(smem + L::scalar(0, s));
-    const float* delta = reinterpret_cast<const float*>(smem + L::scalar(1, s));
-    const int32_t* qpos = reinterpret_cast<const int32_t*>(smem + L::scalar(2, s));
-    probabilities_t(st, dpt, a.scale_log2, partial, lse, delta, qpos, q0, keys, lane, window);
+    wgmma_wait<1>();
+    pin(st);
+    cols.probabilities(st, a.scale_log2, partial, keys);
     uint32_t pa[kQStep / 16][4], dsa[kQStep / 16][4];
     to_a_fragments<kQStep / 8>(pa, st);
-    to_a_fragments<kQStep / 8>(dsa, dpt);
     pin(dv);
-    pin(dk);
     pin(pa);
+    gemm_rs<D, kQStep / 16>(dv, pa, base + L::b(s), kQStep);  // dV += Pᵀ dO
+    wgmma_wait<1>();                                          // dPᵀ (dV may still run)
+    pin(dpt);
+    cols.score_grads(st, dpt);
+    to_a_fragments<kQStep / 8>(dsa, dpt);
+    pin(dk);
     pin(dsa);
-    gemm_rs<D, kQStep / 16>(dv, pa, base + L::b(s), kQStep);   // dV += Pᵀ dO
     gemm_rs<D, kQStep / 16>(dk, dsa, base + L::a(s), kQStep);  // dK += dSᵀ Q
     wgmma_wait<0>();
     pin(dv);
@@ -150,6 +154,8 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
     pin(pa);
     pin(dsa);
     mbar_arrive(ring.empty(s));
+    it = next(it + 1);
+    partial = it < steps && kind(it) == TileKind::Partial;
   }
   const int row0 = k0 + cw * 64 + warp * 16;
   store_rows<D>(a.dk + kvh * D, a.dk_stride, dk, row0, n, lane, a.scale, a.scale);
@@ -199,11 +205,16 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
   zero(dq);
   const uint32_t q_rows = base + L::once(0) + cw * 64 * 128, do_rows = base + L::once(1) + cw * 64 * 128;
   mbar_wait(ring.once(), 0);
-  int i = 0;
-  for (int t = next(keys.first); t <= keys.last; t = next(t + 1), ++i) {
+  // Per tile, for each half of 64 keys: S and dP issued; P as soon as S is in
+  // (while dP runs; in the second half the first half's dQ product also
+  // completes here), dS, dQ += dS K issued. One final wait, then the stage
+  // goes back; the next tile and its kind are worked out while the first
+  // products run.
+  int t = next(keys.first);
+  bool partial = keys.kind(t) == TileKind::Partial;
+  for (int i = 0; t <= keys.last; ++i) {
     const int s = i % kDqStages;
     const uint32_t parity = (i / kDqStages) & 1;
-    const bool partial = keys.kind(t) == TileKind::Partial;
     const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, s));
     const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, s));
     const float lse_log2[2] = {s_lse[r0] * kLog2e, s_lse[r0 + 8] * kLog2e};
@@ -211,9 +222,8 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
     mbar_wait(ring.full_a(s), parity);
     mbar_wait(ring.full_b(s), parity);
     fence_proxy_async();
-    // The tile's keys in two halves of 64 (S, dP m64n64), so that S, dP and
-    // dQ fit the registers; the wait for the second half's S and dP also
-    // covers the first half's dQ product.
+    int t_next = t;
+    bool partial_next = false;
     uint32_t dsa[4][4];
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
@@ -221,18 +231,22 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
       float sc[8][4], dp[8][4];
       gemm_ss<D, 64>(sc, q_rows, kBlock, k_half, kBlock);
       gemm_ss<D, 64>(dp, do_rows, kBlock, v_half, kBlock);
-      wgmma_wait<0>();
+      if (hf == 0) {
+        t_next = next(t + 1);
+        partial_next = t_next <= keys.last && keys.kind(t_next) == TileKind::Partial;
+      }
+      wgmma_wait<1>();
       pin(sc);
-      pin(dp);
       pin(dq);
       pin(dsa);
-      probabilities(
-          sc, dp, a.scale_log2, partial, [&](int, int e) { return lse_log2[e / 2]; },
-          [&](int, int e) { return delta[e / 2]; },
-          [&](int nt, int e) {
-            const int c = hf * 64 + nt * 8 + 2 * (lane % 4) + (e & 1), r = r0 + 8 * (e / 2);
-            return !visible(q0 + r, t * kBlock + c, vu[c], s_pos[r], kp[c], window);
-          });
+      probabilities(sc, a.scale_log2, partial, [&](int, int e) { return lse_log2[e / 2]; },
+                    [&](int nt, int e) {
+                      const int c = hf * 64 + nt * 8 + 2 * (lane % 4) + (e & 1), r = r0 + 8 * (e / 2);
+                      return !visible(q0 + r, t * kBlock + c, vu[c], s_pos[r], kp[c], window);
+                    });
+      wgmma_wait<0>();
+      pin(dp);
+      score_grads(sc, dp, [&](int, int e) { return delta[e / 2]; });
       to_a_fragments<8>(dsa, dp);
       pin(dq);
       pin(dsa);
@@ -242,6 +256,8 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
     pin(dq);
     pin(dsa);
     mbar_arrive(ring.empty(s));
+    t = t_next;
+    partial = partial_next;
   }
   store_rows<D>(a.dq + h * D, a.dq_stride, dq, q0 + cw * 64 + warp * 16, n, lane, a.scale, a.scale);
 #else

@@ -223,14 +223,37 @@ __device__ inline void zero(float (&c)[N][4]) {
   for (int i = 0; i < N; ++i) c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.f;
 }
 
-// The backward's P and dS of an accumulator pair (16 rows x 8 NT columns per
-// warp, mma.sync's C layout, which is also wgmma's per warp) in place: s (raw
-// scores) <- P = exp2(s·scale_log2 - lse_log2), dp <- dS = P (dp - delta), P
-// in fp32. `lse_log2(nt, e)` / `delta(nt, e)` give the query's statistics for
-// element e of n-tile nt, `hidden(nt, e)` the mask (Partial tiles only).
-template <int NT, typename Lse, typename Delta, typename Hidden>
-__device__ inline void probabilities(float (&s)[NT][4], float (&dp)[NT][4], float scale_log2,
-                                     bool partial, Lse lse_log2, Delta delta, Hidden hidden) {
+// The backward's P = exp2(s·scale_log2 - lse_log2) (fp32) of an accumulator
+// (16 rows x 8 NT columns per warp, mma.sync's C layout, which is also
+// wgmma's per warp) in place of the raw scores s; hidden(nt, e) masks (Partial
+// tiles only), lse_log2(nt, e) is the query's statistic of element e of
+// n-tile nt.
+template <int NT, typename Lse, typename Hidden>
+__device__ inline void probabilities(float (&s)[NT][4], float scale_log2, bool partial, Lse lse_log2,
+                                     Hidden hidden) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float p = exp2f(fmaf(s[nt][e], scale_log2, -lse_log2(nt, e)));
+      s[nt][e] = partial && hidden(nt, e) ? 0.f : p;
+    }
+}
+
+// dS = P (dP - D) in place of dp, P from probabilities(), delta(nt, e) the
+// query's D_i.
+template <int NT, typename Delta>
+__device__ inline void score_grads(const float (&p)[NT][4], float (&dp)[NT][4], Delta delta) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dp[nt][e] = p[nt][e] * (dp[nt][e] - delta(nt, e));
+}
+
+// Both in one sweep (the mma.sync kernels: fewer registers live at once).
+template <int NT, typename Lse, typename Hidden, typename Delta>
+__device__ inline void probabilities(float (&s)[NT][4], float (&dp)[NT][4], float scale_log2, bool partial,
+                                     Lse lse_log2, Hidden hidden, Delta delta) {
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
@@ -258,23 +281,39 @@ struct KeyRows {
   }
 };
 
-// probabilities() of the dK/dV passes' transposed pair Sᵀ, dPᵀ: rows this
-// thread's KeyRows, 8 NT columns the queries q0 + c, whose lse, D_i and
-// positions are lse[c], delta[c], qpos[c].
-template <int NT>
-__device__ inline void probabilities_t(float (&st)[NT][4], float (&dpt)[NT][4], float scale_log2,
-                                       bool partial, const float* lse, const float* delta,
-                                       const int32_t* qpos, int q0, const KeyRows& keys, int lane,
-                                       int window) {
-  auto col = [&](int nt, int e) { return nt * 8 + 2 * (lane % 4) + (e & 1); };
-  probabilities(
-      st, dpt, scale_log2, partial, [&](int nt, int e) { return lse[col(nt, e)] * kLog2e; },
-      [&](int nt, int e) { return delta[col(nt, e)]; },
-      [&](int nt, int e) {
-        const int c = col(nt, e), r = e / 2;
-        return !visible(q0 + c, keys.key[r], keys.vu[r], qpos[c], keys.pos[r], window);
-      });
-}
+// The columns of the dK/dV passes' transposed pair Sᵀ, dPᵀ (rows: KeyRows):
+// the queries q0 + c, whose lse, D_i and positions are stats[c],
+// stats[stride + c], stats[2 stride + c] (shared memory, as floats / int32).
+struct QueryCols {
+  const float* stats;
+  int stride, q0, lane, window;
+  __device__ int col(int nt, int e) const { return nt * 8 + 2 * (lane % 4) + (e & 1); }
+  __device__ float lse_log2(int nt, int e) const { return stats[col(nt, e)] * kLog2e; }
+  __device__ float delta(int nt, int e) const { return stats[stride + col(nt, e)]; }
+  __device__ bool hidden(int nt, int e, const KeyRows& keys) const {
+    const int c = col(nt, e), r = e / 2;
+    const int pos = reinterpret_cast<const int32_t*>(stats)[2 * stride + c];
+    return !visible(q0 + c, keys.key[r], keys.vu[r], pos, keys.pos[r], window);
+  }
+  // Pᵀ in place of st; dSᵀ in place of dpt (from pt); both in one sweep.
+  template <int NT>
+  __device__ void probabilities(float (&st)[NT][4], float scale_log2, bool partial, const KeyRows& keys) const {
+    attn::probabilities(
+        st, scale_log2, partial, [&](int nt, int e) { return lse_log2(nt, e); },
+        [&](int nt, int e) { return hidden(nt, e, keys); });
+  }
+  template <int NT>
+  __device__ void score_grads(const float (&pt)[NT][4], float (&dpt)[NT][4]) const {
+    attn::score_grads(pt, dpt, [&](int nt, int e) { return delta(nt, e); });
+  }
+  template <int NT>
+  __device__ void probabilities(float (&st)[NT][4], float (&dpt)[NT][4], float scale_log2, bool partial,
+                                const KeyRows& keys) const {
+    attn::probabilities(
+        st, dpt, scale_log2, partial, [&](int nt, int e) { return lse_log2(nt, e); },
+        [&](int nt, int e) { return hidden(nt, e, keys); }, [&](int nt, int e) { return delta(nt, e); });
+  }
+};
 
 // Rows of a 16 x D accumulator (this warp's rows row0 + g and row0 + g + 8)
 // to global bf16, times `scale`; rows at or past n are dropped.

@@ -266,7 +266,7 @@ struct Cta {
 template <int D, int ROWS>
 __device__ inline void load_tile(uint32_t dst, const bf16* g, int64_t stride, int row0, int n, int tid) {
   constexpr int kChunks = D / 8;
-#pragma unroll 4
+#pragma unroll 2
   for (int c = tid; c < ROWS * kChunks; c += 128) {
     const int r = c / kChunks, ch = c % kChunks, row = row0 + r;
     const bool ok = row < n;
