@@ -60,14 +60,16 @@ template <int D>
 __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = DkdvSmem<D>;
-  const Cta<L, kDkdvStages> cta(kConsumers);
+  const Cta<L, kDkdvStages> cta(kConsumers, true);  // steps posted to the consumers
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
   const Ring<kDkdvStages>& ring = cta.ring;
 
   const int tid = threadIdx.x, wg = tid / 128;
   const int n = a.m.n_tokens, window = a.m.window, hq = a.n_q_heads;
-  const int t = blockIdx.x, kvh = blockIdx.y, k0 = t * kBlock;
+  // Key tiles in the grid's slow dimension: the longest CTAs (the first
+  // tiles, seen by the most queries) of every kv head start first.
+  const int kvh = blockIdx.x, t = blockIdx.y, k0 = t * kBlock;
   // Query blocks of 64 that may see this tile: from its first key to its
   // largest visible_until; steps are (query head of the group, block).
   const int g0 = 2 * t, g1 = min(2 * t + 1, (n - 1) / kGranule);
@@ -84,6 +86,7 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
     return it;
   };
 
+  const StepBoard<kDkdvStages> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<kProducerRegs>();
     load_tile<D, kBlock>(base + L::once(0), a.k + kvh * D, a.k_stride, k0, n, tid);
@@ -101,7 +104,8 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
           const int h = kvh * a.rep + it / n_qb, q0 = step_q0(it);
           load_tile<D, kQStep>(base + L::b(s), a.d_o + h * D, a.do_stride, q0, n, tid);
           if (tid < kQStep) load_scalars(smem + L::scalar(1, s), a.delta + h, hq, q0, n, tid);
-        });
+        },
+        &board, [&](int it) { return 2 * it + (kind(it) == TileKind::Partial); });
     return;
   }
 
@@ -114,19 +118,20 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
   zero(dv);
   const uint32_t k_rows = base + L::once(0) + cw * 64 * 128, v_rows = base + L::once(1) + cw * 64 * 128;
   mbar_wait(ring.once(), 0);
-  // Per step: Sᵀ and dPᵀ issued; Pᵀ computed as soon as Sᵀ is in (while dPᵀ
-  // runs), dV += Pᵀ dO issued; dSᵀ computed while that runs, dK += dSᵀ Q; one
-  // final wait, then the stage goes back. (Classifying the next step while
-  // the first products run, as the dQ pass does, needs registers not left.)
-  int it = next(0);
-  bool partial = it < steps && kind(it) == TileKind::Partial;
-  for (int i = 0; it < steps; ++i) {
+  // Per step (told by the producer: board.codes = 2 step + Partial): Sᵀ and
+  // dPᵀ issued; Pᵀ computed as soon as Sᵀ is in (while dPᵀ runs), dV += Pᵀ dO
+  // issued; dSᵀ computed while that runs, dK += dSᵀ Q; one final wait, then
+  // the stage goes back.
+  for (int i = 0;; ++i) {
     const int s = i % kDkdvStages;
     const uint32_t parity = (i / kDkdvStages) & 1;
-    const QueryCols cols{reinterpret_cast<const float*>(smem + L::scalar(0, s)), kDkdvStages * kQStep,
-                         step_q0(it), lane, window};  // lse, D_i, positions
-    float st[kQStep / 8][4], dpt[kQStep / 8][4];  // transposed: rows keys, columns queries
     mbar_wait(ring.full_a(s), parity);
+    const int code = board.codes[s];
+    if (code < 0) break;
+    const bool partial = code & 1;
+    const QueryCols cols{reinterpret_cast<const float*>(smem + L::scalar(0, s)), kDkdvStages * kQStep,
+                         step_q0(code >> 1), lane, window};  // lse, D_i, positions
+    float st[kQStep / 8][4], dpt[kQStep / 8][4];  // transposed: rows keys, columns queries
     fence_proxy_async();
     gemm_ss<D, kQStep>(st, k_rows, kBlock, base + L::a(s), kQStep);
     mbar_wait(ring.full_b(s), parity);
@@ -154,8 +159,6 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
     pin(pa);
     pin(dsa);
     mbar_arrive(ring.empty(s));
-    it = next(it + 1);
-    partial = it < steps && kind(it) == TileKind::Partial;
   }
   const int row0 = k0 + cw * 64 + warp * 16;
   store_rows<D>(a.dk + kvh * D, a.dk_stride, dk, row0, n, lane, a.scale, a.scale);
@@ -169,17 +172,19 @@ template <int D>
 __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = DqSmem<D>;
-  const Cta<L, kDqStages> cta(kConsumers);
+  const Cta<L, kDqStages> cta(kConsumers, true);  // tiles posted to the consumers
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
   const Ring<kDqStages>& ring = cta.ring;
 
   const int tid = threadIdx.x, wg = tid / 128;
   const int n = a.m.n_tokens, window = a.m.window, hq = a.n_q_heads;
-  const int block = gridDim.x - 1 - blockIdx.x;  // the longest rows first
-  const int h = blockIdx.y, kvh = h / a.rep, q0 = block * kBlock;
+  // Query blocks in the grid's slow dimension, last first: the longest rows of
+  // every head start first.
+  const int block = gridDim.y - 1 - blockIdx.y;
+  const int h = blockIdx.x, kvh = h / a.rep, q0 = block * kBlock;
   const KeyStream keys(a.m, q0);
-  auto next = [&](int t) { return keys.next(t); };
+  const StepBoard<kDqStages> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
 
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<kProducerRegs>();
@@ -189,8 +194,8 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
     load_scalars(smem + L::once_scalar(1), a.delta + h, hq, q0, n, tid);
     if (window > 0) load_scalars(smem + L::once_scalar(2), a.m.positions, 1, q0, n, tid);
     cp_async_arrive(ring.once());
-    produce_kv<D, L>(ring, base, smem, keys.first, keys.last + 1, next, a.k + kvh * D, a.k_stride,
-                     a.v + kvh * D, a.v_stride, a.m, tid);
+    produce_kv<D, L>(ring, base, smem, keys, a.k + kvh * D, a.k_stride, a.v + kvh * D, a.v_stride, a.m,
+                     tid, &board);
     return;
   }
 
@@ -205,36 +210,34 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
   zero(dq);
   const uint32_t q_rows = base + L::once(0) + cw * 64 * 128, do_rows = base + L::once(1) + cw * 64 * 128;
   mbar_wait(ring.once(), 0);
-  // Per tile, for each half of 64 keys: S and dP issued; P as soon as S is in
-  // (while dP runs; in the second half the first half's dQ product also
-  // completes here), dS, dQ += dS K issued. One final wait, then the stage
-  // goes back; the next tile and its kind are worked out while the first
-  // products run.
-  int t = next(keys.first);
-  bool partial = keys.kind(t) == TileKind::Partial;
-  for (int i = 0; t <= keys.last; ++i) {
+  // Per tile (told by the producer: board.codes = 2 t + Partial), for each
+  // half of 64 keys: S and dP issued; P as soon as S is in (while dP runs; in
+  // the second half the first half's dQ product also completes here), dS,
+  // dQ += dS K issued. One final wait, then the stage goes back.
+  for (int i = 0;; ++i) {
     const int s = i % kDqStages;
     const uint32_t parity = (i / kDqStages) & 1;
+    mbar_wait(ring.full_a(s), parity);
+    const int code = board.codes[s];
+    if (code < 0) break;
+    const int t = code >> 1;
+    const bool partial = code & 1;
     const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, s));
     const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, s));
     const float lse_log2[2] = {s_lse[r0] * kLog2e, s_lse[r0 + 8] * kLog2e};
     const float delta[2] = {s_delta[r0], s_delta[r0 + 8]};
-    mbar_wait(ring.full_a(s), parity);
-    mbar_wait(ring.full_b(s), parity);
     fence_proxy_async();
-    int t_next = t;
-    bool partial_next = false;
     uint32_t dsa[4][4];
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const uint32_t k_half = base + L::a(s) + hf * 64 * 128, v_half = base + L::b(s) + hf * 64 * 128;
       float sc[8][4], dp[8][4];
       gemm_ss<D, 64>(sc, q_rows, kBlock, k_half, kBlock);
-      gemm_ss<D, 64>(dp, do_rows, kBlock, v_half, kBlock);
-      if (hf == 0) {
-        t_next = next(t + 1);
-        partial_next = t_next <= keys.last && keys.kind(t_next) == TileKind::Partial;
+      if (hf == 0) {  // V may land after K
+        mbar_wait(ring.full_b(s), parity);
+        fence_proxy_async();
       }
+      gemm_ss<D, 64>(dp, do_rows, kBlock, v_half, kBlock);
       wgmma_wait<1>();
       pin(sc);
       pin(dq);
@@ -256,8 +259,6 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
     pin(dq);
     pin(dsa);
     mbar_arrive(ring.empty(s));
-    t = t_next;
-    partial = partial_next;
   }
   store_rows<D>(a.dq + h * D, a.dq_stride, dq, q0 + cw * 64 + warp * 16, n, lane, a.scale, a.scale);
 #else
@@ -272,9 +273,9 @@ void launch(const Args& args, int n_tokens, int n_q_heads, int n_kv_heads, cudaS
       (allow_shared(dkdv_sm90_kernel<D>, dkdv_bytes), allow_shared(dq_sm90_kernel<D>, dq_bytes), true);
   (void)once;
   const int blocks = (n_tokens + kBlock - 1) / kBlock;
-  dkdv_sm90_kernel<D><<<dim3(blocks, n_kv_heads), kThreads, dkdv_bytes, stream>>>(args);
+  dkdv_sm90_kernel<D><<<dim3(n_kv_heads, blocks), kThreads, dkdv_bytes, stream>>>(args);
   check_launch("attention backward (dk, dv; sm90)");
-  dq_sm90_kernel<D><<<dim3(blocks, n_q_heads), kThreads, dq_bytes, stream>>>(args);
+  dq_sm90_kernel<D><<<dim3(n_q_heads, blocks), kThreads, dq_bytes, stream>>>(args);
   check_launch("attention backward (dq; sm90)");
 }
 
@@ -282,8 +283,9 @@ void launch(const Args& args, int n_tokens, int n_q_heads, int n_kv_heads, cudaS
 }  // namespace attn::sm90
 
 bool attention_backward_uses_sm90(int64_t /*head_dim*/) {
-  // Off by default until measured faster on the GPU (docs/attention-cuda.md).
-  return attention_sm90_selected("DUET_ATTENTION_BWD_SM90", false);
+  // On by default at both head dims: measured faster than the mma.sync passes
+  // on every benchmark row (docs/attention-cuda.md).
+  return attention_sm90_selected("DUET_ATTENTION_BWD_SM90", true);
 }
 
 void attention_backward_sm90(const AttentionBackward& p, const float* delta, cudaStream_t stream) {

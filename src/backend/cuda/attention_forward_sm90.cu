@@ -62,17 +62,18 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
 
   const int tid = threadIdx.x, wg = tid / 128;
   const int n = a.m.n_tokens, window = a.m.window;
-  const int block = gridDim.x - 1 - blockIdx.x;  // the longest rows first
-  const int h = blockIdx.y, kvh = h / a.rep, q0 = block * kRows;
+  // Query blocks in the grid's slow dimension, last first: the longest rows of
+  // every head start first.
+  const int block = gridDim.y - 1 - blockIdx.y;
+  const int h = blockIdx.x, kvh = h / a.rep, q0 = block * kRows;
   const KeyStream keys(a.m, q0);
-  auto next = [&](int t) { return keys.next(t); };
 
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<kProducerRegs>();
     load_tile<D, kRows>(base + L::once(0), a.q + h * D, a.q_stride, q0, n, tid);
     cp_async_arrive(ring.once());
-    produce_kv<D, L>(ring, base, smem, keys.first, keys.last + 1, next, a.k + kvh * D, a.k_stride,
-                     a.v + kvh * D, a.v_stride, a.m, tid);
+    produce_kv<D, L>(ring, base, smem, keys, a.k + kvh * D, a.k_stride, a.v + kvh * D, a.v_stride, a.m,
+                     tid);
     return;
   }
 
@@ -102,7 +103,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   // tensor cores back to back, then one wait covers both (inside the
   // iteration, so no register moves of the loop edge fall between a wgmma
   // and its wait) and stage i goes back to the producer.
-  int t = next(keys.first);
+  int t = keys.next(keys.first);
   issue_s(0, 0);
   wgmma_wait<0>();
   pin(sc);
@@ -159,7 +160,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
     pin(o);
     pin(pa);
     gemm_rs<D, kTileN / 16>(o, pa, base + L::b(s), kTileN);
-    t = next(t + 1);
+    t = keys.next(t + 1);
     if (t <= keys.last) issue_s((i + 1) % kStages, ((i + 1) / kStages) & 1);  // sc is free: P is in pa
     wgmma_wait<0>();
     pin(o);
@@ -189,7 +190,7 @@ void launch(const Args& args, int n_tokens, int n_q_heads, cudaStream_t stream) 
   constexpr size_t bytes = Smem<D>::bytes;
   static const bool once = (allow_shared(forward_sm90_kernel<D>, bytes), true);
   (void)once;
-  const dim3 grid((n_tokens + kRows - 1) / kRows, n_q_heads);
+  const dim3 grid(n_q_heads, (n_tokens + kRows - 1) / kRows);
   forward_sm90_kernel<D><<<grid, kThreads, bytes, stream>>>(args);
   check_launch("attention forward (sm90)");
 }

@@ -200,15 +200,16 @@ __device__ inline void gemm_rs(float (&acc)[D / 8][4], const uint32_t (&a)[KK][4
 // ---- the kernels' shared memory, from a 1024-aligned base: kOnce tiles of
 // kOnceRows x D loaded once, then a ring of kStages stages of two tiles (a, b)
 // of kRows x D each (a[0..S), b[0..S)), kScalars int32/float arrays of kRows
-// per stage, kOnceScalars arrays of kOnceRows loaded once, then the mbarriers
-// (Ring). Tiles are SW128.
+// per stage, kOnceScalars arrays of kOnceRows loaded once, one int per stage
+// (StepBoard), then the mbarriers (Ring). Tiles are SW128.
 template <int D, int kOnce, int kOnceRows, int kRows, int kStages, int kScalars, int kOnceScalars = 0>
 struct Layout {
   static constexpr uint32_t once_bytes = kOnceRows * D * 2, tile_bytes = kRows * D * 2;
   static constexpr uint32_t tiles = kOnce * once_bytes;
   static constexpr uint32_t scalars = tiles + 2 * kStages * tile_bytes;
   static constexpr uint32_t once_scalars = scalars + kScalars * kStages * kRows * 4;
-  static constexpr uint32_t bars = once_scalars + kOnceScalars * kOnceRows * 4;
+  static constexpr uint32_t codes = once_scalars + kOnceScalars * kOnceRows * 4;
+  static constexpr uint32_t bars = codes + 8 * ((kStages + 1) / 2);
   static constexpr size_t bytes = bars + 8 * (1 + 3 * kStages) + 1024;  // base rounded up to 1024
   static constexpr uint32_t once(int i) { return i * once_bytes; }
   static constexpr uint32_t a(int s) { return tiles + s * tile_bytes; }
@@ -228,11 +229,12 @@ struct Ring {
   __device__ uint32_t full_a(int s) const { return bars + 8 * (1 + s); }
   __device__ uint32_t full_b(int s) const { return bars + 8 * (1 + kStages + s); }
   __device__ uint32_t empty(int s) const { return bars + 8 * (1 + 2 * kStages + s); }
-  // Thread 0, then __syncthreads() by all.
-  __device__ void init(uint32_t consumers) const {
+  // Thread 0, then __syncthreads() by all. full_a completes with the 128
+  // producer threads' cp.async, and with a step posted (StepBoard) one more.
+  __device__ void init(uint32_t consumers, bool posted) const {
     mbar_init(once(), 128);
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(full_a(s), 128);
+      mbar_init(full_a(s), posted ? 129 : 128);
       mbar_init(full_b(s), 128);
       mbar_init(empty(s), consumers);
     }
@@ -243,20 +245,20 @@ struct Ring {
 extern __shared__ unsigned char dynamic_smem[];
 
 // A kernel's start: its dynamic shared memory rounded up to 1024 bytes (base:
-// the shared-space address, smem: the generic pointer) and the Ring at L::bars,
-// initialised by thread 0 and published to the CTA (__syncthreads: call it
-// from every thread, before the warpgroups part).
+// the shared-space address, smem: the generic pointer) and the Ring at L::bars
+// (posted: see StepBoard), initialised by thread 0 and published to the CTA
+// (__syncthreads: call it from every thread, before the warpgroups part).
 template <typename L, int kStages>
 struct Cta {
   uint32_t base;
   unsigned char* smem;
   Ring<kStages> ring;
-  __device__ explicit Cta(uint32_t consumers) {
+  __device__ explicit Cta(uint32_t consumers, bool posted = false) {
     const uint32_t raw = smem_u32(dynamic_smem);
     base = (raw + 1023) & ~1023u;
     smem = dynamic_smem + (base - raw);
     ring = Ring<kStages>{base + L::bars};
-    if (threadIdx.x == 0) ring.init(consumers);
+    if (threadIdx.x == 0) ring.init(consumers, posted);
     __syncthreads();
   }
 };
@@ -281,39 +283,50 @@ __device__ inline void load_kv_scalars(void* vu, void* pos, const MaskArgs& m, i
   if (m.window > 0) load_scalars(pos, m.positions, 1, k0, m.n_tokens, tid);
 }
 
+// Consumers that are told their steps instead of working them out (the
+// classification's global loads then stay off their critical path): per
+// stage one int in shared memory (L::codes), the step's code (>= 0) or -1
+// after the last step, written by producer thread 0 before its extra (plain,
+// releasing) arrival on full_a; the Ring made with posted = true.
+template <int kStages>
+struct StepBoard {
+  const Ring<kStages>& ring;
+  int32_t* codes;
+  int tid;
+  template <typename Code>
+  __device__ void post(int s, Code code) const {
+    if (tid == 0) {
+      codes[s] = code();
+      mbar_arrive(ring.full_a(s));
+    }
+  }
+};
+
 // The producer warpgroup's loop over the steps first, next(first), ... < end
 // (`next` skips the steps with nothing to do): step i goes to stage i % S once
 // the consumers released it; load_a(stage, step) then completes full_a,
-// load_b(stage, step) full_b.
-template <int kStages, typename Next, typename LoadA, typename LoadB>
+// load_b(stage, step) full_b. With a StepBoard (board != nullptr), code(t)
+// is posted with each step, and -1 in the stage after the last.
+template <int kStages, typename Next, typename LoadA, typename LoadB, typename Code>
 __device__ inline void produce(const Ring<kStages>& ring, int first, int end, Next next, LoadA load_a,
-                               LoadB load_b) {
+                               LoadB load_b, const StepBoard<kStages>* board, Code code) {
   int i = 0;
   for (int t = next(first); t < end; t = next(t + 1), ++i) {
     const int s = i % kStages;
     if (i >= kStages) mbar_wait(ring.empty(s), ((i / kStages) - 1) & 1);
     load_a(s, t);
     cp_async_arrive(ring.full_a(s));
+    if (board) board->post(s, [&] { return code(t); });
     load_b(s, t);
     cp_async_arrive(ring.full_b(s));
   }
+  if (board) {  // the end: every producer thread arrives in place of its cp.async
+    const int s = i % kStages;
+    if (i >= kStages) mbar_wait(ring.empty(s), ((i / kStages) - 1) & 1);
+    mbar_arrive(ring.full_a(s));
+    board->post(s, [] { return -1; });
+  }
   cp_async_wait_all();
-}
-
-// The producer of the kernels that stream key tiles of 128 (the forward, the
-// backward's dQ pass), after its loaded-once tiles: per step t, K with the
-// keys' visible_until / positions into stage tile a, V into b.
-template <int D, typename L, int kStages, typename Next>
-__device__ inline void produce_kv(const Ring<kStages>& ring, uint32_t base, unsigned char* smem,
-                                  int first, int end, Next next, const bf16* k, int64_t k_stride,
-                                  const bf16* v, int64_t v_stride, const MaskArgs& m, int tid) {
-  produce(
-      ring, first, end, next,
-      [&](int s, int t) {
-        load_tile<D, 128>(base + L::a(s), k, k_stride, t * 128, m.n_tokens, tid);
-        load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), m, t * 128, tid);
-      },
-      [&](int s, int t) { load_tile<D, 128>(base + L::b(s), v, v_stride, t * 128, m.n_tokens, tid); });
 }
 
 // A key tile of 128 keys (plan granules 2t, 2t+1) for the queries qb (q_rows
@@ -355,5 +368,24 @@ struct KeyStream {
     return t;
   }
 };
+
+// The producer of the kernels that stream key tiles of 128 (the forward, the
+// backward's dQ pass), after its loaded-once tiles: per step t, K with the
+// keys' visible_until / positions into stage tile a, V into b; with a board,
+// each tile posted as 2 t + (Partial).
+template <int D, typename L, int kStages>
+__device__ inline void produce_kv(const Ring<kStages>& ring, uint32_t base, unsigned char* smem,
+                                  const KeyStream& keys, const bf16* k, int64_t k_stride, const bf16* v,
+                                  int64_t v_stride, const MaskArgs& m, int tid,
+                                  const StepBoard<kStages>* board = nullptr) {
+  produce(
+      ring, keys.first, keys.last + 1, [&](int t) { return keys.next(t); },
+      [&](int s, int t) {
+        load_tile<D, 128>(base + L::a(s), k, k_stride, t * 128, m.n_tokens, tid);
+        load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), m, t * 128, tid);
+      },
+      [&](int s, int t) { load_tile<D, 128>(base + L::b(s), v, v_stride, t * 128, m.n_tokens, tid); },
+      board, [&](int t) { return 2 * t + (keys.kind(t) == TileKind::Partial); });
+}
 
 }  // namespace duet::backend::cuda::attn::sm90
