@@ -14,6 +14,7 @@
 # Logs and JSON go to $OUT, a short table last. Uses the packed binaries
 # (.gpubin, scripts/gpu/pack_binaries.sh) or builds (scripts/gpu/setup.sh).
 #   NGPU=8 scripts/gpu/scaling_check.sh [curve|kill|fsdp]...   (default: curve kill)
+# ZERO_STAGE=1 or 2 runs the several-GPU runs at that ZeRO stage (default 0).
 set -uo pipefail
 OUT=${OUT:-/tmp/duet-out}
 mkdir -p "$OUT"
@@ -47,7 +48,7 @@ train() {  # train OUT_NAME PROCESSES [EXTRA...]
   local args=(train --model "$work/model" --data "$work/data.jsonl" --out "$work/$name" --device cuda
               --layout shared --pack-tokens 4096 --batch-size 64 --learning-rate 5e-5 --seed 1 --no-progress "$@")
   if [ "$procs" -gt 1 ]; then
-    torchrun --no-python --standalone --nproc_per_node "$procs" "$DUET" "${args[@]}"
+    torchrun --no-python --standalone --nproc_per_node "$procs" "$DUET" "${args[@]}" --zero-stage "${ZERO_STAGE:-0}"
   else
     "$DUET" "${args[@]}"
   fi

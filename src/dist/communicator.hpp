@@ -5,9 +5,12 @@
 // collectives in the same order with the same counts (what MPI and NCCL
 // require); a failure throws duet::Error naming the collective.
 #include <cstddef>
+#include <span>
 #include <string_view>
 
 namespace duet::dist {
+
+class DeviceCollectives;
 
 class Communicator {
  public:
@@ -37,6 +40,31 @@ class Communicator {
   // Ends every rank of the job now with exit code `code` (the caller has
   // printed why). Safe to call from another thread while a collective blocks.
   [[noreturn]] virtual void abort(int code) = 0;
+  // The queued device collectives of a communicator over GPU memory (NCCL);
+  // null for the others.
+  virtual DeviceCollectives* device() { return nullptr; }
+};
+
+// Collectives on GPU memory queued on the communicator's own CUDA stream
+// without waiting: the caller orders them against its own streams with CUDA
+// events (stream() is a cudaStream_t), may queue its own kernels on stream()
+// after them, and waits once (wait: polling, bounded by --nccl-timeout). Each
+// call is one group (one launch however many parts), and every rank must make
+// the same calls with the same parts.
+class DeviceCollectives {
+ public:
+  struct Part {
+    void* data = nullptr;
+    size_t count = 0;  // floats (reduce_sum) or bytes (broadcast)
+    int root = 0;
+  };
+  virtual ~DeviceCollectives() = default;
+  virtual void* stream() = 0;
+  // In place: root's data[0, count) becomes the sum over ranks (fp32); the others' data is left as it was.
+  virtual void reduce_sum(std::span<const Part> parts) = 0;
+  // Root's data[0, count) bytes to every rank.
+  virtual void broadcast(std::span<const Part> parts) = 0;
+  virtual void wait(const char* what) = 0;
 };
 
 }  // namespace duet::dist

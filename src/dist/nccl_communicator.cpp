@@ -184,6 +184,28 @@ void NcclCommunicator::broadcast(void* data, size_t bytes, int root) {
   state_->wait("broadcast");
 }
 
+void* NcclCommunicator::stream() { return state_->stream; }
+
+void NcclCommunicator::reduce_sum(std::span<const Part> parts) {
+  if (parts.empty()) return;
+  check_nccl(ncclGroupStart(), "ncclGroupStart");
+  for (const Part& p : parts)
+    check_nccl(ncclReduce(p.data, p.data, p.count, ncclFloat32, ncclSum, p.root, state_->comm, state_->stream),
+               "ncclReduce");
+  check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+}
+
+void NcclCommunicator::broadcast(std::span<const Part> parts) {
+  if (parts.empty()) return;
+  check_nccl(ncclGroupStart(), "ncclGroupStart");
+  for (const Part& p : parts)
+    check_nccl(ncclBroadcast(p.data, p.data, p.count, ncclUint8, p.root, state_->comm, state_->stream),
+               "ncclBroadcast");
+  check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+}
+
+void NcclCommunicator::wait(const char* what) { state_->wait(what); }
+
 void NcclCommunicator::barrier() {
   float one = 1;
   all_reduce_sum(&one, 1);  // NCCL has no barrier: a one-element all-reduce is one

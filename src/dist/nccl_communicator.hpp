@@ -15,7 +15,7 @@
 
 namespace duet::dist {
 
-class NcclCommunicator final : public Communicator {
+class NcclCommunicator final : public Communicator, public DeviceCollectives {
  public:
   // Selects GPU launch.local_rank. `id_channel`: a communicator over the same
   // ranks that carries the unique id (MPI) and lives as long as this one, or
@@ -36,6 +36,13 @@ class NcclCommunicator final : public Communicator {
   void barrier() override;
   void barrier_unbounded() override;
   [[noreturn]] void abort(int code) override;
+  DeviceCollectives* device() override { return this; }
+
+  // DeviceCollectives: queued on the communicator's stream, one NCCL group per call.
+  void* stream() override;
+  void reduce_sum(std::span<const Part> parts) override;
+  void broadcast(std::span<const Part> parts) override;
+  void wait(const char* what) override;
 
  private:
   void all_reduce(void* data, size_t count, int type, size_t element_bytes);  // type: an ncclDataType_t

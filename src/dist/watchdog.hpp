@@ -31,6 +31,7 @@ class WatchedCommunicator final : public Communicator {
   void barrier() override;
   void barrier_unbounded() override { inner_->barrier_unbounded(); }  // not watched
   [[noreturn]] void abort(int code) override;
+  DeviceCollectives* device() override { return inner_->device(); }  // NCCL's waits bound themselves
 
  private:
   class Watch;  // marks one collective in flight

@@ -53,14 +53,18 @@ void select_device() {
   check(cudaSetDevice(device), "selecting the GPU");
 }
 
-// ZeRO-1 training: the master weights and moments live in a cuda::DeviceShard.
-bool sharded(const EngineOptions& o) { return o.zero_stage == 1 && o.state == EngineState::training && !o.lora; }
+// ZeRO-1/2 training: the master weights and moments live in a cuda::DeviceShard.
+bool sharded(const EngineOptions& o) {
+  return (o.zero_stage == 1 || o.zero_stage == 2) && o.state == EngineState::training && !o.lora;
+}
 
 // The state the model's own weights are held in: frozen (bf16 only) under
-// LoRA; under ZeRO-1 the bf16 weights and the whole gradient (the shard has the rest).
+// LoRA; under ZeRO-1 the bf16 weights and the whole gradient (the shard has
+// the rest); under ZeRO-2 the bf16 weights alone (cuda::ShardedGradients has the gradient).
 EngineState model_state(const EngineOptions& o) {
   if (o.lora) return EngineState::scoring;
-  return sharded(o) ? EngineState::gradients : o.state;
+  if (!sharded(o)) return o.state;
+  return o.zero_stage == 2 ? EngineState::scoring : EngineState::gradients;
 }
 
 // Before anything is allocated: what this engine's data parallelism does not do.
@@ -101,6 +105,8 @@ CudaEngine::CudaEngine(const EngineOptions& o)
                                                            model_state(o), o.adamw);
   model_ = std::make_unique<cuda::DeviceTransformer>(config_, model_params_->layout(), o.gradient_checkpointing);
   if (sharded(o)) shard_ = std::make_unique<cuda::DeviceShard>(model_params_->layout(), o.rank, o.ranks, o.adamw);
+  if (sharded(o) && o.zero_stage == 2)
+    grads_ = std::make_unique<cuda::ShardedGradients>(config_, model_params_->layout(), o.rank, o.ranks);
 
   if (o.random_model) {
     random_weights(o.random_seed, static_cast<float>(o.random_std));
@@ -108,7 +114,7 @@ CudaEngine::CudaEngine(const EngineOptions& o)
     ParameterSet<float>& host = model_params_->host(stream_);
     load_weights(host, o.model);
     model_params_->upload(stream_);  // master, bf16 weights from it, zero moments (or the bf16 weights alone)
-    if (shard_) {  // ZeRO-1: the shard's master from the host, zero moments
+    if (shard_) {  // ZeRO-1/2: the shard's master from the host, zero moments
       const size_t begin = shard_->begin(), n = shard_->end() - begin;
       const std::vector<float> zeros(n, 0.0f);
       shard_->load(host.values().subspan(begin, n), zeros, zeros, 0, model_params_->weights(), stream_);
@@ -139,7 +145,7 @@ CudaEngine::CudaEngine(const EngineOptions& o)
     model_->enable_lora(*lora_, adapter_->layout());
     reference_is_base_ = o.reference_is_base;
   }
-  if (trained().has_grads()) zero_grad();
+  if (trained().has_grads() || grads_) zero_grad();
   check(cudaStreamSynchronize(stream_), "loading the model");
 }
 
@@ -266,14 +272,17 @@ std::vector<ResponseLogp> CudaEngine::score_reference(const Batch& b) {
 }
 
 void CudaEngine::require(EngineState needed, const char* what) const {
-  const bool ok = needed == EngineState::gradients ? trained().has_grads() : trained().trains() || shard_;
+  const bool ok = needed == EngineState::gradients ? trained().has_grads() || grads_ : trained().trains() || shard_;
   if (!ok) fail("internal: {} needs an engine built with the {} state", what,
                 needed == EngineState::gradients ? "gradients" : "training");
 }
 
 void CudaEngine::zero_grad() {
   require(EngineState::gradients, "zero_grad");
-  trained().zero_grad(stream_);
+  if (grads_)
+    grads_->zero(stream_);
+  else
+    trained().zero_grad(stream_);
 }
 
 void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
@@ -288,21 +297,50 @@ void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
   if (adapter_) {
     const auto pass = adapter_pass(b, true);
     model_->backward(batch_, model_params_->weights(), nullptr, stream_, &pass);
+  } else if (grads_) {  // ZeRO-2: each layer's gradients reduced into the shards as the backward leaves it
+    if (!grads_->has_communicator()) fail("internal: backprop of a ZeRO-2 CUDA engine before enable_data_parallel");
+    model_->backward(batch_, model_params_->weights(), grads_.get(), stream_);
+    grads_->finish_backward();
   } else {
-    model_->backward(batch_, model_params_->weights(), model_params_->grads(), stream_);
+    cuda::FlatGradients flat(model_params_->grads());
+    model_->backward(batch_, model_params_->weights(), &flat, stream_);
   }
   check(cudaStreamSynchronize(stream_), "the backward pass");  // results_ is reused by the next forward
 }
 
+void CudaEngine::backprop_empty() {
+  if (!grads_) return;  // the gradients are summed over the ranks at the step
+  if (!grads_->has_communicator()) fail("internal: backprop of a ZeRO-2 CUDA engine before enable_data_parallel");
+  grads_->empty_backward(stream_);
+  check(cudaStreamSynchronize(stream_), "the backward pass");
+}
+
 const ParameterSet<float>& CudaEngine::gradients() {
   require(EngineState::gradients, "gradients");
-  return trained().host_gradients(stream_);
+  if (!grads_) return trained().host_gradients(stream_);
+  // ZeRO-2: this rank's shard of the summed gradient, in its host range (the whole gradient with one rank).
+  grads_->finish_step(stream_);
+  if (!host_grads_) host_grads_ = std::make_unique<ParameterSet<float>>(config_);
+  auto values = host_grads_->values();
+  std::fill(values.begin(), values.end(), 0.0f);
+  check(cudaStreamSynchronize(stream_), "finishing the backward");
+  check(cudaMemcpy(values.data() + shard_->begin(), grads_->shard(), grads_->shard_size() * sizeof(float),
+                   cudaMemcpyDeviceToHost),
+        "copying the gradients' shard from the GPU");
+  return *host_grads_;
 }
 
 double CudaEngine::optimizer_step(double lr) {
   require(EngineState::training, "optimizer_step");
   const auto timed = model_->timer().scope(cuda::OpKind::optimizer, stream_);
   if (shard_) sharded_comm("optimizer_step");
+  if (grads_) {  // ZeRO-2: the layers are in the shard already, the outer bucket joins them
+    grads_->finish_step(stream_);
+    const double norm = shard_->step_sharded(lr, grads_->shard(), *comm_, model_params_->weights(), stream_);
+    shard_->share_weights(*comm_, model_params_->weights(), stream_);
+    host_master_stale_ = true;
+    return norm;
+  }
   if (comm_) {  // NCCL reads the gradients on its own stream: they must be complete
     check(cudaStreamSynchronize(stream_), "finishing the backward");
     comm_->all_reduce_sum(trained().grads(), trained().numel());
@@ -315,7 +353,7 @@ double CudaEngine::optimizer_step(double lr) {
 }
 
 dist::Communicator& CudaEngine::sharded_comm(const char* what) const {
-  if (!comm_ || !sharded_) fail("internal: {} of a ZeRO-1 CUDA engine before enable_data_parallel", what);
+  if (!comm_ || !sharded_) fail("internal: {} of a sharded (ZeRO-1/2) CUDA engine before enable_data_parallel", what);
   return *comm_;
 }
 
@@ -331,6 +369,7 @@ void CudaEngine::enable_data_parallel(dist::Communicator& comm, int zero_stage) 
     fail("internal: the CUDA engine's ranks need the NCCL communicator (got {})", comm.backend());
   if (lora_) fail("--use-peft with several ranks: LoRA is not data parallel yet; run one process");
   comm_ = &comm;
+  if (grads_) grads_->set_communicator(comm);
   if (!shard_) return;
   sharded_ = std::make_unique<ShardedAdamW>(comm, zero_stage, layout_parameters(config_), adamw_);
   if (sharded_->shard_begin() != shard_->begin() || sharded_->shard_end() != shard_->end())
@@ -352,12 +391,12 @@ void CudaEngine::gather_weights() {
 
 ParameterSet<float>& CudaEngine::master_weights() {
   if (host_master_stale_)
-    fail("internal: a ZeRO-1 CUDA engine's master weights reach the host through gather_weights() (collective)");
+    fail("internal: a sharded CUDA engine's master weights reach the host through gather_weights() (collective)");
   return trained().host(stream_);
 }
 
 AdamW& CudaEngine::optimizer() {
-  if (shard_) fail("internal: a ZeRO-1 engine's optimizer state is in sharded_optimizer()");
+  if (shard_) fail("internal: a sharded engine's optimizer state is in sharded_optimizer()");
   return trained().host_optimizer(stream_);
 }
 
@@ -368,7 +407,7 @@ void CudaEngine::state_changed() {
   if (!shard_) return trained().upload(stream_);
   dist::Communicator& comm = sharded_comm("state_changed");
   if (host_master_stale_ && sharded_->weights_current())
-    fail("internal: state_changed() on a ZeRO-1 CUDA engine whose host state was not gathered");
+    fail("internal: state_changed() on a sharded CUDA engine whose host state was not gathered");
   const size_t begin = shard_->begin(), n = shard_->end() - begin;
   shard_->load(model_params_->host(stream_).values().subspan(begin, n), sharded_->exp_avg(), sharded_->exp_avg_sq(),
                sharded_->steps(), model_params_->weights(), stream_);

@@ -5,7 +5,9 @@
 // reference model in bf16 on the same GPU. With LoRA the model is frozen (bf16
 // only) and an adapter is trained the same way; the reference is then the
 // model with the adapter off. At ZeRO stage 1 the fp32 master weights and
-// moments are this rank's shard only (cuda::DeviceShard), from construction.
+// moments are this rank's shard only (cuda::DeviceShard), from construction;
+// at stage 2 the fp32 gradients too (cuda::ShardedGradients: reduced layer by
+// layer during the backward).
 #include <memory>
 #include <optional>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "engine/cuda/device_transformer.hpp"
 #include "engine/device_layout.hpp"
 #include "engine/cuda/device_shard.hpp"
+#include "engine/cuda/sharded_gradients.hpp"
 #include "engine/engine.hpp"
 #include "engine/sharded_adamw.hpp"
 
@@ -32,6 +35,7 @@ class CudaEngine final : public Engine {
   std::vector<ResponseLogp> score_reference(const Batch& batch) override;
   void zero_grad() override;
   void backprop(const Batch& batch, std::span<const double> d_response) override;
+  void backprop_empty() override;
   const ParameterSet<float>& gradients() override;
   double optimizer_step(double lr) override;
   ParameterSet<float>& master_weights() override;
@@ -43,7 +47,9 @@ class CudaEngine final : public Engine {
   // every rank keeps the whole optimizer. Stage 1 (EngineOptions::zero_stage):
   // each rank updates its shard, whose host view (for checkpoints) is
   // sharded_optimizer(); gather_weights() brings the fp32 master to the host
-  // for a save. Stages 2-3: not yet (one line at construction).
+  // for a save. Stage 2: the gradients are summed into each rank's shard
+  // during the backward, so every rank must run as many backprops
+  // (backprop_empty where it has no row). Stage 3: not yet (one line at construction).
   void enable_data_parallel(dist::Communicator& comm, int zero_stage) override;
   ShardedAdamW* sharded_optimizer() override { return sharded_.get(); }
   void gather_weights() override;
@@ -88,9 +94,11 @@ class CudaEngine final : public Engine {
   dist::Communicator* comm_ = nullptr;  // data parallel: the gradients' all-reduce
   int rank_ = 0, ranks_ = 1, zero_stage_ = 0;
   AdamWOptions adamw_;
-  std::unique_ptr<cuda::DeviceShard> shard_;  // ZeRO-1: this rank's master and moments
-  std::unique_ptr<ShardedAdamW> sharded_;     // ZeRO-1: their host view (its step() is the CPU engine's)
-  bool host_master_stale_ = false;            // ZeRO-1: the host master lags the device's shards
+  std::unique_ptr<cuda::DeviceShard> shard_;  // ZeRO-1/2: this rank's master and moments
+  std::unique_ptr<cuda::ShardedGradients> grads_;  // ZeRO-2: this rank's gradient and the staging
+  std::unique_ptr<ParameterSet<float>> host_grads_;  // ZeRO-2: gradients() (this shard's range; zero elsewhere)
+  std::unique_ptr<ShardedAdamW> sharded_;     // ZeRO-1/2: their host view (its step() is the CPU engine's)
+  bool host_master_stale_ = false;            // ZeRO-1/2: the host master lags the device's shards
   cuda::DeviceBuffer workspace_;
   cuda::DeviceBatch batch_;
   cuda::PinnedBuffer staging_, results_;

@@ -42,6 +42,10 @@ class Engine {
   // Accumulates the gradient of sum_r d_response[r] * logp_r for the batch
   // last given to score_policy.
   virtual void backprop(const Batch& batch, std::span<const double> d_response) = 0;
+  // A data-parallel rank with no row where another rank calls backprop: takes
+  // part in what that backprop does collectively (the CUDA engine's ZeRO-2
+  // reduces each layer's gradients during the backward). Nothing elsewhere.
+  virtual void backprop_empty() {}
   // The gradients accumulated since zero_grad(), on the host (tests, debugging).
   virtual const ParameterSet<float>& gradients() = 0;
   // Clips and applies AdamW at `lr`; returns the gradient norm before clipping.

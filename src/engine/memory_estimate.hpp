@@ -25,7 +25,7 @@ struct MemoryPlan {
   int64_t row_tokens = 8192;  // the longest row: --pack-tokens when packing
   int64_t row_targets = -1;   // its response tokens; -1: as many as row_tokens (an upper bound)
   int ranks = 1;              // data-parallel GPUs
-  int zero_stage = 0;         // 1: each GPU keeps its 1/ranks shard of the fp32 master and moments
+  int zero_stage = 0;         // 1: each GPU keeps its 1/ranks shard of the fp32 master and moments; 2: also of the gradients
 };
 
 struct MemoryEstimate {

@@ -269,6 +269,11 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
       engine_->backprop(b, rows[k].response_gradients(res.pairs));
     }
   }
+  // Every rank runs as many backprops as the rank with the most rows (ZeRO-2's reduces are collective).
+  size_t most_rows = 0;
+  for (const auto& r : step.rank_rows) most_rows = std::max(most_rows, r.size());
+  if (!coupled)
+    for (size_t k = rows.size(); k < most_rows; ++k) engine_->backprop_empty();
   const std::vector<loss::PairLogps> all_pairs = step_pairs.share(*comm_);
   if (coupled) {
     // The loss couples the step's pairs: all log-probs first (every rank has
@@ -280,6 +285,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
                                              step_pairs.count(mine[k]));
       engine_->backprop(rows[k].batch, rows[k].response_gradients(part));
     }
+    for (size_t k = rows.size(); k < most_rows; ++k) engine_->backprop_empty();
   } else {
     out.result = loss::evaluate(o_.loss, all_pairs, state_.loss_state);
   }

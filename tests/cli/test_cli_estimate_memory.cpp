@@ -59,12 +59,20 @@ TEST(CliEstimateMemory, TotalsFitAndTheLongestRow) {
 
   // ZeRO-1 over four H200s: 8B full fine-tuning with AdamW and a reference
   // fits (docs/distributed.md's table), each GPU holding a quarter of the
-  // fp32 master and moments; two do not hold an 8192-token row.
+  // fp32 master and moments.
   const json four = estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --gpus 4 --zero-stage 1");
   EXPECT_TRUE(four.at("fits").get<bool>()) << four.dump();
   EXPECT_EQ(four.at("gpus"), 4);
   EXPECT_TRUE(four.at("parts_gib").contains("master and moments (fp32), a 1/4 shard")) << four.dump();
-  EXPECT_FALSE(estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --gpus 2 --zero-stage 1").at("fits").get<bool>());
+  // ZeRO-2 over two: the gradients sharded too, two layers and the embedding and LM head staged;
+  // one GPU cannot hold the state at any stage.
+  const json two = estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --gpus 2 --zero-stage 2");
+  EXPECT_TRUE(two.at("fits").get<bool>()) << two.dump();
+  EXPECT_TRUE(two.at("parts_gib").contains("gradients (fp32), a 1/2 shard")) << two.dump();
+  EXPECT_FALSE(two.at("parts_gib").contains("gradients (fp32)")) << two.dump();
+  EXPECT_LT(two.at("total_gib").get<double>(),
+            estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --gpus 2 --zero-stage 1").at("total_gib").get<double>() - 9);
+  EXPECT_FALSE(estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --zero-stage 2").at("fits").get<bool>());
 
   // A config.json gives what its preset gives.
   write_file(dir / "config.json", tiny_config("Qwen2ForCausalLM", 300).dump());

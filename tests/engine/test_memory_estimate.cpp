@@ -6,6 +6,8 @@
 // engine the estimate is one clear error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "engine/device_layout.hpp"
@@ -64,8 +66,8 @@ TEST(MemoryEstimate, FullFineTuningHoldsTwentyBytesPerParameter) {
 
 // ZeRO-1: each GPU keeps bf16 weights and fp32 gradients whole, and
 // ceil(P / N) elements (P unpadded, in host order) of master and both
-// moments; with several GPUs NCCL's staging buffer of one fp32 shard from
-// the first save. One GPU at stage 1 is stage 0.
+// moments; with several GPUs NCCL's staging buffer of the save's gather (one
+// 64 MiB piece of a shard at a time) from the first save. One GPU at stage 1 is stage 0.
 TEST(MemoryEstimate, ZeroOneShardsMasterAndMomentsPerGpu) {
   const auto c = model::preset_config("llama-3.2-1b");
   const size_t padded = DeviceLayout(c).total, n = parameters(layout_parameters(c));
@@ -80,7 +82,7 @@ TEST(MemoryEstimate, ZeroOneShardsMasterAndMomentsPerGpu) {
     EXPECT_EQ(e.part("gradients (fp32)"), 4 * padded);
     EXPECT_EQ(e.part("master weights (fp32)") + e.part("AdamW moments (fp32)"), 0u);
     EXPECT_EQ(e.part(fmt::format("master and moments (fp32), a 1/{} shard", gpus)), 12 * shard);
-    const size_t staging = gpus > 1 ? 4 * shard : 0;
+    const size_t staging = gpus > 1 ? 4 * std::min(shard, size_t{16} << 20) : 0;  // gathered in 64 MiB pieces
     EXPECT_EQ(e.part("NCCL staging for checkpoints (from the first save)"), staging);
     EXPECT_EQ(e.total() + 12 * padded, whole.total() + 12 * shard + staging);
     p.ranks = 1, p.zero_stage = 0;
@@ -93,23 +95,52 @@ TEST(MemoryEstimate, ZeroOneShardsMasterAndMomentsPerGpu) {
   MemoryPlan sharded = no_optimizer;
   sharded.ranks = 4, sharded.zero_stage = 1;
   EXPECT_EQ(estimate_cuda_memory(c, sharded).total(), estimate_cuda_memory(c, no_optimizer).total());
-  for (int stage : {2, 3}) {
-    MemoryPlan q;
-    q.ranks = 2, q.zero_stage = stage;
-    EXPECT_THROW(
-        {
-          try {
-            estimate_cuda_memory(c, q);
-          } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find("not yet the gradients"), std::string::npos) << e.what();
-            throw;
-          }
-        },
-        Error);
-  }
+  MemoryPlan q;
+  q.ranks = 2, q.zero_stage = 3;
+  EXPECT_THROW(
+      {
+        try {
+          estimate_cuda_memory(c, q);
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("not yet the weights"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      Error);
   MemoryPlan none;
   none.ranks = 0;
   EXPECT_THROW(estimate_cuda_memory(c, none), Error);
+}
+
+// ZeRO-2: each GPU keeps the bf16 weights whole and ceil(P / N) elements of
+// master, both moments and the gradient; the gradient's staging is the outer
+// bucket (embedding, final norm, LM head: every device element outside the
+// layers) and two layers, whatever N.
+TEST(MemoryEstimate, ZeroTwoShardsTheGradientsWithTwoLayersStaged) {
+  for (const char* arch : {"llama-3.2-1b", "llama-3.1-8b"}) {
+    SCOPED_TRACE(arch);
+    const auto c = model::preset_config(arch);
+    const DeviceLayout layout(c);
+    const size_t padded = layout.total, n = parameters(layout_parameters(c));
+    const size_t layer = layout.offset("model.layers.1.input_layernorm.weight") -
+                         layout.offset("model.layers.0.input_layernorm.weight");
+    const size_t staging = 4 * (padded - static_cast<size_t>(c.num_hidden_layers) * layer + 2 * layer);
+    for (int gpus : {1, 2, 3, 8}) {
+      SCOPED_TRACE(gpus);
+      MemoryPlan p;
+      p.ranks = gpus, p.zero_stage = 2;
+      const auto e = estimate_cuda_memory(c, p);
+      p.zero_stage = 1;
+      const auto one = estimate_cuda_memory(c, p);
+      const size_t shard = (n + static_cast<size_t>(gpus) - 1) / static_cast<size_t>(gpus);
+      EXPECT_EQ(e.part("weights (bf16)"), 2 * padded);
+      EXPECT_EQ(e.part("gradients (fp32)"), 0u);
+      EXPECT_EQ(e.part(fmt::format("gradients (fp32), a 1/{} shard", gpus)), 4 * shard);
+      EXPECT_EQ(e.part(fmt::format("master and moments (fp32), a 1/{} shard", gpus)), 12 * shard);
+      EXPECT_EQ(e.part("gradient staging (fp32: embedding, final norm, LM head, two layers)"), staging);
+      EXPECT_EQ(e.total() + 4 * padded, one.total() + 4 * shard + staging);
+    }
+  }
 }
 
 TEST(MemoryEstimate, EachLayerSavesItsActivationsPerToken) {

@@ -34,13 +34,15 @@ __global__ void norm_partials_kernel(const float* grads, int64_t n, double* part
   if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
-__global__ void norm_finish_kernel(const double* partials, int64_t n_partials, double* norm) {
+__global__ void norm_finish_kernel(const double* partials, int64_t n_partials, double* norm, bool root) {
   __shared__ double scratch[32];
   double sum = 0;
   for (int64_t i = threadIdx.x; i < n_partials; i += blockDim.x) sum += partials[i];
   sum = dev::block_reduce(sum, dev::Sum{}, 0.0, scratch);
-  if (threadIdx.x == 0) *norm = sqrt(sum);
+  if (threadIdx.x == 0) *norm = root ? sqrt(sum) : sum;
 }
+
+__global__ void sqrt_kernel(double* value) { *value = sqrt(*value); }
 
 // The step's scalars, computed on the host in double and rounded once to fp32
 // (as backend::cpu::adamw_step does for T = float).
@@ -107,20 +109,37 @@ __global__ void adamw_kernel(float* master, bf16* weights, const float* grads, f
 
 int64_t grad_norm_partials(int64_t n) { return n > 0 ? (n + kNormChunk - 1) / kNormChunk : 1; }
 
-void global_grad_norm(const float* grads, int64_t n, double* partials, double* norm, cudaStream_t stream) {
-  detail::validate_grad_norm(grads, n, partials, norm);
+namespace {
+
+void sum_of_squares(const float* grads, int64_t n, double* partials, double* out, bool root, cudaStream_t stream) {
+  detail::validate_grad_norm(grads, n, partials, out);
   const int64_t n_partials = grad_norm_partials(n);
   if (n == 0) {
-    norm_finish_kernel<<<1, 32, 0, stream>>>(partials, 0, norm);  // writes 0
+    norm_finish_kernel<<<1, 32, 0, stream>>>(partials, 0, out, root);  // writes 0
   } else {
     if (detail::aligned16(grads))
       norm_partials_kernel<4><<<static_cast<unsigned>(n_partials), kThreads, 0, stream>>>(grads, n, partials);
     else
       norm_partials_kernel<1><<<static_cast<unsigned>(n_partials), kThreads, 0, stream>>>(grads, n, partials);
     check_launch("global_grad_norm");
-    norm_finish_kernel<<<1, 1024, 0, stream>>>(partials, n_partials, norm);
+    norm_finish_kernel<<<1, 1024, 0, stream>>>(partials, n_partials, out, root);
   }
   check_launch("global_grad_norm");
+}
+
+}  // namespace
+
+void global_grad_norm(const float* grads, int64_t n, double* partials, double* norm, cudaStream_t stream) {
+  sum_of_squares(grads, n, partials, norm, true, stream);
+}
+
+void grad_sum_squares(const float* grads, int64_t n, double* partials, double* sum, cudaStream_t stream) {
+  sum_of_squares(grads, n, partials, sum, false, stream);
+}
+
+void norm_from_sum_squares(double* value, cudaStream_t stream) {
+  sqrt_kernel<<<1, 1, 0, stream>>>(value);
+  check_launch("norm_from_sum_squares");
 }
 
 void adamw_step(const AdamWStep& p, cudaStream_t stream) {

@@ -14,6 +14,10 @@ namespace duet::backend::cuda {
 // grad_norm_partials(n) doubles.
 int64_t grad_norm_partials(int64_t n);
 void global_grad_norm(const float* grads, int64_t n, double* partials, double* norm, cudaStream_t stream);
+// The same sum without the square root (one rank's share of a sharded
+// gradient's norm), and the norm from such sums once summed over the ranks.
+void grad_sum_squares(const float* grads, int64_t n, double* partials, double* sum, cudaStream_t stream);
+void norm_from_sum_squares(double* value, cudaStream_t stream);  // in place: sqrt
 
 // Parameters grouped in slots (tensors) for weight decay: slot s covers
 // [slot_offsets[s], slot_offsets[s + 1]) and decays iff slot_decay[s] != 0.

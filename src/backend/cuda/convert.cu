@@ -1,4 +1,4 @@
-// Conversions and fills (fp32 master -> bf16 working copies, zeroing gradients).
+// Conversions and fills (fp32 master -> bf16 working copies, zeroing gradients, adding gradients).
 #include "backend/cuda/layers.hpp"
 #include "backend/cuda/ops_internal.hpp"
 #include "backend/splitmix64.hpp"
@@ -9,6 +9,11 @@ namespace {
 __global__ void convert_kernel(const float* in, bf16* out, int64_t n) {
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
     out[i] = __float2bfloat16_rn(in[i]);
+}
+
+__global__ void add_kernel(const float* in, float* out, int64_t n) {
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    out[i] += in[i];
 }
 
 __global__ void fill_kernel(float* out, float value, int64_t n) {
@@ -40,6 +45,13 @@ void convert_f32_to_bf16(const float* in, bf16* out, int64_t n, cudaStream_t str
   if (n == 0) return;
   convert_kernel<<<blocks_for(n), kThreads, 0, stream>>>(in, out, n);
   check_launch("convert_f32_to_bf16");
+}
+
+void add_f32(const float* in, float* out, int64_t n, cudaStream_t stream) {
+  detail::validate_conversion("add_f32", in, true, out, n);
+  if (n == 0) return;
+  add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(in, out, n);
+  check_launch("add_f32");
 }
 
 void fill_normal_f32(float* out, float std, uint64_t seed, int64_t n, cudaStream_t stream) {

@@ -117,6 +117,8 @@ void bias_backward(const BiasBackward& p, cudaStream_t stream);
 // ---- conversions ----
 void convert_f32_to_bf16(const float* in, bf16* out, int64_t n, cudaStream_t stream);
 void fill_f32(float* out, float value, int64_t n, cudaStream_t stream);
+// out[i] += in[i] (fp32: ZeRO-2 adds a reduced gradient bucket into the shard).
+void add_f32(const float* in, float* out, int64_t n, cudaStream_t stream);
 // out[i] = std · N(0, 1), element i a function of (seed, i) only (random
 // weights of benchmark models, made on the device: no host copy of 8B values).
 void fill_normal_f32(float* out, float std, uint64_t seed, int64_t n, cudaStream_t stream);

@@ -1,5 +1,7 @@
 #include "engine/cuda/device_shard.hpp"
 
+#include <algorithm>
+
 #include "backend/cuda/adamw.hpp"
 #include "backend/cuda/layers.hpp"
 #include "engine/cuda/device_parameters.hpp"
@@ -11,17 +13,20 @@ namespace bc = duet::backend::cuda;
 using bc::check;
 
 void check_zero_stage(int zero_stage, bool lora) {
-  if (zero_stage == 2 || zero_stage == 3)
-    fail("--zero-stage {}: the CUDA engine shards the optimizer state (stage 1) but not yet the gradients or the "
-         "weights; use --zero-stage 1, or the CPU engine's stages 2-3 (docs/distributed.md)",
-         zero_stage);
-  if (zero_stage != 0 && zero_stage != 1) fail("--zero-stage {}: must be 0, 1, 2 or 3", zero_stage);
+  if (zero_stage == 3)
+    fail("--zero-stage 3: the CUDA engine shards the optimizer state and the gradients (stages 1-2) but not yet the "
+         "weights; use --zero-stage 2, or the CPU engine's stage 3 (docs/distributed.md)");
+  if (zero_stage < 0 || zero_stage > 3) fail("--zero-stage {}: must be 0, 1, 2 or 3", zero_stage);
   if (zero_stage > 0 && lora)
     fail("--use-peft with --zero-stage {}: LoRA is not data parallel yet; run one process without --zero-stage",
          zero_stage);
 }
 
 size_t largest_shard(size_t host_elements, int ranks) { return dist::ShardLayout(host_elements, ranks).size(0); }
+
+size_t gather_staging_bytes(size_t host_elements, int ranks) {
+  return ranks > 1 ? sizeof(float) * std::min(kGatherChunk, largest_shard(host_elements, ranks)) : 0;
+}
 
 DeviceShard::DeviceShard(const DeviceLayout& layout, int rank, int ranks, const AdamWOptions& adamw)
     : adamw_(adamw), rank_(rank), cut_(host_numel(layout), ranks), total_(layout.total) {
@@ -83,16 +88,32 @@ void DeviceShard::clear_moments(cudaStream_t s) {
 }
 
 double DeviceShard::step(double lr, const float* grads, bf16* weights, cudaStream_t s) {
-  ++steps_;
   // All ranks hold the same all-reduced gradient: its norm as on one GPU (same partition, same bits).
   bc::global_grad_norm(grads, static_cast<int64_t>(total_), norm_partials_.as<double>(), grad_norm_.as<double>(), s);
+  return update(lr, [&](const ShardPiece& p) { return grads + p.device_offset; }, weights, s);
+}
+
+double DeviceShard::step_sharded(double lr, const float* shard_grads, dist::Communicator& comm, bf16* weights,
+                                 cudaStream_t s) {
+  // Σ g² of this shard (in double), summed over the ranks, then its square root.
+  bc::grad_sum_squares(shard_grads, static_cast<int64_t>(end() - begin()), norm_partials_.as<double>(),
+                       grad_norm_.as<double>(), s);
+  check(cudaStreamSynchronize(s), "the gradient norm");  // the collective runs on its own stream
+  comm.all_reduce_sum(grad_norm_.as<double>(), 1);       // one rank: nothing (device memory, in place)
+  bc::norm_from_sum_squares(grad_norm_.as<double>(), s);
+  return update(lr, [&](const ShardPiece& p) { return shard_grads + p.shard_offset; }, weights, s);
+}
+
+template <typename GradsOf>
+double DeviceShard::update(double lr, GradsOf&& grads_of, bf16* weights, cudaStream_t s) {
+  ++steps_;
   const auto& mine = pieces_[static_cast<size_t>(rank_)];
   for (size_t i = 0; i < mine.size(); ++i) {
     const ShardPiece& piece = mine[i];
     bc::AdamWStep p = adamw_scalars(adamw_, lr, steps_, grad_norm_.as<double>());
     p.master = master_.as<float>() + piece.shard_offset, p.m = m_.as<float>() + piece.shard_offset;
     p.v = v_.as<float>() + piece.shard_offset;
-    p.weights = weights + piece.device_offset, p.grads = grads + piece.device_offset;
+    p.weights = weights + piece.device_offset, p.grads = grads_of(piece);
     p.n = static_cast<int64_t>(piece.numel);
     p.slot_offsets = piece_bounds_.as<int64_t>() + 2 * i, p.slot_decay = piece_decay_.as<uint8_t>() + i;
     p.n_slots = 1;
@@ -101,12 +122,20 @@ double DeviceShard::step(double lr, const float* grads, bf16* weights, cudaStrea
   return finish_step(grad_norm_.as<double>(), s);
 }
 
-// One broadcast per piece (a tensor's part of a shard): about one per tensor and rank boundary.
+// One broadcast per piece (a tensor's part of a shard: about one per tensor
+// and rank boundary, ~300 at 8B), all in one NCCL group: one launch, one wait.
 void DeviceShard::share_weights(dist::Communicator& comm, bf16* weights, cudaStream_t s) const {
   check(cudaStreamSynchronize(s), "finishing the optimizer step");  // the collectives run on their own stream
+  dist::DeviceCollectives* device = comm.device();
+  if (!device) {
+    if (comm.size() > 1) fail("internal: the CUDA engine's shards need the NCCL communicator (got {})", comm.backend());
+    return;  // one rank holds every piece
+  }
+  std::vector<dist::DeviceCollectives::Part> parts;
   for (size_t r = 0; r < pieces_.size(); ++r)
-    for (const ShardPiece& p : pieces_[r])
-      comm.broadcast(weights + p.device_offset, p.numel * sizeof(bf16), static_cast<int>(r));
+    for (const ShardPiece& p : pieces_[r]) parts.push_back({weights + p.device_offset, p.numel * sizeof(bf16), static_cast<int>(r)});
+  device->broadcast(parts);
+  device->wait("broadcast of the updated bf16 weights");
 }
 
 void DeviceShard::download(dist::Communicator& comm, ParameterSet<float>& host, std::span<float> exp_avg,
@@ -124,9 +153,11 @@ void DeviceShard::download(dist::Communicator& comm, ParameterSet<float>& host, 
     check(cudaMemcpy(exp_avg_sq.data(), v_.as<float>(), n * sizeof(float), cudaMemcpyDeviceToHost),
           "copying AdamW's shard from the GPU");
   }
-  // Each owner's master range to every rank (host buffers: the communicator stages them).
+  // Each owner's master range to every rank (host buffers: the communicator
+  // stages them on the device, so in pieces of at most kGatherChunk floats).
   for (int r = 0; r < cut_.ranks; ++r)
-    if (cut_.size(r) > 0) comm.broadcast(host.values().data() + cut_.begin(r), cut_.size(r) * sizeof(float), r);
+    for (size_t at = cut_.begin(r); at < cut_.end(r); at += kGatherChunk)
+      comm.broadcast(host.values().data() + at, std::min(kGatherChunk, cut_.end(r) - at) * sizeof(float), r);
 }
 
 }  // namespace duet::engine::cuda

@@ -1,12 +1,16 @@
 #pragma once
-// ZeRO stage 1 on the GPU: this rank's shard of the fp32 master weights and
-// AdamW moments, compact and in host order (engine/shard_pieces.hpp), next to
-// the full bf16 weights and fp32 gradients that DeviceParameters keeps. A step
-// takes the norm of the whole (all-reduced) gradient as one GPU does, runs the
-// fused AdamW once per piece (master and moments at the piece's shard offset,
-// gradients and bf16 weights at its device offset, the tensor's decay flag),
-// then every owner's bf16 pieces are broadcast to every rank. The full fp32
-// master and moments are never allocated on one GPU.
+// ZeRO stages 1-2 on the GPU: this rank's shard of the fp32 master weights
+// and AdamW moments, compact and in host order (engine/shard_pieces.hpp),
+// next to the full bf16 weights that DeviceParameters keeps. At stage 1 the
+// gradients are whole (DeviceParameters, all-reduced) and a step takes their
+// norm as one GPU does; at stage 2 they are this shard's only
+// (ShardedGradients, compact like the master) and the norm is the square root
+// of the ranks' summed squares. The step runs the fused AdamW once per piece
+// (master, moments and a stage-2 gradient at the piece's shard offset, a
+// stage-1 gradient and the bf16 weights at its device offset, the tensor's
+// decay flag), then every owner's bf16 pieces go to every rank (one NCCL
+// group of broadcasts). The full fp32 master and moments are never allocated
+// on one GPU.
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -23,12 +27,18 @@ namespace duet::engine::cuda {
 
 using backend::cuda::bf16;
 
-// The ZeRO stages the CUDA engine runs (0 and 1, not with LoRA): one line otherwise.
+// The ZeRO stages the CUDA engine runs (0, 1 and 2, not with LoRA): one line otherwise.
 void check_zero_stage(int zero_stage, bool lora);
 
 // Elements of the largest rank's shard (rank 0's) of `host_elements`
 // parameters cut over `ranks`: the length of its fp32 master and of each moment.
 size_t largest_shard(size_t host_elements, int ranks);
+
+// A save gathers every rank's fp32 master on every host (download), one
+// broadcast of at most this many floats at a time: NCCL's staging of host
+// buffers on the device, kept from the first save, is that size (64 MiB), not a shard.
+inline constexpr size_t kGatherChunk = size_t{16} << 20;
+size_t gather_staging_bytes(size_t host_elements, int ranks);
 
 class DeviceShard {
  public:
@@ -47,9 +57,13 @@ class DeviceShard {
   void load_tensor(const DeviceSlot& slot, const float* values, cudaStream_t s);
   void clear_moments(cudaStream_t s);
 
-  // Clipping by the norm of all of `grads` (the layout's total) and AdamW on
-  // the shard's pieces at `lr`; returns the norm before clipping.
+  // Stage 1: clipping by the norm of all of `grads` (device layout, the
+  // layout's total) and AdamW on the shard's pieces at `lr`; returns the norm
+  // before clipping.
   double step(double lr, const float* grads, bf16* weights, cudaStream_t s);
+  // Stage 2: `shard_grads` is this shard's summed gradient (compact, host
+  // order); the norm over all ranks' shards (collective).
+  double step_sharded(double lr, const float* shard_grads, dist::Communicator& comm, bf16* weights, cudaStream_t s);
   // Collective: each rank's bf16 pieces of `weights` to every rank.
   void share_weights(dist::Communicator& comm, bf16* weights, cudaStream_t s) const;
   // Collective: every rank's fp32 master into `host` (host order), this
@@ -58,6 +72,10 @@ class DeviceShard {
                 std::span<float> exp_avg_sq, cudaStream_t s) const;
 
  private:
+  // AdamW on each own piece, its gradient at grads_of(piece), clipped by the norm at grad_norm_.
+  template <typename GradsOf>
+  double update(double lr, GradsOf&& grads_of, bf16* weights, cudaStream_t s);
+
   AdamWOptions adamw_;
   int rank_;
   dist::ShardLayout cut_;

@@ -102,15 +102,19 @@ void DeviceTransformer::carve(Arena& a, int64_t n, int64_t t) {
   max_tokens_ = n, max_targets_ = t;
 }
 
-template <typename P>
-DeviceTransformer::LayerParams<P> DeviceTransformer::layer_params(P base, int64_t l) const {
-  auto at = [&](const char* suffix) -> P {
+template <typename P, typename At>
+DeviceTransformer::LayerParams<P> DeviceTransformer::layer_params(int64_t l, At&& at) const {
+  auto tensor = [&](const char* suffix) -> P {
     const std::string name = fmt::format("model.layers.{}.{}", l, suffix);
-    return layout_.has(name) ? base + layout_.offset(name) : nullptr;
+    return layout_.has(name) ? at(layout_.offset(name)) : nullptr;
   };
-  return {at("input_layernorm.weight"), at("self_attn.q_proj.weight"), at("self_attn.q_proj.bias"),
-          at("self_attn.o_proj.weight"), at("self_attn.o_proj.bias"), at("post_attention_layernorm.weight"),
-          at("mlp.gate_proj.weight"),    at("mlp.down_proj.weight")};
+  return {tensor("input_layernorm.weight"), tensor("self_attn.q_proj.weight"), tensor("self_attn.q_proj.bias"),
+          tensor("self_attn.o_proj.weight"), tensor("self_attn.o_proj.bias"),
+          tensor("post_attention_layernorm.weight"), tensor("mlp.gate_proj.weight"), tensor("mlp.down_proj.weight")};
+}
+
+DeviceTransformer::LayerParams<const bf16*> DeviceTransformer::layer_weights(const bf16* weights, int64_t l) const {
+  return layer_params<const bf16*>(l, [&](size_t offset) { return weights + offset; });
 }
 
 void DeviceTransformer::linear(const bf16* x, const bf16* w, const bf16* bias, bf16* y, int64_t n, int64_t in,
@@ -193,7 +197,7 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
   timed(OpKind::elementwise, s, [&] { bc::embedding_forward(ef, s); });
   for (int64_t l = 0; l < L_count; ++l) {
     const Layer& L = layers_[static_cast<size_t>(l)];
-    const auto W = layer_params(weights, l);
+    const auto W = layer_weights(weights, l);
     bc::AddRmsNormForward nf;  // x_l = h_{l-1} + mlp_{l-1} (layer 0: the embeddings), n1 = norm(x_l)
     if (l == 0) {
       nf.residual = L.x;
@@ -283,7 +287,7 @@ void DeviceTransformer::layer_backward(const DeviceBatch& b, int64_t l, const La
   timed(OpKind::elementwise, s, [&] { bc::rmsnorm_backward(nb, s); });  // d_res_ = d(loss)/d(x_l)
 }
 
-void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, float* grads, cudaStream_t s,
+void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, GradientSink* grads, cudaStream_t s,
                                  const DeviceLora::Pass* lora) {
   if (lora && (!lora_ || !lora->grads)) fail("internal: an adapter backward without enable_lora or gradients");
   pass_ = lora;
@@ -296,30 +300,36 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, floa
   tb.n_rows = n, tb.hidden_dim = d, tb.vocab = c_.vocab_size, tb.n_targets = b.n_targets;
   tb.hidden = n_final_, tb.lm_head = weights + layout_.offset(head_name);
   tb.target_rows = b.target_rows, tb.target_ids = b.target_ids, tb.lse = target_lse_, tb.d_logp = b.d_logp;
-  tb.d_hidden = d_norm_, tb.d_lm_head = grads ? grads + layout_.offset(head_name) : nullptr;
+  tb.d_hidden = d_norm_, tb.d_lm_head = grads ? grads->at(layout_.offset(head_name)) : nullptr;
   tb.workspace = lm_head_ws_;
   tb.row_order = b.row_order, tb.row_group_start = b.row_group_start, tb.n_row_groups = b.n_row_groups;
   timed(OpKind::lm_head, s, [&] { bc::target_logprobs_backward(gemm(), tb, s); });
   bc::RmsNormBackward nb;
   nb.h = x_final_, nb.weight = weights + layout_.offset("model.norm.weight"), nb.rstd = rstd_final_;
   nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
-  nb.d_weight = grads ? grads + layout_.offset("model.norm.weight") : nullptr;
+  nb.d_weight = grads ? grads->at(layout_.offset("model.norm.weight")) : nullptr;
   nb.partials = partials_, nb.n_rows = n, nb.dim = d;
   timed(OpKind::elementwise, s, [&] { bc::rmsnorm_backward(nb, s); });
 
   for (int64_t l = c_.num_hidden_layers - 1; l >= 0; --l) {
     const Layer& L = layers_[static_cast<size_t>(l)];
-    const auto W = layer_params(weights, l);
+    const auto W = layer_weights(weights, l);
     if (recompute_) {  // rebuild this layer's activations from its saved input
       norm(L.x, W.in_norm, L.n1, L.rstd1, n, s);
       layer_body(b, l, W, L, false, s);
     }
-    layer_backward(b, l, W, grads ? layer_params(grads, l) : LayerParams<float*>{}, L, s);
+    if (!grads) {
+      layer_backward(b, l, W, LayerParams<float*>{}, L, s);
+      continue;
+    }
+    grads->open_layer(l, s);
+    layer_backward(b, l, W, layer_params<float*>(l, [&](size_t offset) { return grads->at(offset); }), L, s);
+    grads->close_layer(l, s);
   }
   if (!grads) return;  // a frozen embedding table
   bc::EmbeddingBackward eb;
   eb.ids = b.tokens, eb.order = b.id_order, eb.group_start = b.id_group_start, eb.n_groups = b.n_id_groups;
-  eb.d_out = d_res_, eb.d_table = grads + layout_.offset("model.embed_tokens.weight");
+  eb.d_out = d_res_, eb.d_table = grads->at(layout_.offset("model.embed_tokens.weight"));
   eb.n_tokens = n, eb.vocab = c_.vocab_size, eb.dim = d;
   timed(OpKind::elementwise, s, [&] { bc::embedding_backward(eb, s); });
 }

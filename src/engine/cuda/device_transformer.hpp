@@ -28,6 +28,29 @@ namespace duet::engine::cuda {
 
 using backend::cuda::bf16;
 
+// Where the backward accumulates (+=) the parameter gradients: one fp32 buffer
+// in the device layout (FlatGradients), or ZeRO-2's buckets (ShardedGradients),
+// which stage a layer's gradients between open_layer and close_layer and hand
+// them on when it closes.
+class GradientSink {
+ public:
+  virtual ~GradientSink() = default;
+  // The fp32 gradient of the tensor at device offset `offset`: a tensor of
+  // the open layer, or of the embedding, final norm or LM head.
+  virtual float* at(size_t offset) = 0;
+  virtual void open_layer(int64_t l, cudaStream_t s) {}
+  virtual void close_layer(int64_t l, cudaStream_t s) {}
+};
+
+class FlatGradients final : public GradientSink {
+ public:
+  explicit FlatGradients(float* grads) : grads_(grads) {}
+  float* at(size_t offset) override { return grads_ + offset; }
+
+ private:
+  float* grads_;
+};
+
 class DeviceTransformer {
  public:
   DeviceTransformer(const model::ModelConfig& config, const DeviceLayout& layout, bool recompute);
@@ -49,10 +72,10 @@ class DeviceTransformer {
                        const DeviceLora::Pass* lora = nullptr);
   // Σ_v z_v per target (device, [n_targets]) of the last forward.
   const float* logit_sums() const { return logit_sum_; }
-  // Accumulates into grads (fp32, device layout; null: the weights are frozen)
-  // the gradient of Σ_t batch.d_logp[t] · logp[t], and into the adapter's
-  // gradients with `lora`; needs the last forward of this batch, with the same `lora`.
-  void backward(const DeviceBatch& batch, const bf16* weights, float* grads, cudaStream_t stream,
+  // Accumulates into grads (null: the weights are frozen) the gradient of
+  // Σ_t batch.d_logp[t] · logp[t], and into the adapter's gradients with
+  // `lora`; needs the last forward of this batch, with the same `lora`.
+  void backward(const DeviceBatch& batch, const bf16* weights, GradientSink* grads, cudaStream_t stream,
                 const DeviceLora::Pass* lora = nullptr);
 
   // Made on first use: a transformer that only counts its carve needs no GPU.
@@ -68,8 +91,10 @@ class DeviceTransformer {
   struct LayerParams {  // one layer's tensors in a device-layout buffer
     P in_norm, qkv_w, qkv_b, o_w, o_b, post_norm, gate_up_w, down_w;
   };
-  template <typename P>
-  LayerParams<P> layer_params(P base, int64_t l) const;
+  // Layer l's tensors at at(device offset); a tensor the config lacks is null.
+  template <typename P, typename At>
+  LayerParams<P> layer_params(int64_t l, At&& at) const;
+  LayerParams<const bf16*> layer_weights(const bf16* weights, int64_t l) const;
 
   void layer_body(const DeviceBatch& b, int64_t l, const LayerParams<const bf16*>& W, const Layer& L,
                   bool with_down, cudaStream_t s);

@@ -6,6 +6,7 @@
 
 #include "engine/cuda/device_parameters.hpp"
 #include "engine/cuda/device_shard.hpp"
+#include "engine/cuda/sharded_gradients.hpp"
 #include "engine/cuda/device_transformer.hpp"
 
 namespace duet::engine {
@@ -18,10 +19,14 @@ MemoryEstimate estimate_cuda_memory(const model::ModelConfig& config, const Memo
   const DeviceLayout layout(config);
   // Under LoRA the model is frozen (bf16 weights only) and the reference is
   // the same weights with the adapter off. Under ZeRO-1 the model keeps bf16
-  // weights and fp32 gradients, the shard (cuda::DeviceShard) the rest.
-  const bool sharded = plan.zero_stage == 1 && plan.state == EngineState::training && !plan.lora;
-  const EngineState model_state =
-      plan.lora ? EngineState::scoring : (sharded ? EngineState::gradients : plan.state);
+  // weights and fp32 gradients, the shard (cuda::DeviceShard) the rest; under
+  // ZeRO-2 the bf16 weights alone, the gradient's shard and staging
+  // (cuda::ShardedGradients) the gradients.
+  const bool sharded =
+      (plan.zero_stage == 1 || plan.zero_stage == 2) && plan.state == EngineState::training && !plan.lora;
+  const bool sharded_grads = sharded && plan.zero_stage == 2;
+  EngineState model_state = plan.lora ? EngineState::scoring : (sharded ? EngineState::gradients : plan.state);
+  if (sharded_grads) model_state = EngineState::scoring;
   const auto p = cuda::parameter_bytes(layout.total, model_state);
   e.parts.emplace_back("weights (bf16)", p.weights);
   if (p.grads) e.parts.emplace_back("gradients (fp32)", p.grads);
@@ -30,9 +35,16 @@ MemoryEstimate estimate_cuda_memory(const model::ModelConfig& config, const Memo
   if (sharded) {
     const size_t shard = cuda::largest_shard(host_numel(layout), plan.ranks);
     e.parts.emplace_back(fmt::format("master and moments (fp32), a 1/{} shard", plan.ranks), 3 * sizeof(float) * shard);
+    if (sharded_grads) {
+      const auto g = cuda::sharded_gradient_bytes(config, layout, plan.ranks);
+      e.parts.emplace_back(fmt::format("gradients (fp32), a 1/{} shard", plan.ranks), g.shard);
+      e.parts.emplace_back("gradient staging (fp32: embedding, final norm, LM head, two layers)", g.staging);
+    }
     // A save gathers every shard's fp32 master through NCCL, which stages
-    // host buffers in one device buffer kept from then on.
-    if (plan.ranks > 1) e.parts.emplace_back("NCCL staging for checkpoints (from the first save)", sizeof(float) * shard);
+    // host buffers in one device buffer kept from then on (64 MiB pieces).
+    if (plan.ranks > 1)
+      e.parts.emplace_back("NCCL staging for checkpoints (from the first save)",
+                           cuda::gather_staging_bytes(host_numel(layout), plan.ranks));
   }
   if (plan.reference_copy && !plan.lora) e.parts.emplace_back("reference model (bf16)", p.weights);
   std::optional<DeviceLayout> adapter_layout;
