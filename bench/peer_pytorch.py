@@ -51,7 +51,6 @@ import copy
 import gc
 import importlib.util
 import json
-import math
 import os
 import random
 import statistics
@@ -907,6 +906,27 @@ def self_check(args) -> int:
 
 
 # ---------------------------------------------------------------- main
+def add_step_options(ap: argparse.ArgumentParser) -> None:
+    """The options of a step and its timing, shared with bench/peer_fsdp.py."""
+    ap.add_argument("--pack-tokens", type=int, default=8192, help="packed row capacity")
+    ap.add_argument("--pad-multiple", type=int, default=128, help="packed rows are padded to a multiple of this")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--checkpointing", choices=["auto", "on", "off"], default="auto",
+                    help="activation checkpointing (non-reentrant); auto: on for >= 7B")
+    ap.add_argument("--no-optimizer", action="store_true", help="no AdamW step (the paper's 8B setting on one GPU)")
+    ap.add_argument("--flex-compile", choices=["dynamic", "static"], default="dynamic",
+                    help="custom path: torch.compile(flex_attention, dynamic=...); falls back to static")
+    ap.add_argument("--logits-at", choices=["all", "targets"], default="all",
+                    help="all: logits at every row as transformers does by default; targets: logits_to_keep")
+    ap.add_argument("--data-dir", help="read DIR/<profile>.jsonl (pretokenized) instead of generating")
+    ap.add_argument("--beta", type=float, default=0.1)
+    ap.add_argument("--lr", type=float, default=1e-6)
+    ap.add_argument("--init-std", type=float, default=0.02)
+    ap.add_argument("--peak-tflops", type=float, default=989.0)
+    ap.add_argument("--seed", type=int, default=1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="llama-3.2-1b", help=f"one or more of {', '.join(ARCHS)} (comma-separated)")
@@ -916,32 +936,16 @@ def main() -> int:
                     help="examples (pairs) per optimizer step; default 64 (1B), 32 (3B), 16 (7-8B)")
     ap.add_argument("--micro-batch", type=int, default=0,
                     help="paired-padded: examples per micro-batch (default: the largest that fits)")
-    ap.add_argument("--pack-tokens", type=int, default=8192, help="packed row capacity")
-    ap.add_argument("--pad-multiple", type=int, default=128, help="packed rows are padded to a multiple of this")
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--checkpointing", choices=["auto", "on", "off"], default="auto",
-                    help="activation checkpointing (non-reentrant); auto: on for >= 7B")
-    ap.add_argument("--no-optimizer", action="store_true", help="no AdamW step (the paper's 8B setting on one GPU)")
+    add_step_options(ap)
     ap.add_argument("--flex-impl", choices=["custom", "hf"], default="custom",
                     help="custom: our function registered with AttentionInterface; hf: transformers' "
                          "flex_attention with the BlockMask passed as attention_mask")
-    ap.add_argument("--flex-compile", choices=["dynamic", "static"], default="dynamic",
-                    help="custom path: torch.compile(flex_attention, dynamic=...); falls back to static")
-    ap.add_argument("--logits-at", choices=["all", "targets"], default="all",
-                    help="all: logits at every row as transformers does by default; targets: logits_to_keep")
-    ap.add_argument("--data-dir", help="read DIR/<profile>.jsonl (pretokenized) instead of generating")
     ap.add_argument("--use-peft", action="store_true",
                     help="LoRA through peft (the reference = the policy with the adapter disabled, as TRL)")
     ap.add_argument("--lora-r", type=int, default=16)
     ap.add_argument("--lora-alpha", type=float, default=32)
     ap.add_argument("--lora-dropout", type=float, default=0.05)
     ap.add_argument("--lora-target-modules", default="all-linear")
-    ap.add_argument("--beta", type=float, default=0.1)
-    ap.add_argument("--lr", type=float, default=1e-6)
-    ap.add_argument("--init-std", type=float, default=0.02)
-    ap.add_argument("--peak-tflops", type=float, default=989.0)
-    ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="append one JSON line per configuration")
     ap.add_argument("--self-check", action="store_true",
                     help="tiny float32 models: every layout's log-probs, loss, gradients = paired-padded's")
