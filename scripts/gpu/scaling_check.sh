@@ -7,13 +7,19 @@
 #          gradients over ranks is ordered otherwise);
 #   kill   a rank SIGKILLed mid-run: seconds until the whole job has ended,
 #          then a resume from the last checkpoint on N GPUs continues the run;
+#   throughput  Llama-3.1-8B (random weights) full fine-tuning with AdamW and a
+#          reference at ZERO_STAGE (default 2 here: 8B fits 2 H200s from stage 2),
+#          hh-rlhf and capybara, shared and paired packed rows of 8192, 16 examples
+#          per GPU per step: samples/s (median of logged steps 3-10) and the peak
+#          memory of every GPU (nvidia-smi sampled); beside `fsdp` it is the
+#          scaling issue's table;
 #   fsdp   the PyTorch peer under FSDP2 (bench/peer_fsdp.py): its self-check (sharded
 #          step = one process's), then samples/s and peak memory per GPU on N GPUs
 #          (FSDP_ARGS overrides the benchmark's arguments; default Llama-3.1-8B,
 #          hh-rlhf and capybara, both packed layouts).
 # Logs and JSON go to $OUT, a short table last. Uses the packed binaries
 # (.gpubin, scripts/gpu/pack_binaries.sh) or builds (scripts/gpu/setup.sh).
-#   NGPU=8 scripts/gpu/scaling_check.sh [curve|kill|fsdp]...   (default: curve kill)
+#   NGPU=8 scripts/gpu/scaling_check.sh [curve|kill|throughput|fsdp]...   (default: curve kill)
 # ZERO_STAGE=1 or 2 runs the several-GPU runs at that ZeRO stage (default 0).
 set -uo pipefail
 OUT=${OUT:-/tmp/duet-out}
@@ -97,6 +103,57 @@ PY
       rcr=$?
       cp "$work/killed/metrics.jsonl" "$OUT/scaling_killed_metrics.jsonl"
       summary+=("kill: rank ${victim:+killed (pid $victim)}${victim:-not found}; job ended after $ended s; resume from $(basename "$last") exit $rcr, steps logged $(grep -c '"loss"' "$work/killed/metrics.jsonl")") ;;
+    throughput)
+      big=$work/8b
+      mkdir -p "$big"
+      cat > "$big/config.json" <<'JSON'
+{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128256, "hidden_size": 4096,
+ "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+ "head_dim": 128, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "max_position_embeddings": 131072,
+ "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                  "original_max_position_embeddings": 8192}, "tie_word_embeddings": false, "torch_dtype": "bfloat16"}
+JSON
+      "$DUET" init --config "$big/config.json" --out "$big/model" > "$OUT/throughput_init.log" 2>&1
+      stage=${ZERO_STAGE:-2}
+      for profile in hh-rlhf capybara; do
+        python3 scripts/make_synthetic_data.py --profile "$profile" --examples $((16 * N * 12)) --vocab-size 128256 \
+          --seed 1 --out "$big/$profile.jsonl" > /dev/null
+        for layout in shared paired; do
+          name="tp_${profile}_${layout}_$N"
+          nvidia-smi --query-gpu=index,memory.used --format=csv,noheader,nounits -lms 500 > "$OUT/$name.mem" &
+          smi=$!
+          torchrun --no-python --standalone --nproc_per_node "$N" "$DUET" train --model "$big/model" \
+            --data "$big/$profile.jsonl" --out "$big/$name" --device cuda --layout "$layout" --pack-tokens 8192 \
+            --batch-size $((16 * N)) --max-steps 10 --logging-steps 1 --save-steps 0 --zero-stage "$stage" \
+            --learning-rate 1e-6 --seed 1 --no-progress > "$OUT/$name.log" 2>&1
+          rc=$?
+          kill "$smi" 2>/dev/null
+          cp "$big/$name/metrics.jsonl" "$OUT/$name.metrics.jsonl" 2>/dev/null
+          rm -rf "$big/$name"  # the final model (16 GB) is not needed
+          python3 - "$OUT/$name.metrics.jsonl" "$OUT/$name.mem" "$profile" "$layout" "$N" "$stage" "$rc" <<'PY' \
+            | tee -a "$OUT/throughput_$N.jsonl"
+import json, statistics, sys
+metrics, mem, profile, layout, n, stage, rc = sys.argv[1:]
+try:
+    rows = [r for r in map(json.loads, open(metrics)) if "examples_per_second" in r]
+except OSError:
+    rows = []
+timed = [r["examples_per_second"] for r in rows if r["step"] >= 3]
+peak = {}
+for line in open(mem):
+    try:
+        gpu, used = (int(x) for x in line.split(","))
+        peak[gpu] = max(peak.get(gpu, 0), used)
+    except ValueError:
+        pass
+print(json.dumps({"tool": "duet", "arch": "llama-3.1-8b", "profile": profile, "layout": layout + "+packed",
+                  "gpus": int(n), "zero_stage": int(stage), "exit": int(rc), "steps_timed": len(timed),
+                  "samples_per_s": statistics.median(timed) if timed else None,
+                  "peak_gib_per_gpu": [round(peak[g] / 1024, 1) for g in sorted(peak)]}))
+PY
+        done
+      done
+      summary+=("throughput (ZeRO-$stage, $N GPUs): $(grep -c '"exit": 0' "$OUT/throughput_$N.jsonl") of 4 runs ok") ;;
     fsdp)
       torchrun --standalone --nproc_per_node "$N" bench/peer_fsdp.py --self-check > "$OUT/fsdp_self_check.log" 2>&1
       rcc=$?
