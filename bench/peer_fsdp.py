@@ -110,17 +110,23 @@ def make_optimizer(params, lr: float):
     raise error
 
 
-def step(peer, mbs, weights, examples_per_step: int, ranks: int):
-    """One DPO step over this rank's micro-batches; the global loss (sum over ranks)."""
+def backward_share(peer, mbs, weights, examples_per_step: int, ranks: int):
+    """This rank's micro-batches, forward and backward; the step's loss summed over the ranks."""
     total = torch.zeros((), dtype=torch.float32, device=peer.device)
     for mb, w in zip(mbs, weights):
         # loss = sum / divisor; a filler's divisor is infinite: it runs, its gradient is zero.
         loss, _ = peer.microbatch(mb, examples_per_step / ranks if w else math.inf)
         total += loss * (w / ranks)
+    dist.all_reduce(total)
+    return total
+
+
+def step(peer, mbs, weights, examples_per_step: int, ranks: int):
+    """One DPO step over this rank's micro-batches; the global loss."""
+    total = backward_share(peer, mbs, weights, examples_per_step, ranks)
     if peer.opt is not None:
         peer.opt.step()
     peer.policy.zero_grad(set_to_none=True)
-    dist.all_reduce(total)
     return total
 
 
@@ -145,16 +151,15 @@ def run_config(peer, args, arch, spec, profile, layout, exs, info, rank, ranks) 
     peer.use_attention(True)
     pp.free_memory()
     try:
-        steps, fillers, local_stats = [], 0, []
+        steps, fillers, stats = [], 0, []
         for s in range(n_steps):
             mbs, weights, f = rank_microbatches(layout, exs, list(range(s * E, (s + 1) * E)), rank, ranks, args,
                                                 window)
             fillers += f
-            local_stats.append({k: sum(mb[k] * w for mb, w in zip(mbs, weights))
+            stats.append({k: sum(mb[k] * w for mb, w in zip(mbs, weights))
                                 for k in ("real_tokens", "row_tokens", "pred_rows", "vis_pairs")})
             steps.append(([pp.to_device(mb, peer.device) for mb in mbs], weights))
-        stats = local_stats  # summed over ranks below
-        for st in stats:
+        for st in stats:  # this rank's, then summed over the ranks
             t = torch.tensor([st[k] for k in sorted(st)], dtype=torch.float64, device="cuda")
             dist.all_reduce(t)
             for k, v in zip(sorted(st), t.tolist()):
@@ -291,10 +296,7 @@ def self_check(args, rank, ranks, device) -> int:
         peer.use_attention(True)
         local, weights, fillers = rank_microbatches(layout, exs, list(range(E)), rank, ranks,
                                                     argparse.Namespace(pack_tokens=256, pad_multiple=128), window)
-        total = torch.zeros((), dtype=torch.float32, device=device)
-        for mb, w in zip(local, weights):
-            total += peer.microbatch(pp.to_device(mb, device), E / ranks if w else math.inf)[0] * (w / ranks)
-        dist.all_reduce(total)
+        total = backward_share(peer, [pp.to_device(mb, device) for mb in local], weights, E, ranks)
         worst = 0.0
         for n, p in policy.named_parameters():
             if p.grad is None:

@@ -53,19 +53,8 @@ void select_device() {
   check(cudaSetDevice(device), "selecting the GPU");
 }
 
-// ZeRO-1/2 training: the master weights and moments live in a cuda::DeviceShard.
-bool sharded(const EngineOptions& o) {
-  return (o.zero_stage == 1 || o.zero_stage == 2) && o.state == EngineState::training && !o.lora;
-}
-
-// The state the model's own weights are held in: frozen (bf16 only) under
-// LoRA; under ZeRO-1 the bf16 weights and the whole gradient (the shard has
-// the rest); under ZeRO-2 the bf16 weights alone (cuda::ShardedGradients has the gradient).
-EngineState model_state(const EngineOptions& o) {
-  if (o.lora) return EngineState::scoring;
-  if (!sharded(o)) return o.state;
-  return o.zero_stage == 2 ? EngineState::scoring : EngineState::gradients;
-}
+bool sharded(const EngineOptions& o) { return cuda::shards_optimizer(o.zero_stage, o.state, o.lora.has_value()); }
+EngineState model_state(const EngineOptions& o) { return cuda::model_state(o.zero_stage, o.state, o.lora.has_value()); }
 
 // Before anything is allocated: what this engine's data parallelism does not do.
 void check_data_parallel(const EngineOptions& o) {

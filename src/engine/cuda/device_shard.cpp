@@ -22,6 +22,16 @@ void check_zero_stage(int zero_stage, bool lora) {
          zero_stage);
 }
 
+bool shards_optimizer(int zero_stage, EngineState state, bool lora) {
+  return (zero_stage == 1 || zero_stage == 2) && state == EngineState::training && !lora;
+}
+
+EngineState model_state(int zero_stage, EngineState state, bool lora) {
+  if (lora) return EngineState::scoring;
+  if (!shards_optimizer(zero_stage, state, lora)) return state;
+  return zero_stage == 2 ? EngineState::scoring : EngineState::gradients;
+}
+
 size_t largest_shard(size_t host_elements, int ranks) { return dist::ShardLayout(host_elements, ranks).size(0); }
 
 size_t gather_staging_bytes(size_t host_elements, int ranks) {

@@ -20,6 +20,7 @@
 #include "engine/adamw.hpp"
 #include "engine/cuda/device_memory.hpp"
 #include "engine/device_layout.hpp"
+#include "engine/engine.hpp"
 #include "engine/parameters.hpp"
 #include "engine/shard_pieces.hpp"
 
@@ -29,6 +30,14 @@ using backend::cuda::bf16;
 
 // The ZeRO stages the CUDA engine runs (0, 1 and 2, not with LoRA): one line otherwise.
 void check_zero_stage(int zero_stage, bool lora);
+
+// ZeRO-1/2 training: the master weights and moments live in a DeviceShard.
+bool shards_optimizer(int zero_stage, EngineState state, bool lora);
+// The state the model's own weights are held in (DeviceParameters): frozen
+// (bf16 only) under LoRA; under ZeRO-1 the bf16 weights and the whole gradient
+// (the shard has the rest); under ZeRO-2 the bf16 weights alone
+// (ShardedGradients has the gradient). The engine and the memory estimate both ask.
+EngineState model_state(int zero_stage, EngineState state, bool lora);
 
 // Elements of the largest rank's shard (rank 0's) of `host_elements`
 // parameters cut over `ranks`: the length of its fp32 master and of each moment.

@@ -22,12 +22,10 @@ MemoryEstimate estimate_cuda_memory(const model::ModelConfig& config, const Memo
   // weights and fp32 gradients, the shard (cuda::DeviceShard) the rest; under
   // ZeRO-2 the bf16 weights alone, the gradient's shard and staging
   // (cuda::ShardedGradients) the gradients.
-  const bool sharded =
-      (plan.zero_stage == 1 || plan.zero_stage == 2) && plan.state == EngineState::training && !plan.lora;
+  const bool lora = plan.lora.has_value();
+  const bool sharded = cuda::shards_optimizer(plan.zero_stage, plan.state, lora);
   const bool sharded_grads = sharded && plan.zero_stage == 2;
-  EngineState model_state = plan.lora ? EngineState::scoring : (sharded ? EngineState::gradients : plan.state);
-  if (sharded_grads) model_state = EngineState::scoring;
-  const auto p = cuda::parameter_bytes(layout.total, model_state);
+  const auto p = cuda::parameter_bytes(layout.total, cuda::model_state(plan.zero_stage, plan.state, lora));
   e.parts.emplace_back("weights (bf16)", p.weights);
   if (p.grads) e.parts.emplace_back("gradients (fp32)", p.grads);
   if (p.master) e.parts.emplace_back("master weights (fp32)", p.master);
