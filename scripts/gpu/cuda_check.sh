@@ -3,7 +3,7 @@
 # compares the CUDA engine with transformers (scripts/gpu/compare_cuda.py) and
 # runs the CUDA benchmarks; logs and JSON go to $OUT, a short table is printed
 # last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
-#   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer|lora|auto]...
+#   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer|lora|auto|zero3]...
 #   (default: tests compare attention steps; BENCH_ARGS / PEER_ARGS override the
 #   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds)
 set -uo pipefail
@@ -130,6 +130,51 @@ print(json.load(open(f[-1]))['options']['device'] if f else 'no trainer_state.js
       [ "$engine" = cuda ] || rc=1
       tail -3 "$OUT/auto.log"
       summary+=("auto device: exit $rc, engine ${engine:-none}") ;;
+    zero3)  # ZeRO stages 2 and 3 through duet train on one GPU: one process, and one NCCL rank under torchrun
+      w=/tmp/duet-zero3 && rm -rf "$w" && mkdir -p "$w"
+      printf '%s' '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32000,
+        "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 8, "num_attention_heads": 8,
+        "num_key_value_heads": 2, "head_dim": 128, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+        "max_position_embeddings": 8192, "tie_word_embeddings": false, "torch_dtype": "bfloat16"}' > "$w/config.json"
+      "$DUET" init --config "$w/config.json" --out "$w/model" > "$OUT/zero3.log" 2>&1
+      python3 scripts/make_synthetic_data.py --profile hh-rlhf --examples 1024 --vocab-size 32000 --seed 1 \
+        --out "$w/data.jsonl" >> "$OUT/zero3.log" 2>&1
+      rc=0
+      for run in "stage0 1 0" "stage2 1 2" "stage3 1 3" "stage3_nccl torchrun 3"; do
+        set -- $run
+        args=(train --model "$w/model" --data "$w/data.jsonl" --out "$w/$1" --device cuda --layout shared
+              --pack-tokens 4096 --batch-size 64 --max-steps 12 --logging-steps 1 --save-steps 0
+              --learning-rate 5e-5 --seed 1 --no-progress --zero-stage "$3")
+        if [ "$2" = torchrun ]; then
+          timeout 300 torchrun --no-python --standalone --nproc_per_node 1 "$DUET" "${args[@]}" >> "$OUT/zero3.log" 2>&1
+        else
+          timeout 300 "$DUET" "${args[@]}" >> "$OUT/zero3.log" 2>&1
+        fi || { rc=1; echo "zero3: $1 failed"; }
+        cp "$w/$1/metrics.jsonl" "$OUT/zero3_$1.metrics.jsonl" 2>/dev/null
+      done
+      python3 - "$OUT" <<'PY' | tee "$OUT/zero3_summary.txt"
+import json, statistics, sys
+out = sys.argv[1]
+def load(name):
+    try:
+        return [r for r in map(json.loads, open(f"{out}/zero3_{name}.metrics.jsonl")) if "loss" in r and "step" in r]
+    except OSError:
+        return []
+base = load("stage0")
+for name in ("stage0", "stage2", "stage3", "stage3_nccl"):
+    rows = load(name)
+    if not rows or len(rows) != len(base):
+        print(f"{name:12s} missing or short ({len(rows)} of {len(base)} steps)")
+        continue
+    loss = max(abs(a["loss"] - b["loss"]) for a, b in zip(rows, base))
+    norm = max(abs(a["grad_norm"] - b["grad_norm"]) / b["grad_norm"] for a, b in zip(rows, base))
+    rate = statistics.median(r["examples_per_second"] for r in rows if r["step"] >= 3)
+    peak = max(r.get("gpu_memory_gib", 0) for r in rows)
+    print(f"{name:12s} steps {len(rows)}  max |loss - stage0| {loss:.3e}  max rel grad-norm diff {norm:.2e}  "
+          f"samples/s {rate:.2f}  peak GiB {peak:.2f}")
+PY
+      grep -q "missing" "$OUT/zero3_summary.txt" && rc=1
+      summary+=("zero3: exit $rc") ;;
     peer)  # the PyTorch peer on the same GPU (bench/peer_pytorch.py, docs/peer.md)
       timeout "${PEER_TIMEOUT:-600}" python3 bench/peer_pytorch.py ${PEER_ARGS:---arch llama-3.2-1b --profile hh-rlhf} \
         --json "$OUT/peer.jsonl" > "$OUT/peer.txt" 2>&1

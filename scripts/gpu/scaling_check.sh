@@ -8,7 +8,7 @@
 #   kill   a rank SIGKILLed mid-run: seconds until the whole job has ended,
 #          then a resume from the last checkpoint on N GPUs continues the run;
 #   throughput  Llama-3.1-8B (random weights) full fine-tuning with AdamW and a
-#          reference at ZERO_STAGE (default 2 here: 8B fits 2 H200s from stage 2),
+#          reference at ZERO_STAGE (default 3 here, the seed paper's; 8B fits 2 H200s from stage 2),
 #          hh-rlhf and capybara, shared and paired packed rows of 8192, 16 examples
 #          per GPU per step: samples/s (median of logged steps 3-10) and the peak
 #          memory of every GPU (nvidia-smi sampled); beside `fsdp` it is the
@@ -20,7 +20,7 @@
 # Logs and JSON go to $OUT, a short table last. Uses the packed binaries
 # (.gpubin, scripts/gpu/pack_binaries.sh) or builds (scripts/gpu/setup.sh).
 #   NGPU=8 scripts/gpu/scaling_check.sh [curve|kill|throughput|fsdp]...   (default: curve kill)
-# ZERO_STAGE=1 or 2 runs the several-GPU runs at that ZeRO stage (default 0).
+# ZERO_STAGE=1, 2 or 3 runs the several-GPU runs at that ZeRO stage (default 0).
 set -uo pipefail
 OUT=${OUT:-/tmp/duet-out}
 mkdir -p "$OUT"
@@ -114,7 +114,7 @@ PY
                   "original_max_position_embeddings": 8192}, "tie_word_embeddings": false, "torch_dtype": "bfloat16"}
 JSON
       "$DUET" init --config "$big/config.json" --out "$big/model" > "$OUT/throughput_init.log" 2>&1
-      stage=${ZERO_STAGE:-2}
+      stage=${ZERO_STAGE:-3}
       for profile in hh-rlhf capybara; do
         python3 scripts/make_synthetic_data.py --profile "$profile" --examples $((16 * N * 12)) --vocab-size 128256 \
           --seed 1 --out "$big/$profile.jsonl" > /dev/null

@@ -3,6 +3,7 @@
 // for rows of --pack-tokens or for the longest row the steps of a --data file
 // can bring, and the longest row that fits a GPU of a given size. See
 // docs/memory.md.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -113,10 +114,13 @@ int run_estimate(const EstimateOptions& o) {
     return 0;
   }
   std::printf("%s\n", describe(o, plan).c_str());
+  const std::string context = "CUDA context and libraries (--context-gib)";
+  int width = static_cast<int>(context.size());
+  for (const auto& part : e.parts) width = std::max(width, static_cast<int>(part.first.size()));
   for (const auto& [what, bytes] : e.parts)
-    std::printf("  %-44s %8.2f GiB\n", what.c_str(), static_cast<double>(bytes) / kGiB);
-  std::printf("  %-44s %8.2f GiB\n", "CUDA context and libraries (--context-gib)", o.context_gib);
-  std::printf("  %-44s %8.2f GiB\n", "total", total);
+    std::printf("  %-*s %8.2f GiB\n", width, what.c_str(), static_cast<double>(bytes) / kGiB);
+  std::printf("  %-*s %8.2f GiB\n", width, context.c_str(), o.context_gib);
+  std::printf("  %-*s %8.2f GiB\n", width, "total", total);
   if (longest_recompute == 0) {
     std::printf("on a %.0f GiB GPU: does not fit, not even a row of 256 tokens with --gradient-checkpointing: the "
                 "model's state is too large for one GPU; lighter: --no-reference (a reference cache), --use-peft, "

@@ -54,6 +54,7 @@ void select_device() {
 }
 
 bool sharded(const EngineOptions& o) { return cuda::shards_optimizer(o.zero_stage, o.state, o.lora.has_value()); }
+bool sharded_weights(const EngineOptions& o) { return cuda::shards_weights(o.zero_stage, o.state, o.lora.has_value()); }
 EngineState model_state(const EngineOptions& o) { return cuda::model_state(o.zero_stage, o.state, o.lora.has_value()); }
 
 // Before anything is allocated: what this engine's data parallelism does not do.
@@ -91,26 +92,44 @@ CudaEngine::CudaEngine(const EngineOptions& o)
   }
   check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
   model_params_ = std::make_unique<cuda::DeviceParameters>(DeviceLayout(config_), layout_parameters(config_),
-                                                           model_state(o), o.adamw);
-  model_ = std::make_unique<cuda::DeviceTransformer>(config_, model_params_->layout(), o.gradient_checkpointing);
-  if (sharded(o)) shard_ = std::make_unique<cuda::DeviceShard>(model_params_->layout(), o.rank, o.ranks, o.adamw);
-  if (sharded(o) && o.zero_stage == 2)
-    grads_ = std::make_unique<cuda::ShardedGradients>(config_, model_params_->layout(), o.rank, o.ranks);
+                                                           model_state(o), o.adamw, !sharded_weights(o));
+  const DeviceLayout& layout = model_params_->layout();
+  model_ = std::make_unique<cuda::DeviceTransformer>(config_, layout, o.gradient_checkpointing);
+  if (sharded(o)) shard_ = std::make_unique<cuda::DeviceShard>(layout, o.rank, o.ranks, o.adamw);
+  if (sharded(o) && o.zero_stage >= 2)
+    grads_ = std::make_unique<cuda::ShardedGradients>(config_, layout, o.rank, o.ranks);
+  // ZeRO-3: the policy's and the reference's bf16 weights sharded, two gathered layers for both.
+  auto make_sharded = [&](const char* what, cuda::ShardedWeights*& alias) {
+    if (!gathered_) gathered_ = std::make_shared<cuda::LayerBuffers>(config_, layout);
+    auto w = std::make_unique<cuda::ShardedWeights>(config_, layout, o.rank, o.ranks, gathered_, what);
+    alias = w.get();
+    return w;
+  };
+  if (sharded_weights(o))
+    policy_weights_ = make_sharded("the model", sharded_policy_);
+  else
+    policy_weights_ = std::make_unique<cuda::FlatWeights>(model_params_->weights());
 
   if (o.random_model) {
     random_weights(o.random_seed, static_cast<float>(o.random_std));
   } else {
     ParameterSet<float>& host = model_params_->host(stream_);
     load_weights(host, o.model);
-    model_params_->upload(stream_);  // master, bf16 weights from it, zero moments (or the bf16 weights alone)
-    if (shard_) {  // ZeRO-1/2: the shard's master from the host, zero moments
+    if (sharded_policy_)
+      sharded_policy_->load(layout, host, stream_);  // the whole outer tensors, this rank's pieces of the layers
+    else
+      model_params_->upload(stream_);  // master, bf16 weights from it, zero moments (or the bf16 weights alone)
+    if (shard_) {  // ZeRO-1/2/3: the shard's master from the host, zero moments
       const size_t begin = shard_->begin(), n = shard_->end() - begin;
       const std::vector<float> zeros(n, 0.0f);
-      shard_->load(host.values().subspan(begin, n), zeros, zeros, 0, model_params_->weights(), stream_);
+      shard_->load(host.values().subspan(begin, n), zeros, zeros, 0, piece_weights(), stream_);
     }
   }
   const size_t n = model_params_->numel();
-  if (o.reference_is_start) {
+  if (o.reference_is_start && sharded_policy_) {
+    reference_weights_ = make_sharded("the reference model", sharded_reference_);
+    sharded_reference_->copy_from(*sharded_policy_, stream_);
+  } else if (o.reference_is_start) {
     reference_.allocate(n * sizeof(bf16), "the reference model");
     check(cudaMemcpyAsync(reference_.as<bf16>(), model_params_->weights(), n * sizeof(bf16),
                           cudaMemcpyDeviceToDevice, stream_),
@@ -118,9 +137,15 @@ CudaEngine::CudaEngine(const EngineOptions& o)
   } else if (!o.reference.empty()) {
     ParameterSet<float> ref(config_);
     load_weights(ref, o.reference);
-    reference_.allocate(n * sizeof(bf16), "the reference model");
-    cuda::upload_bf16(model_params_->layout(), ref, reference_.as<bf16>(), stream_);
+    if (sharded_policy_) {
+      reference_weights_ = make_sharded("the reference model", sharded_reference_);
+      sharded_reference_->load(layout, ref, stream_);
+    } else {
+      reference_.allocate(n * sizeof(bf16), "the reference model");
+      cuda::upload_bf16(layout, ref, reference_.as<bf16>(), stream_);
+    }
   }
+  if (reference_.bytes() > 0) reference_weights_ = std::make_unique<cuda::FlatWeights>(reference_.as<bf16>());
   if (lora_) {
     const auto slots = layout_adapter(config_, *lora_);
     adapter_ = std::make_unique<cuda::DeviceParameters>(DeviceLayout(slots), slots, o.state, o.adamw);
@@ -148,7 +173,7 @@ void CudaEngine::random_weights(uint64_t seed, float std) {
   size_t largest = 0;
   for (const auto& s : layout.slots) largest = std::max(largest, s.numel);
   cuda::DeviceBuffer staging(P.trains() ? 0 : largest * sizeof(float), "making random weights");
-  check(cudaMemsetAsync(P.weights(), 0, P.numel() * sizeof(bf16), stream_), "clearing the weights");
+  if (P.weights()) check(cudaMemsetAsync(P.weights(), 0, P.numel() * sizeof(bf16), stream_), "clearing the weights");
   P.clear_state(stream_);
   if (shard_) shard_->clear_moments(stream_);
   for (const auto& s : layout.slots) {
@@ -162,7 +187,10 @@ void CudaEngine::random_weights(uint64_t seed, float std) {
     } else {
       bc::fill_normal_f32(f32, std, seed * 1000003u + s.host_slot, numel, stream_);
     }
-    bc::convert_f32_to_bf16(f32, P.weights() + s.offset, numel, stream_);
+    if (sharded_policy_)
+      sharded_policy_->set_tensor(s, f32, stream_);
+    else
+      bc::convert_f32_to_bf16(f32, P.weights() + s.offset, numel, stream_);
     if (shard_) shard_->load_tensor(s, f32, stream_);
   }
   check(cudaStreamSynchronize(stream_), "making random weights");
@@ -222,10 +250,11 @@ void CudaEngine::load_batch(const Batch& b) {
   has_loaded_ = true;
 }
 
-std::vector<ResponseLogp> CudaEngine::score_with(const Batch& b, const bf16* weights,
+std::vector<ResponseLogp> CudaEngine::score_with(const Batch& b, cuda::WeightSource& weights,
                                                  const cuda::DeviceLora::Pass* lora) {
   load_batch(b);
   const float* logp = model_->forward(batch_, weights, stream_, lora);
+  weights.finish_pass();
   const auto nt = static_cast<size_t>(b.n_targets());
   results_.reserve(2 * nt * sizeof(float) + 64);  // log-probs, then logit sums
   check(cudaMemcpyAsync(results_.as<float>(), logp, nt * sizeof(float), cudaMemcpyDeviceToHost, stream_),
@@ -249,15 +278,23 @@ cuda::DeviceLora::Pass CudaEngine::adapter_pass(const Batch& b, bool with_grads)
 }
 
 std::vector<ResponseLogp> CudaEngine::score_policy(const Batch& b) {
-  if (!adapter_) return score_with(b, model_params_->weights(), nullptr);
+  if (!adapter_) return score_with(b, *policy_weights_, nullptr);
   const auto pass = adapter_pass(b, false);
-  return score_with(b, model_params_->weights(), &pass);
+  return score_with(b, *policy_weights_, &pass);
 }
 
 std::vector<ResponseLogp> CudaEngine::score_reference(const Batch& b) {
-  if (reference_is_base_) return score_with(b, model_params_->weights(), nullptr);  // the adapter off
+  if (reference_is_base_) return score_with(b, *policy_weights_, nullptr);  // the adapter off
   if (!has_reference()) fail("internal: this engine was built without a reference model");
-  return score_with(b, reference_.as<bf16>(), nullptr);
+  return score_with(b, *reference_weights_, nullptr);
+}
+
+void CudaEngine::score_empty(bool reference) {
+  cuda::ShardedWeights* w = reference ? sharded_reference_ : sharded_policy_;
+  if (!w) return;  // nothing gathered: the weights are whole on every rank
+  model_->pass_without_rows(*w, nullptr, false, stream_);
+  w->finish_pass();
+  check(cudaStreamSynchronize(stream_), "the forward pass");
 }
 
 void CudaEngine::require(EngineState needed, const char* what) const {
@@ -285,22 +322,25 @@ void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
                         stream_), "copying gradients to the GPU");
   if (adapter_) {
     const auto pass = adapter_pass(b, true);
-    model_->backward(batch_, model_params_->weights(), nullptr, stream_, &pass);
-  } else if (grads_) {  // ZeRO-2: each layer's gradients reduced into the shards as the backward leaves it
-    if (!grads_->has_communicator()) fail("internal: backprop of a ZeRO-2 CUDA engine before enable_data_parallel");
-    model_->backward(batch_, model_params_->weights(), grads_.get(), stream_);
+    model_->backward(batch_, *policy_weights_, nullptr, stream_, &pass);
+  } else if (grads_) {  // ZeRO-2/3: each layer's gradients reduced into the shards as the backward leaves it
+    if (!grads_->has_communicator()) fail("internal: backprop of a ZeRO-2/3 CUDA engine before enable_data_parallel");
+    model_->backward(batch_, *policy_weights_, grads_.get(), stream_);
     grads_->finish_backward();
+    policy_weights_->finish_pass();
   } else {
     cuda::FlatGradients flat(model_params_->grads());
-    model_->backward(batch_, model_params_->weights(), &flat, stream_);
+    model_->backward(batch_, *policy_weights_, &flat, stream_);
   }
   check(cudaStreamSynchronize(stream_), "the backward pass");  // results_ is reused by the next forward
 }
 
 void CudaEngine::backprop_empty() {
   if (!grads_) return;  // the gradients are summed over the ranks at the step
-  if (!grads_->has_communicator()) fail("internal: backprop of a ZeRO-2 CUDA engine before enable_data_parallel");
-  grads_->empty_backward(stream_);
+  if (!grads_->has_communicator()) fail("internal: backprop of a ZeRO-2/3 CUDA engine before enable_data_parallel");
+  model_->pass_without_rows(*policy_weights_, grads_.get(), true, stream_);
+  grads_->finish_backward();
+  policy_weights_->finish_pass();
   check(cudaStreamSynchronize(stream_), "the backward pass");
 }
 
@@ -323,10 +363,10 @@ double CudaEngine::optimizer_step(double lr) {
   require(EngineState::training, "optimizer_step");
   const auto timed = model_->timer().scope(cuda::OpKind::optimizer, stream_);
   if (shard_) sharded_comm("optimizer_step");
-  if (grads_) {  // ZeRO-2: the layers are in the shard already, the outer bucket joins them
+  if (grads_) {  // ZeRO-2/3: the layers are in the shard already, the outer bucket joins them
     grads_->finish_step(stream_);
-    const double norm = shard_->step_sharded(lr, grads_->shard(), *comm_, model_params_->weights(), stream_);
-    shard_->share_weights(*comm_, model_params_->weights(), stream_);
+    const double norm = shard_->step_sharded(lr, grads_->shard(), *comm_, piece_weights(), stream_);
+    share_weights();
     host_master_stale_ = true;
     return norm;
   }
@@ -335,14 +375,25 @@ double CudaEngine::optimizer_step(double lr) {
     comm_->all_reduce_sum(trained().grads(), trained().numel());
   }
   if (!shard_) return trained().step(lr, stream_);
-  const double norm = shard_->step(lr, model_params_->grads(), model_params_->weights(), stream_);
-  shard_->share_weights(*comm_, model_params_->weights(), stream_);
+  const double norm = shard_->step(lr, model_params_->grads(), piece_weights(), stream_);
+  share_weights();
   host_master_stale_ = true;
   return norm;
 }
 
+cuda::PieceWeights CudaEngine::piece_weights() const {
+  if (!sharded_policy_) return cuda::full_weights(model_params_->weights());
+  return [w = sharded_policy_](const ShardPiece& p) { return w->own(p); };
+}
+
+void CudaEngine::share_weights() {
+  if (!sharded_policy_) return shard_->share_weights(*comm_, model_params_->weights(), stream_);
+  sharded_policy_->changed();  // its next gathers read the updated shards
+  sharded_policy_->share_outer(stream_);
+}
+
 dist::Communicator& CudaEngine::sharded_comm(const char* what) const {
-  if (!comm_ || !sharded_) fail("internal: {} of a sharded (ZeRO-1/2) CUDA engine before enable_data_parallel", what);
+  if (!comm_ || !sharded_) fail("internal: {} of a sharded (ZeRO-1/2/3) CUDA engine before enable_data_parallel", what);
   return *comm_;
 }
 
@@ -359,6 +410,8 @@ void CudaEngine::enable_data_parallel(dist::Communicator& comm, int zero_stage) 
   if (lora_) fail("--use-peft with several ranks: LoRA is not data parallel yet; run one process");
   comm_ = &comm;
   if (grads_) grads_->set_communicator(comm);
+  for (cuda::ShardedWeights* w : {sharded_policy_, sharded_reference_})
+    if (w) w->set_communicator(comm);
   if (!shard_) return;
   sharded_ = std::make_unique<ShardedAdamW>(comm, zero_stage, layout_parameters(config_), adamw_);
   if (sharded_->shard_begin() != shard_->begin() || sharded_->shard_end() != shard_->end())
@@ -394,13 +447,13 @@ AdamW& CudaEngine::optimizer() {
 void CudaEngine::state_changed() {
   require(EngineState::training, "state_changed");
   if (!shard_) return trained().upload(stream_);
-  dist::Communicator& comm = sharded_comm("state_changed");
+  sharded_comm("state_changed");
   if (host_master_stale_ && sharded_->weights_current())
     fail("internal: state_changed() on a sharded CUDA engine whose host state was not gathered");
   const size_t begin = shard_->begin(), n = shard_->end() - begin;
   shard_->load(model_params_->host(stream_).values().subspan(begin, n), sharded_->exp_avg(), sharded_->exp_avg_sq(),
-               sharded_->steps(), model_params_->weights(), stream_);
-  shard_->share_weights(comm, model_params_->weights(), stream_);
+               sharded_->steps(), piece_weights(), stream_);
+  share_weights();
   sharded_->mark_weights_current();
   host_master_stale_ = ranks_ > 1;  // the other ranks' ranges on this host are the ones before the resume
 }

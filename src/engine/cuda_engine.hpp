@@ -7,7 +7,9 @@
 // model with the adapter off. At ZeRO stage 1 the fp32 master weights and
 // moments are this rank's shard only (cuda::DeviceShard), from construction;
 // at stage 2 the fp32 gradients too (cuda::ShardedGradients: reduced layer by
-// layer during the backward).
+// layer during the backward); at stage 3 the bf16 weights of the model and of
+// the reference too (cuda::ShardedWeights: gathered layer by layer during
+// every pass).
 #include <memory>
 #include <optional>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "engine/device_layout.hpp"
 #include "engine/cuda/device_shard.hpp"
 #include "engine/cuda/sharded_gradients.hpp"
+#include "engine/cuda/sharded_weights.hpp"
 #include "engine/engine.hpp"
 #include "engine/sharded_adamw.hpp"
 
@@ -30,12 +33,13 @@ class CudaEngine final : public Engine {
   ~CudaEngine() override;
 
   const model::ModelConfig& config() const override { return config_; }
-  bool has_reference() const override { return reference_.bytes() > 0 || reference_is_base_; }
+  bool has_reference() const override { return reference_weights_ || reference_is_base_; }
   std::vector<ResponseLogp> score_policy(const Batch& batch) override;
   std::vector<ResponseLogp> score_reference(const Batch& batch) override;
   void zero_grad() override;
   void backprop(const Batch& batch, std::span<const double> d_response) override;
   void backprop_empty() override;
+  void score_empty(bool reference) override;
   const ParameterSet<float>& gradients() override;
   double optimizer_step(double lr) override;
   ParameterSet<float>& master_weights() override;
@@ -49,11 +53,13 @@ class CudaEngine final : public Engine {
   // sharded_optimizer(); gather_weights() brings the fp32 master to the host
   // for a save. Stage 2: the gradients are summed into each rank's shard
   // during the backward, so every rank must run as many backprops
-  // (backprop_empty where it has no row). Stage 3: not yet (one line at construction).
+  // (backprop_empty where it has no row). Stage 3: each layer's weights are
+  // gathered as a pass reaches it, so every rank must also run as many
+  // forwards of the policy and of the reference (score_empty).
   void enable_data_parallel(dist::Communicator& comm, int zero_stage) override;
   ShardedAdamW* sharded_optimizer() override { return sharded_.get(); }
   void gather_weights() override;
-  void gather_working_weights() override {}  // the bf16 weights are complete after every step
+  void gather_working_weights() override {}  // stages 0-2: whole after every step; 3: gathered per layer
 
   const LoraConfig* lora() const override { return lora_ ? &*lora_ : nullptr; }
   const ParameterSet<float>& base_weights() override { return model_params_->host(stream_); }
@@ -71,8 +77,12 @@ class CudaEngine final : public Engine {
   void ensure_capacity(int64_t n_tokens, int64_t n_targets);
   int64_t longest_row_in_free_memory();  // for the out-of-memory message
   void load_batch(const Batch& batch);
-  std::vector<ResponseLogp> score_with(const Batch& batch, const backend::cuda::bf16* weights,
+  std::vector<ResponseLogp> score_with(const Batch& batch, cuda::WeightSource& weights,
                                        const cuda::DeviceLora::Pass* lora);
+  // Where a step or a load writes this rank's bf16 pieces (ZeRO-1/2/3).
+  cuda::PieceWeights piece_weights() const;
+  // After the shard's bf16 pieces changed: every rank's whole again (stages 1-2), or the outer tensors (3).
+  void share_weights();
   cuda::DeviceLora::Pass adapter_pass(const Batch& batch, bool with_grads) const;
   // What is trained: the adapter under LoRA, else the model.
   cuda::DeviceParameters& trained() const { return adapter_ ? *adapter_ : *model_params_; }
@@ -87,7 +97,11 @@ class CudaEngine final : public Engine {
   std::unique_ptr<cuda::DeviceParameters> adapter_;
   std::unique_ptr<cuda::DeviceTransformer> model_;
 
-  cuda::DeviceBuffer reference_;
+  cuda::DeviceBuffer reference_;  // stages 0-2
+  std::shared_ptr<cuda::LayerBuffers> gathered_;                        // ZeRO-3: two layers, policy's or reference's
+  std::unique_ptr<cuda::WeightSource> policy_weights_, reference_weights_;  // what passes read
+  cuda::ShardedWeights* sharded_policy_ = nullptr;     // ZeRO-3: policy_weights_
+  cuda::ShardedWeights* sharded_reference_ = nullptr;  // ZeRO-3: reference_weights_
   bool reference_is_base_ = false;
   uint64_t lora_seed_ = 0;
   bool training_ = false;

@@ -46,6 +46,11 @@ class Engine {
   // part in what that backprop does collectively (the CUDA engine's ZeRO-2
   // reduces each layer's gradients during the backward). Nothing elsewhere.
   virtual void backprop_empty() {}
+  // A data-parallel rank with no row where another rank calls score_policy
+  // (or score_reference, with `reference`): takes part in what that scoring
+  // does collectively (the CUDA engine's ZeRO-3 gathers each layer's weights
+  // during the forward). Nothing elsewhere.
+  virtual void score_empty(bool reference) {}
   // The gradients accumulated since zero_grad(), on the host (tests, debugging).
   virtual const ParameterSet<float>& gradients() = 0;
   // Clips and applies AdamW at `lr`; returns the gradient norm before clipping.

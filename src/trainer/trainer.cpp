@@ -269,11 +269,11 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
       engine_->backprop(b, rows[k].response_gradients(res.pairs));
     }
   }
-  // Every rank runs as many backprops as the rank with the most rows (ZeRO-2's reduces are collective).
+  // Every rank runs as many passes as the rank with the most rows (ZeRO-2's
+  // reduces and ZeRO-3's gathers are collective), in the same order.
   size_t most_rows = 0;
   for (const auto& r : step.rank_rows) most_rows = std::max(most_rows, r.size());
-  if (!coupled)
-    for (size_t k = rows.size(); k < most_rows; ++k) engine_->backprop_empty();
+  empty_rows(most_rows - rows.size(), true, !coupled);  // reference, policy and (uncoupled) backprop
   const std::vector<loss::PairLogps> all_pairs = step_pairs.share(*comm_);
   if (coupled) {
     // The loss couples the step's pairs: all log-probs first (every rank has
@@ -285,12 +285,20 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
                                              step_pairs.count(mine[k]));
       engine_->backprop(rows[k].batch, rows[k].response_gradients(part));
     }
-    for (size_t k = rows.size(); k < most_rows; ++k) engine_->backprop_empty();
+    empty_rows(most_rows - rows.size(), false, true);  // the policy again, then backprop
   } else {
     out.result = loss::evaluate(o_.loss, all_pairs, state_.loss_state);
   }
   engine_->set_training(false);
   return out;
+}
+
+void Trainer::empty_rows(size_t count, bool with_reference, bool backprops) {
+  for (size_t k = 0; k < count; ++k) {  // as a row: reference_scores, score_policy, backprop
+    if (with_reference && !ref_cache_ && engine_->has_reference()) engine_->score_empty(true);
+    engine_->score_empty(false);
+    if (backprops) engine_->backprop_empty();
+  }
 }
 
 nlohmann::json Trainer::evaluate() {
@@ -300,12 +308,15 @@ nlohmann::json Trainer::evaluate() {
   std::vector<size_t> pairs_per_row;
   for (const PreferenceBatch& pb : eval_rows_) pairs_per_row.push_back(pb.examples.size());
   StepPairs eval_pairs(pairs_per_row);
-  for (size_t r = static_cast<size_t>(comm_->rank()); r < eval_rows_.size(); r += static_cast<size_t>(comm_->size())) {
+  const auto ranks = static_cast<size_t>(comm_->size());
+  size_t mine = 0;
+  for (size_t r = static_cast<size_t>(comm_->rank()); r < eval_rows_.size(); r += ranks, ++mine) {
     const PreferenceBatch& pb = eval_rows_[r];
     auto ref = reference_scores(pb.batch);
     auto policy = engine_->score_policy(pb.batch);
     eval_pairs.place(r, pb.pairs(policy, ref, engine_->config().vocab_size));
   }
+  empty_rows((eval_rows_.size() + ranks - 1) / ranks - mine, true, false);  // rank 0 has the most rows
   const std::vector<loss::PairLogps> pairs = eval_pairs.share(*comm_);
   return metrics_record(loss::evaluate(o_.loss, pairs, state_.loss_state), "eval_");
 }

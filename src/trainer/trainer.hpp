@@ -48,6 +48,11 @@ class Trainer {
   void precompute_reference();  // --precompute-ref-log-probs: builds OUT/ref_log_probs.jsonl, sets ref_cache  // restores and checks the checkpoint of --resume-from-checkpoint
   StepOutcome train_step(const layout::Step& step);
   std::vector<engine::ResponseLogp> reference_scores(const engine::Batch& batch);
+  // A rank with fewer rows than another: `count` rows' collective passes
+  // without rows (Engine::score_empty, backprop_empty), in a row's order:
+  // the reference's scoring (with_reference, unless cached), the policy's,
+  // then the backprop (backprops).
+  void empty_rows(size_t count, bool with_reference, bool backprops);
   nlohmann::json evaluate();
   void save_checkpoint_now();
   void save_final_model();

@@ -73,6 +73,12 @@ TEST(CliEstimateMemory, TotalsFitAndTheLongestRow) {
   EXPECT_LT(two.at("total_gib").get<double>(),
             estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --gpus 2 --zero-stage 1").at("total_gib").get<double>() - 9);
   EXPECT_FALSE(estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --zero-stage 2").at("fits").get<bool>());
+  // ZeRO-3 over eight: the bf16 weights and the reference sharded too (7/8 of 2 x 15 GiB saved).
+  const json eight = estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --gpus 8 --zero-stage 3");
+  EXPECT_TRUE(eight.at("parts_gib").contains("weights (bf16), a 1/8 shard")) << eight.dump();
+  EXPECT_FALSE(eight.at("parts_gib").contains("weights (bf16)")) << eight.dump();
+  EXPECT_LT(eight.at("total_gib").get<double>(),
+            estimate(dir, "--arch llama-3.1-8b --gpu-gib 141 --gpus 8 --zero-stage 2").at("total_gib").get<double>() - 20);
 
   // A config.json gives what its preset gives.
   write_file(dir / "config.json", tiny_config("Qwen2ForCausalLM", 300).dump());
@@ -112,7 +118,7 @@ TEST(CliEstimateMemory, DataGivesTheLongestRowItsStepsCanBring) {
 TEST(CliEstimateMemory, DataParallelOptionsTheEngineLacksAreOneLine) {
   TempDir dir;
   expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --gpus 0"), "--gpus 0");
-  expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --gpus 8 --zero-stage 3"), "--zero-stage 3");
+  expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --gpus 8 --zero-stage 3 --use-peft"), "LoRA");
   expect_one_line_error(run_duet(dir, "estimate-memory --arch llama-3.1-8b --zero-stage 1 --use-peft"), "LoRA");
 }
 

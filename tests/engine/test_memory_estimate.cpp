@@ -95,18 +95,6 @@ TEST(MemoryEstimate, ZeroOneShardsMasterAndMomentsPerGpu) {
   MemoryPlan sharded = no_optimizer;
   sharded.ranks = 4, sharded.zero_stage = 1;
   EXPECT_EQ(estimate_cuda_memory(c, sharded).total(), estimate_cuda_memory(c, no_optimizer).total());
-  MemoryPlan q;
-  q.ranks = 2, q.zero_stage = 3;
-  EXPECT_THROW(
-      {
-        try {
-          estimate_cuda_memory(c, q);
-        } catch (const Error& e) {
-          EXPECT_NE(std::string(e.what()).find("not yet the weights"), std::string::npos) << e.what();
-          throw;
-        }
-      },
-      Error);
   MemoryPlan none;
   none.ranks = 0;
   EXPECT_THROW(estimate_cuda_memory(c, none), Error);
@@ -141,6 +129,45 @@ TEST(MemoryEstimate, ZeroTwoShardsTheGradientsWithTwoLayersStaged) {
       EXPECT_EQ(e.total() + 4 * padded, one.total() + 4 * shard + staging);
     }
   }
+}
+
+// ZeRO-3: stage 2, but the bf16 weights of the model and of the reference
+// are each a ceil(P / N) shard plus their outer tensors (embedding, final
+// norm, LM head) whole, and two gathered layers (the largest layer, rounded
+// to 128 elements) serve both. Without the optimizer nothing is sharded.
+TEST(MemoryEstimate, ZeroThreeShardsTheWeightsWithTwoLayersGathered) {
+  for (const char* arch : {"llama-3.2-1b", "llama-3.1-8b"}) {
+    SCOPED_TRACE(arch);
+    const auto c = model::preset_config(arch);
+    const DeviceLayout layout(c);
+    const size_t padded = layout.total, n = parameters(layout_parameters(c));
+    const size_t layer = layout.offset("model.layers.1.input_layernorm.weight") -
+                         layout.offset("model.layers.0.input_layernorm.weight");
+    const size_t outer = padded - static_cast<size_t>(c.num_hidden_layers) * layer;
+    const size_t gathered = 2 * 2 * ((layer + 127) / 128 * 128);
+    for (int gpus : {1, 2, 3, 8}) {
+      SCOPED_TRACE(gpus);
+      MemoryPlan p;
+      p.ranks = gpus, p.zero_stage = 3;
+      const auto e = estimate_cuda_memory(c, p);
+      p.zero_stage = 2;
+      const auto two = estimate_cuda_memory(c, p);
+      const size_t shard = (n + static_cast<size_t>(gpus) - 1) / static_cast<size_t>(gpus);
+      EXPECT_EQ(e.part("weights (bf16)") + e.part("reference model (bf16)"), 0u);
+      EXPECT_EQ(e.part(fmt::format("weights (bf16), a 1/{} shard", gpus)), 2 * shard);
+      EXPECT_EQ(e.part(fmt::format("reference model (bf16), a 1/{} shard", gpus)), 2 * shard);
+      EXPECT_EQ(e.part("weights: embedding, final norm, LM head (bf16, whole)"), 2 * outer);
+      EXPECT_EQ(e.part("reference model: embedding, final norm, LM head (bf16, whole)"), 2 * outer);
+      EXPECT_EQ(e.part("two gathered layers (bf16)"), gathered);
+      EXPECT_EQ(e.total() + 2 * 2 * padded, two.total() + 2 * 2 * (shard + outer) + gathered);
+    }
+  }
+  const auto c = model::preset_config("llama-3.2-1b");
+  MemoryPlan no_optimizer;
+  no_optimizer.state = EngineState::gradients;
+  MemoryPlan sharded = no_optimizer;
+  sharded.ranks = 4, sharded.zero_stage = 3;
+  EXPECT_EQ(estimate_cuda_memory(c, sharded).total(), estimate_cuda_memory(c, no_optimizer).total());
 }
 
 TEST(MemoryEstimate, EachLayerSavesItsActivationsPerToken) {

@@ -46,22 +46,22 @@ void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf
   check(cudaStreamSynchronize(stream), "loading the weights");
 }
 
-ParameterBytes parameter_bytes(size_t numel, EngineState state) {
+ParameterBytes parameter_bytes(size_t numel, EngineState state, bool device_weights) {
   ParameterBytes b;
-  b.weights = numel * sizeof(bf16);
+  if (device_weights) b.weights = numel * sizeof(bf16);
   if (state != EngineState::scoring) b.grads = numel * sizeof(float);
   if (state == EngineState::training) b.master = numel * sizeof(float), b.moments = 2 * numel * sizeof(float);
   return b;
 }
 
 DeviceParameters::DeviceParameters(DeviceLayout layout, std::vector<TensorSlot> host_slots, EngineState state,
-                                   const AdamWOptions& adamw)
+                                   const AdamWOptions& adamw, bool device_weights)
     : layout_(std::move(layout)),
       adamw_(adamw),
       host_(host_slots) {
   const size_t n = layout_.total;
-  const ParameterBytes bytes = parameter_bytes(n, state);
-  weights_.allocate(bytes.weights, "the bf16 weights");
+  const ParameterBytes bytes = parameter_bytes(n, state, device_weights);
+  if (bytes.weights) weights_.allocate(bytes.weights, "the bf16 weights");
   if (bytes.grads) grads_.allocate(bytes.grads, "the gradients");
   if (state != EngineState::training) return;
   // Host moments only with device moments (8 bytes a parameter of host memory: none under ZeRO-1).

@@ -30,21 +30,22 @@ backend::cuda::AdamWStep adamw_scalars(const AdamWOptions& o, double lr, int64_t
 double finish_step(const double* grad_norm, cudaStream_t s);
 
 // The GPU bytes a parameter set of `numel` elements (padding included) holds
-// in `state`, by buffer; the constructor allocates exactly these.
+// in `state`, by buffer; the constructor allocates exactly these. Without
+// `device_weights` (ZeRO-3: ShardedWeights has them) no bf16 weights.
 struct ParameterBytes {
   size_t weights = 0, grads = 0, master = 0, moments = 0;  // bf16; fp32; fp32; fp32 first + second
   size_t total() const { return weights + grads + master + moments; }
 };
-ParameterBytes parameter_bytes(size_t numel, EngineState state);
+ParameterBytes parameter_bytes(size_t numel, EngineState state, bool device_weights = true);
 
 class DeviceParameters {
  public:
   DeviceParameters(DeviceLayout layout, std::vector<TensorSlot> host_slots, EngineState state,
-                   const AdamWOptions& adamw);
+                   const AdamWOptions& adamw, bool device_weights = true);
 
   const DeviceLayout& layout() const { return layout_; }
   size_t numel() const { return layout_.total; }
-  bf16* weights() const { return weights_.as<bf16>(); }
+  bf16* weights() const { return weights_.as<bf16>(); }  // null without device_weights
   float* master() const { return master_.as<float>(); }  // null unless training
   float* grads() const { return grads_.as<float>(); }    // null in the scoring state
   bool has_grads() const { return grads_.bytes() > 0; }

@@ -13,9 +13,6 @@ namespace bc = duet::backend::cuda;
 using bc::check;
 
 void check_zero_stage(int zero_stage, bool lora) {
-  if (zero_stage == 3)
-    fail("--zero-stage 3: the CUDA engine shards the optimizer state and the gradients (stages 1-2) but not yet the "
-         "weights; use --zero-stage 2, or the CPU engine's stage 3 (docs/distributed.md)");
   if (zero_stage < 0 || zero_stage > 3) fail("--zero-stage {}: must be 0, 1, 2 or 3", zero_stage);
   if (zero_stage > 0 && lora)
     fail("--use-peft with --zero-stage {}: LoRA is not data parallel yet; run one process without --zero-stage",
@@ -23,13 +20,21 @@ void check_zero_stage(int zero_stage, bool lora) {
 }
 
 bool shards_optimizer(int zero_stage, EngineState state, bool lora) {
-  return (zero_stage == 1 || zero_stage == 2) && state == EngineState::training && !lora;
+  return zero_stage >= 1 && zero_stage <= 3 && state == EngineState::training && !lora;
+}
+
+bool shards_weights(int zero_stage, EngineState state, bool lora) {
+  return zero_stage == 3 && shards_optimizer(zero_stage, state, lora);
 }
 
 EngineState model_state(int zero_stage, EngineState state, bool lora) {
   if (lora) return EngineState::scoring;
   if (!shards_optimizer(zero_stage, state, lora)) return state;
-  return zero_stage == 2 ? EngineState::scoring : EngineState::gradients;
+  return zero_stage >= 2 ? EngineState::scoring : EngineState::gradients;
+}
+
+PieceWeights full_weights(bf16* weights) {
+  return [weights](const ShardPiece& p) { return weights + p.device_offset; };
 }
 
 size_t largest_shard(size_t host_elements, int ranks) { return dist::ShardLayout(host_elements, ranks).size(0); }
@@ -62,7 +67,8 @@ DeviceShard::DeviceShard(const DeviceLayout& layout, int rank, int ranks, const 
 }
 
 void DeviceShard::load(std::span<const float> master, std::span<const float> exp_avg,
-                       std::span<const float> exp_avg_sq, int64_t steps, bf16* weights, cudaStream_t s) {
+                       std::span<const float> exp_avg_sq, int64_t steps, const PieceWeights& weights,
+                       cudaStream_t s) {
   const size_t n = end() - begin();
   if (master.size() != n || exp_avg.size() != n || exp_avg_sq.size() != n)
     fail("internal: a shard of {} elements loaded from {}, {} and {}", n, master.size(), exp_avg.size(),
@@ -77,7 +83,7 @@ void DeviceShard::load(std::span<const float> master, std::span<const float> exp
         "copying AdamW's shard to the GPU");
   steps_ = steps;
   for (const ShardPiece& p : pieces_[static_cast<size_t>(rank_)])
-    bc::convert_f32_to_bf16(master_.as<float>() + p.shard_offset, weights + p.device_offset,
+    bc::convert_f32_to_bf16(master_.as<float>() + p.shard_offset, weights(p),
                             static_cast<int64_t>(p.numel), s);
   check(cudaStreamSynchronize(s), "copying the training state to the GPU");
 }
@@ -97,14 +103,14 @@ void DeviceShard::clear_moments(cudaStream_t s) {
   steps_ = 0;
 }
 
-double DeviceShard::step(double lr, const float* grads, bf16* weights, cudaStream_t s) {
+double DeviceShard::step(double lr, const float* grads, const PieceWeights& weights, cudaStream_t s) {
   // All ranks hold the same all-reduced gradient: its norm as on one GPU (same partition, same bits).
   bc::global_grad_norm(grads, static_cast<int64_t>(total_), norm_partials_.as<double>(), grad_norm_.as<double>(), s);
   return update(lr, [&](const ShardPiece& p) { return grads + p.device_offset; }, weights, s);
 }
 
-double DeviceShard::step_sharded(double lr, const float* shard_grads, dist::Communicator& comm, bf16* weights,
-                                 cudaStream_t s) {
+double DeviceShard::step_sharded(double lr, const float* shard_grads, dist::Communicator& comm,
+                                 const PieceWeights& weights, cudaStream_t s) {
   // Σ g² of this shard (in double), summed over the ranks, then its square root.
   bc::grad_sum_squares(shard_grads, static_cast<int64_t>(end() - begin()), norm_partials_.as<double>(),
                        grad_norm_.as<double>(), s);
@@ -115,7 +121,7 @@ double DeviceShard::step_sharded(double lr, const float* shard_grads, dist::Comm
 }
 
 template <typename GradsOf>
-double DeviceShard::update(double lr, GradsOf&& grads_of, bf16* weights, cudaStream_t s) {
+double DeviceShard::update(double lr, GradsOf&& grads_of, const PieceWeights& weights, cudaStream_t s) {
   ++steps_;
   const auto& mine = pieces_[static_cast<size_t>(rank_)];
   for (size_t i = 0; i < mine.size(); ++i) {
@@ -123,7 +129,7 @@ double DeviceShard::update(double lr, GradsOf&& grads_of, bf16* weights, cudaStr
     bc::AdamWStep p = adamw_scalars(adamw_, lr, steps_, grad_norm_.as<double>());
     p.master = master_.as<float>() + piece.shard_offset, p.m = m_.as<float>() + piece.shard_offset;
     p.v = v_.as<float>() + piece.shard_offset;
-    p.weights = weights + piece.device_offset, p.grads = grads_of(piece);
+    p.weights = weights(piece), p.grads = grads_of(piece);
     p.n = static_cast<int64_t>(piece.numel);
     p.slot_offsets = piece_bounds_.as<int64_t>() + 2 * i, p.slot_decay = piece_decay_.as<uint8_t>() + i;
     p.n_slots = 1;

@@ -113,8 +113,8 @@ DeviceTransformer::LayerParams<P> DeviceTransformer::layer_params(int64_t l, At&
           tensor("post_attention_layernorm.weight"), tensor("mlp.gate_proj.weight"), tensor("mlp.down_proj.weight")};
 }
 
-DeviceTransformer::LayerParams<const bf16*> DeviceTransformer::layer_weights(const bf16* weights, int64_t l) const {
-  return layer_params<const bf16*>(l, [&](size_t offset) { return weights + offset; });
+DeviceTransformer::LayerParams<const bf16*> DeviceTransformer::layer_weights(WeightSource& weights, int64_t l) const {
+  return layer_params<const bf16*>(l, [&](size_t offset) { return weights.at(offset); });
 }
 
 void DeviceTransformer::linear(const bf16* x, const bf16* w, const bf16* bias, bf16* y, int64_t n, int64_t in,
@@ -183,7 +183,7 @@ void DeviceTransformer::layer_body(const DeviceBatch& b, int64_t l, const LayerP
   adapter(kLoraDown, l, L.act, branch_, d, n, s);
 }
 
-const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weights, cudaStream_t s,
+const float* DeviceTransformer::forward(const DeviceBatch& b, WeightSource& weights, cudaStream_t s,
                                        const DeviceLora::Pass* lora) {
   if (lora && !lora_) fail("internal: an adapter pass without enable_lora");
   pass_ = lora;
@@ -191,12 +191,13 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
   const float eps = static_cast<float>(c_.rms_norm_eps);
   const int64_t L_count = c_.num_hidden_layers;
   bc::EmbeddingForward ef;
-  ef.ids = b.tokens, ef.table = weights + layout_.offset("model.embed_tokens.weight");
+  ef.ids = b.tokens, ef.table = weights.at(layout_.offset("model.embed_tokens.weight"));
   ef.out = L_count > 0 ? layers_[0].x : branch_;
   ef.n_tokens = n, ef.vocab = c_.vocab_size, ef.dim = d;
   timed(OpKind::elementwise, s, [&] { bc::embedding_forward(ef, s); });
   for (int64_t l = 0; l < L_count; ++l) {
     const Layer& L = layers_[static_cast<size_t>(l)];
+    weights.open_layer(l, l + 1 < L_count ? l + 1 : -1, s);
     const auto W = layer_weights(weights, l);
     bc::AddRmsNormForward nf;  // x_l = h_{l-1} + mlp_{l-1} (layer 0: the embeddings), n1 = norm(x_l)
     if (l == 0) {
@@ -207,6 +208,7 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
     nf.weight = W.in_norm, nf.y = L.n1, nf.rstd = L.rstd1, nf.n_rows = n, nf.dim = d, nf.eps = eps;
     timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
     layer_body(b, l, W, L, true, s);
+    weights.close_layer(l, s);
   }
   bc::AddRmsNormForward nf;
   if (L_count > 0) {
@@ -215,14 +217,14 @@ const float* DeviceTransformer::forward(const DeviceBatch& b, const bf16* weight
     nf.residual = branch_, nf.h_out = nullptr;
     check(cudaMemcpyAsync(x_final_, branch_, n * d * sizeof(bf16), cudaMemcpyDeviceToDevice, s), "copy");
   }
-  nf.weight = weights + layout_.offset("model.norm.weight"), nf.y = n_final_, nf.rstd = rstd_final_;
+  nf.weight = weights.at(layout_.offset("model.norm.weight")), nf.y = n_final_, nf.rstd = rstd_final_;
   nf.n_rows = n, nf.dim = d, nf.eps = eps;
   timed(OpKind::elementwise, s, [&] { bc::add_rmsnorm_forward(nf, s); });
 
   bc::TargetLogprobsForward tp;
   tp.n_rows = n, tp.hidden_dim = d, tp.vocab = c_.vocab_size, tp.n_targets = b.n_targets;
   tp.hidden = n_final_;
-  tp.lm_head = weights + layout_.offset(c_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  tp.lm_head = weights.at(layout_.offset(c_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"));
   tp.target_rows = b.target_rows, tp.target_ids = b.target_ids;
   tp.logp = logp_, tp.lse = target_lse_, tp.logit_sum = logit_sum_, tp.workspace = lm_head_ws_;
   timed(OpKind::lm_head, s, [&] { bc::target_logprobs_forward(gemm(), tp, s); });
@@ -287,7 +289,7 @@ void DeviceTransformer::layer_backward(const DeviceBatch& b, int64_t l, const La
   timed(OpKind::elementwise, s, [&] { bc::rmsnorm_backward(nb, s); });  // d_res_ = d(loss)/d(x_l)
 }
 
-void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, GradientSink* grads, cudaStream_t s,
+void DeviceTransformer::backward(const DeviceBatch& b, WeightSource& weights, GradientSink* grads, cudaStream_t s,
                                  const DeviceLora::Pass* lora) {
   if (lora && (!lora_ || !lora->grads)) fail("internal: an adapter backward without enable_lora or gradients");
   pass_ = lora;
@@ -298,14 +300,14 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, Grad
   timed(OpKind::elementwise, s, [&] { bc::fill_f32(d_res_, 0.0f, n * d, s); });
   bc::TargetLogprobsBackward tb;
   tb.n_rows = n, tb.hidden_dim = d, tb.vocab = c_.vocab_size, tb.n_targets = b.n_targets;
-  tb.hidden = n_final_, tb.lm_head = weights + layout_.offset(head_name);
+  tb.hidden = n_final_, tb.lm_head = weights.at(layout_.offset(head_name));
   tb.target_rows = b.target_rows, tb.target_ids = b.target_ids, tb.lse = target_lse_, tb.d_logp = b.d_logp;
   tb.d_hidden = d_norm_, tb.d_lm_head = grads ? grads->at(layout_.offset(head_name)) : nullptr;
   tb.workspace = lm_head_ws_;
   tb.row_order = b.row_order, tb.row_group_start = b.row_group_start, tb.n_row_groups = b.n_row_groups;
   timed(OpKind::lm_head, s, [&] { bc::target_logprobs_backward(gemm(), tb, s); });
   bc::RmsNormBackward nb;
-  nb.h = x_final_, nb.weight = weights + layout_.offset("model.norm.weight"), nb.rstd = rstd_final_;
+  nb.h = x_final_, nb.weight = weights.at(layout_.offset("model.norm.weight")), nb.rstd = rstd_final_;
   nb.dy = d_norm_, nb.d_h = d_res_, nb.d_h_bf16 = d_res_bf16_;
   nb.d_weight = grads ? grads->at(layout_.offset("model.norm.weight")) : nullptr;
   nb.partials = partials_, nb.n_rows = n, nb.dim = d;
@@ -313,6 +315,7 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, Grad
 
   for (int64_t l = c_.num_hidden_layers - 1; l >= 0; --l) {
     const Layer& L = layers_[static_cast<size_t>(l)];
+    weights.open_layer(l, l - 1, s);
     const auto W = layer_weights(weights, l);
     if (recompute_) {  // rebuild this layer's activations from its saved input
       norm(L.x, W.in_norm, L.n1, L.rstd1, n, s);
@@ -320,11 +323,12 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, Grad
     }
     if (!grads) {
       layer_backward(b, l, W, LayerParams<float*>{}, L, s);
-      continue;
+    } else {
+      grads->open_layer(l, s);
+      layer_backward(b, l, W, layer_params<float*>(l, [&](size_t offset) { return grads->at(offset); }), L, s);
+      grads->close_layer(l, s);
     }
-    grads->open_layer(l, s);
-    layer_backward(b, l, W, layer_params<float*>(l, [&](size_t offset) { return grads->at(offset); }), L, s);
-    grads->close_layer(l, s);
+    weights.close_layer(l, s);
   }
   if (!grads) return;  // a frozen embedding table
   bc::EmbeddingBackward eb;
@@ -332,6 +336,16 @@ void DeviceTransformer::backward(const DeviceBatch& b, const bf16* weights, Grad
   eb.d_out = d_res_, eb.d_table = grads->at(layout_.offset("model.embed_tokens.weight"));
   eb.n_tokens = n, eb.vocab = c_.vocab_size, eb.dim = d;
   timed(OpKind::elementwise, s, [&] { bc::embedding_backward(eb, s); });
+}
+
+void DeviceTransformer::pass_without_rows(WeightSource& weights, GradientSink* grads, bool backward, cudaStream_t s) {
+  const int64_t layers = c_.num_hidden_layers;
+  for (int64_t i = 0; i < layers; ++i) {  // the layer order and `next` of forward() and backward()
+    const int64_t l = backward ? layers - 1 - i : i;
+    weights.open_layer(l, backward ? l - 1 : (l + 1 < layers ? l + 1 : -1), s);
+    if (grads) grads->open_layer(l, s), grads->close_layer(l, s);
+    weights.close_layer(l, s);
+  }
 }
 
 size_t workspace_bytes(DeviceTransformer& model, int64_t tokens, int64_t targets) {

@@ -51,6 +51,30 @@ class FlatGradients final : public GradientSink {
   float* grads_;
 };
 
+// Where a pass reads the bf16 weights: one buffer in the device layout
+// (FlatWeights), or ZeRO-3's shards (ShardedWeights), which gather a layer's
+// weights by open_layer (and start gathering `next`, the layer the pass
+// opens after it) and may reuse its buffer after close_layer.
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  // The tensor at device offset `offset`: of the open layer, or the embedding, final norm or LM head.
+  virtual const bf16* at(size_t offset) = 0;
+  virtual void open_layer(int64_t l, int64_t next, cudaStream_t s) {}
+  virtual void close_layer(int64_t l, cudaStream_t s) {}
+  // After a pass (host side): its collectives done (bounded by --nccl-timeout).
+  virtual void finish_pass() {}
+};
+
+class FlatWeights final : public WeightSource {
+ public:
+  explicit FlatWeights(const bf16* weights) : weights_(weights) {}
+  const bf16* at(size_t offset) override { return weights_ + offset; }
+
+ private:
+  const bf16* weights_;
+};
+
 class DeviceTransformer {
  public:
   DeviceTransformer(const model::ModelConfig& config, const DeviceLayout& layout, bool recompute);
@@ -65,18 +89,22 @@ class DeviceTransformer {
   // Construction and a counting carve touch no GPU (memory estimates).
   void carve(Arena& arena, int64_t max_tokens, int64_t max_targets);
 
-  // Log-prob of every target (device, [n_targets]) given the bf16 weights
-  // (device layout). Per batch, call prepare() first (the attention plan).
+  // Log-prob of every target (device, [n_targets]) given the bf16 weights. Per batch, call prepare() first (the attention plan).
   void prepare(const DeviceBatch& batch, cudaStream_t stream);
-  const float* forward(const DeviceBatch& batch, const bf16* weights, cudaStream_t stream,
+  const float* forward(const DeviceBatch& batch, WeightSource& weights, cudaStream_t stream,
                        const DeviceLora::Pass* lora = nullptr);
   // Σ_v z_v per target (device, [n_targets]) of the last forward.
   const float* logit_sums() const { return logit_sum_; }
   // Accumulates into grads (null: the weights are frozen) the gradient of
   // Σ_t batch.d_logp[t] · logp[t], and into the adapter's gradients with
   // `lora`; needs the last forward of this batch, with the same `lora`.
-  void backward(const DeviceBatch& batch, const bf16* weights, GradientSink* grads, cudaStream_t stream,
+  void backward(const DeviceBatch& batch, WeightSource& weights, GradientSink* grads, cudaStream_t stream,
                 const DeviceLora::Pass* lora = nullptr);
+
+  // A data-parallel rank with no row where the others run a forward (or a
+  // backward, with `grads`): opens and closes the layers as that pass does,
+  // so the weights' gathers and the gradients' reduces (zeros) match theirs.
+  void pass_without_rows(WeightSource& weights, GradientSink* grads, bool backward, cudaStream_t stream);
 
   // Made on first use: a transformer that only counts its carve needs no GPU.
   backend::cuda::Gemm& gemm();
@@ -94,7 +122,7 @@ class DeviceTransformer {
   // Layer l's tensors at at(device offset); a tensor the config lacks is null.
   template <typename P, typename At>
   LayerParams<P> layer_params(int64_t l, At&& at) const;
-  LayerParams<const bf16*> layer_weights(const bf16* weights, int64_t l) const;
+  LayerParams<const bf16*> layer_weights(WeightSource& weights, int64_t l) const;
 
   void layer_body(const DeviceBatch& b, int64_t l, const LayerParams<const bf16*>& W, const Layer& L,
                   bool with_down, cudaStream_t s);

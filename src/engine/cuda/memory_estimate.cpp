@@ -7,6 +7,7 @@
 #include "engine/cuda/device_parameters.hpp"
 #include "engine/cuda/device_shard.hpp"
 #include "engine/cuda/sharded_gradients.hpp"
+#include "engine/cuda/sharded_weights.hpp"
 #include "engine/cuda/device_transformer.hpp"
 
 namespace duet::engine {
@@ -21,12 +22,26 @@ MemoryEstimate estimate_cuda_memory(const model::ModelConfig& config, const Memo
   // the same weights with the adapter off. Under ZeRO-1 the model keeps bf16
   // weights and fp32 gradients, the shard (cuda::DeviceShard) the rest; under
   // ZeRO-2 the bf16 weights alone, the gradient's shard and staging
-  // (cuda::ShardedGradients) the gradients.
+  // (cuda::ShardedGradients) the gradients; under ZeRO-3 also the bf16
+  // weights of the model and the reference are a shard, their embedding,
+  // final norm and LM head whole, and two gathered layers (cuda::ShardedWeights).
   const bool lora = plan.lora.has_value();
   const bool sharded = cuda::shards_optimizer(plan.zero_stage, plan.state, lora);
-  const bool sharded_grads = sharded && plan.zero_stage == 2;
-  const auto p = cuda::parameter_bytes(layout.total, cuda::model_state(plan.zero_stage, plan.state, lora));
-  e.parts.emplace_back("weights (bf16)", p.weights);
+  const bool sharded_grads = sharded && plan.zero_stage >= 2;
+  const bool sharded_weights = cuda::shards_weights(plan.zero_stage, plan.state, lora);
+  const auto p =
+      cuda::parameter_bytes(layout.total, cuda::model_state(plan.zero_stage, plan.state, lora), !sharded_weights);
+  const auto w = cuda::sharded_weight_bytes(config, layout, plan.ranks);
+  auto add_weights = [&](const char* whose) {
+    if (!sharded_weights) {
+      e.parts.emplace_back(fmt::format("{} (bf16)", whose), p.weights);
+    } else {
+      e.parts.emplace_back(fmt::format("{} (bf16), a 1/{} shard", whose, plan.ranks), w.shard);
+      e.parts.emplace_back(fmt::format("{}: embedding, final norm, LM head (bf16, whole)", whose), w.outer);
+    }
+  };
+  add_weights("weights");
+  if (sharded_weights) e.parts.emplace_back("two gathered layers (bf16)", w.layers);
   if (p.grads) e.parts.emplace_back("gradients (fp32)", p.grads);
   if (p.master) e.parts.emplace_back("master weights (fp32)", p.master);
   if (p.moments) e.parts.emplace_back("AdamW moments (fp32)", p.moments);
@@ -44,7 +59,7 @@ MemoryEstimate estimate_cuda_memory(const model::ModelConfig& config, const Memo
       e.parts.emplace_back("NCCL staging for checkpoints (from the first save)",
                            cuda::gather_staging_bytes(host_numel(layout), plan.ranks));
   }
-  if (plan.reference_copy && !plan.lora) e.parts.emplace_back("reference model (bf16)", p.weights);
+  if (plan.reference_copy && !plan.lora) add_weights("reference model");
   std::optional<DeviceLayout> adapter_layout;
   if (plan.lora) {
     adapter_layout.emplace(layout_adapter(config, *plan.lora));

@@ -46,18 +46,7 @@ void ShardedGradients::plan(const GradientBucket& bucket, float* base,
   }
 }
 
-void ShardedGradients::set_communicator(dist::Communicator& comm) {
-  device_ = comm.device();
-  if (!device_ && comm.size() > 1)
-    fail("internal: ZeRO-2 on the CUDA engine needs the NCCL communicator for {} ranks (got {})", comm.size(),
-         comm.backend());
-  comm_ = &comm;
-}
-
-cudaStream_t ShardedGradients::collective_stream(cudaStream_t s) const {
-  if (!comm_) fail("internal: a ZeRO-2 CUDA engine's backward before enable_data_parallel");
-  return device_ ? static_cast<cudaStream_t>(device_->stream()) : s;
-}
+void ShardedGradients::set_communicator(dist::Communicator& comm) { collectives_.bind(comm, "ZeRO-2/3"); }
 
 void ShardedGradients::zero(cudaStream_t s) {
   check(cudaMemsetAsync(shard_.as<float>(), 0, shard_.bytes(), s), "clearing the gradients");
@@ -85,10 +74,10 @@ void ShardedGradients::open_layer(int64_t l, cudaStream_t s) {
 
 void ShardedGradients::close_layer(int64_t l, cudaStream_t s) {
   const int k = static_cast<int>(l % 2);
-  const cudaStream_t c = collective_stream(s);
+  const cudaStream_t c = collectives_.stream(s);
   check(cudaEventRecord(ready_[k], s), "recording a gradient bucket");
   check(cudaStreamWaitEvent(c, ready_[k], 0), "ordering a gradient bucket's reduce");
-  if (device_) device_->reduce_sum(layer_reduce_[static_cast<size_t>(l)]);
+  if (auto* device = collectives_.device()) device->reduce_sum(layer_reduce_[static_cast<size_t>(l)]);
   const float* base = slot(l);
   for (const Part& p : layer_own_[static_cast<size_t>(l)])
     bc::add_f32(base + p.staging_offset, shard_.as<float>() + p.shard_offset, static_cast<int64_t>(p.numel), c);
@@ -97,29 +86,22 @@ void ShardedGradients::close_layer(int64_t l, cudaStream_t s) {
 }
 
 void ShardedGradients::finish_backward() {
-  if (device_) device_->wait("ZeRO-2's reduce of the gradients");
-}
-
-void ShardedGradients::empty_backward(cudaStream_t s) {
-  for (int64_t l = static_cast<int64_t>(buckets_.layers.size()) - 1; l >= 0; --l) {
-    open_layer(l, s);
-    close_layer(l, s);
-  }
-  finish_backward();
+  if (auto* device = collectives_.device()) device->wait("ZeRO-2's reduce of the gradients");
 }
 
 void ShardedGradients::finish_step(cudaStream_t s) {
   if (outer_reduced_) return;
-  const cudaStream_t c = collective_stream(s);
+  const cudaStream_t c = collectives_.stream(s);
   check(cudaEventRecord(outer_ready_, s), "recording the outer gradient bucket");
   check(cudaStreamWaitEvent(c, outer_ready_, 0), "ordering the outer gradient bucket's reduce");
-  if (device_) device_->reduce_sum(outer_reduce_);
+  if (auto* device = collectives_.device()) device->reduce_sum(outer_reduce_);
   // Copied, not added: the staging holds the whole step's sum of these tensors, as stage 0's buffer does.
   for (const Part& p : outer_own_)
     check(cudaMemcpyAsync(shard_.as<float>() + p.shard_offset, outer_.as<float>() + p.staging_offset,
                           p.numel * sizeof(float), cudaMemcpyDeviceToDevice, c),
           "adding the outer gradient bucket into the shard");
-  if (device_) device_->wait("ZeRO-2's reduce of the embedding, final norm and LM head gradients");
+  if (auto* device = collectives_.device())
+    device->wait("ZeRO-2's reduce of the embedding, final norm and LM head gradients");
   outer_reduced_ = true;
 }
 

@@ -19,6 +19,7 @@
 #include "dist/communicator.hpp"
 #include "engine/cuda/device_memory.hpp"
 #include "engine/cuda/device_transformer.hpp"
+#include "engine/cuda/zero_collectives.hpp"
 #include "engine/gradient_buckets.hpp"
 #include "model/config.hpp"
 
@@ -41,7 +42,7 @@ class ShardedGradients final : public GradientSink {
   // Before the first backward: the ranks' communicator (NCCL's device
   // collectives, or one rank without them).
   void set_communicator(dist::Communicator& comm);
-  bool has_communicator() const { return comm_ != nullptr; }
+  bool has_communicator() const { return collectives_.bound(); }
 
   // zero_grad: the shard and the outer bucket's staging to zero.
   void zero(cudaStream_t s);
@@ -51,9 +52,6 @@ class ShardedGradients final : public GradientSink {
   void close_layer(int64_t l, cudaStream_t s) override;
   // After a backward: waits until its layers are reduced (collective).
   void finish_backward();
-  // A rank without a row where another rank runs a backward: the same
-  // reduces, with zeros (collective).
-  void empty_backward(cudaStream_t s);
   // Before the step: the outer bucket reduced into the shard, once a step
   // (collective); the shard is then the step's summed gradient.
   void finish_step(cudaStream_t s);
@@ -68,7 +66,6 @@ class ShardedGradients final : public GradientSink {
   // Every rank's parts of `bucket` staged at `base`, and this rank's own.
   void plan(const GradientBucket& bucket, float* base, std::vector<dist::DeviceCollectives::Part>& reduce,
             std::vector<Part>& own) const;
-  cudaStream_t collective_stream(cudaStream_t s) const;
   float* slot(int64_t l) const { return staging_.as<float>() + static_cast<size_t>(l % 2) * layer_slot_; }
 
   GradientBuckets buckets_;
@@ -80,8 +77,7 @@ class ShardedGradients final : public GradientSink {
   std::vector<dist::DeviceCollectives::Part> outer_reduce_;
   std::vector<Part> outer_own_;
   cudaEvent_t ready_[2] = {nullptr, nullptr}, free_[2] = {nullptr, nullptr}, outer_ready_ = nullptr;
-  dist::Communicator* comm_ = nullptr;
-  dist::DeviceCollectives* device_ = nullptr;  // null: one rank, nothing to reduce
+  ZeroCollectives collectives_;
   int64_t open_ = -1;                         // the layer whose gradients are being written
   bool outer_reduced_ = false;
 };
