@@ -152,6 +152,11 @@ print(json.load(open(f[-1]))['options']['device'] if f else 'no trainer_state.js
         fi || { rc=1; echo "zero3: $1 failed"; }
         cp "$w/$1/metrics.jsonl" "$OUT/zero3_$1.metrics.jsonl" 2>/dev/null
       done
+      for z in 0 2 3; do  # the estimate of each stage for these rows, beside the measured peaks
+        echo "stage $z estimate: $("$DUET" estimate-memory --config "$w/config.json" --data "$w/data.jsonl" \
+          --pack-tokens 4096 --batch-size 64 --gpus 1 --zero-stage $z --gpu-gib 141 --json |
+          python3 -c 'import json,sys; print(round(json.load(sys.stdin)["total_gib"], 2))') GiB"
+      done | tee "$OUT/zero3_estimates.txt"
       python3 - "$OUT" <<'PY' | tee "$OUT/zero3_summary.txt"
 import json, statistics, sys
 out = sys.argv[1]

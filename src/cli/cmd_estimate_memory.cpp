@@ -156,7 +156,7 @@ Command add_estimate_memory(CLI::App& app) {
   sub->add_option("--gpus", o->gpus, "data-parallel GPUs: the estimate is per GPU (default 1)");
   sub->add_option("--zero-stage", o->zero_stage,
                   "ZeRO stage (duet train's --zero-stage): 1 keeps a 1/--gpus shard of the fp32 master and AdamW "
-                  "moments on each GPU, 2 also of the fp32 gradients (default 0)");
+                  "moments on each GPU, 2 also of the fp32 gradients, 3 also of the bf16 weights and reference (default 0)");
   sub->add_option("--gpu-gib", o->gpu_gib, "the GPU's memory in GiB (default 80: H100; an H200 has 141)");
   sub->add_option("--context-gib", o->context_gib,
                   "added for the CUDA context and libraries' own memory (default 0.5: the most measured on an H200, "
