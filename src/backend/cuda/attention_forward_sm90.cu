@@ -30,10 +30,30 @@ namespace {
 
 constexpr int kRows = 128;   // queries per CTA: two consumer warpgroups of 64
 constexpr int kTileN = 128;  // keys per tile: two plan granules
-constexpr int kStages = 2;
+#ifndef DUET_FWD_STAGES64
+#define DUET_FWD_STAGES64 3
+#endif
+// Ring stages: 2 at hd128 (160 KB with Q), 3 at hd64 (its products are half
+// as long, so the loads need a deeper ring to stay hidden).
+template <int D>
+constexpr int kStages = D == 64 ? DUET_FWD_STAGES64 : 2;
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
+#ifndef DUET_FWD_PINGPONG
+#define DUET_FWD_PINGPONG 1
+#endif
+constexpr bool kPingPong = DUET_FWD_PINGPONG;
+
+// The two consumers take turns to issue their products (named barriers 1 and
+// 2, 256 threads: one warpgroup syncs, the other arrives): warpgroup cw
+// waits for its turn, issues, then gives the turn to the other one.
+__device__ inline void turn_wait(int cw) {
+  if (kPingPong) asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
+}
+__device__ inline void turn_give(int cw) {
+  if (kPingPong) asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory");
+}
 
 struct Args {
   const bf16 *q, *k, *v;
@@ -49,16 +69,17 @@ struct Args {
 // [D/64][128][64] (SW128), visible_until and positions [128] int32; the
 // mbarriers: once = Q, full_a = K (+ scalars), full_b = V, empty.
 template <int D>
-using Smem = Layout<D, 1, kRows, kTileN, kStages, 2>;
+using Smem = Layout<D, 1, kRows, kTileN, kStages<D>, 2>;
 
 template <int D>
 __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Smem<D>;
-  const Cta<L, kStages> cta(kConsumers);
+  constexpr int S = kStages<D>;
+  const Cta<L, S> cta(kConsumers, true);  // tiles posted to the consumers
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
-  const Ring<kStages>& ring = cta.ring;
+  const Ring<S>& ring = cta.ring;
 
   const int tid = threadIdx.x, wg = tid / 128;
   const int n = a.m.n_tokens, window = a.m.window;
@@ -66,14 +87,15 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   // every head start first.
   const int block = gridDim.y - 1 - blockIdx.y;
   const int h = blockIdx.x, kvh = h / a.rep, q0 = block * kRows;
-  const KeyStream keys(a.m, q0);
+  const StepBoard<S> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
 
-  if (wg == 0) {  // ---- producer
+  if (wg == 0) {  // ---- producer: K released after S, V after O += P V (split)
     setmaxnreg_dec<kProducerRegs>();
+    const KeyStream keys(a.m, q0);
     load_tile<D, kRows>(base + L::once(0), a.q + h * D, a.q_stride, q0, n, tid);
     cp_async_arrive(ring.once());
     produce_kv<D, L>(ring, base, smem, keys, a.k + kvh * D, a.k_stride, a.v + kvh * D, a.v_stride, a.m,
-                     tid);
+                     tid, &board, true);
     return;
   }
 
@@ -90,30 +112,21 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   zero(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const uint32_t q_base = base + L::once(0) + cw * 64 * 128;
-  // S = Q Kᵀ of the tile in stage st (64 x 128 per warpgroup); issued, not
-  // waited for.
-  float sc[kTileN / 8][4];
-  auto issue_s = [&](int st, uint32_t parity) {
-    mbar_wait(ring.full_a(st), parity);
+  float sc[kTileN / 8][4];      // S = Q Kᵀ of a tile (64 x 128 per warpgroup), then P in fp32
+  uint32_t pa[kTileN / 16][4];  // P in bf16: the A operand of O += P V
+  float alpha[2];               // the rows' rescale factor of the last softmax
+  // S of the tile posted in stage st (code 2 t + Partial), issued, not waited for.
+  auto issue_s = [&](int st) {
     fence_proxy_async();
     gemm_ss<D, kTileN>(sc, q_base, kRows, base + L::a(st), kTileN);
   };
-  mbar_wait(ring.once(), 0);
-  // One wgmma wait per tile: O += P V of tile i and S of tile i+1 go to the
-  // tensor cores back to back, then one wait covers both (inside the
-  // iteration, so no register moves of the loop edge fall between a wgmma
-  // and its wait) and stage i goes back to the producer.
-  int t = keys.next(keys.first);
-  issue_s(0, 0);
-  wgmma_wait<0>();
-  pin(sc);
-  for (int i = 0;; ++i) {
-    const int s = i % kStages;
-    const uint32_t parity = (i / kStages) & 1;
-
-    const bool partial = keys.kind(t) == TileKind::Partial;
-    const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, s));
-    const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, s));
+  // The masked online softmax of S (tile code >> 1, in stage st): P in sc
+  // (fp32), the running max and sum updated, alpha = the factor O must take.
+  auto softmax = [&](int st, int code) {
+    const int t = code >> 1;
+    const bool partial = code & 1;
+    const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, st));
+    const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, st));
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int nt = 0; nt < kTileN / 8; ++nt)
@@ -134,14 +147,9 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
       const float m_new = fmaxf(m_run[r], mx[r]);
       base_r[r] = m_new == -INFINITY ? 0.f : m_new;  // a row that sees nothing yet
-      const float alpha = exp2f(m_run[r] - base_r[r]);
+      alpha[r] = exp2f(m_run[r] - base_r[r]);
       m_run[r] = m_new;
-      l_run[r] *= alpha;
-#pragma unroll
-      for (int nt = 0; nt < D / 8; ++nt) {
-        o[nt][2 * r] *= alpha;
-        o[nt][2 * r + 1] *= alpha;
-      }
+      l_run[r] *= alpha[r];
     }
 #pragma unroll
     for (int nt = 0; nt < kTileN / 8; ++nt)
@@ -151,23 +159,68 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         sc[nt][e] = p;
         l_run[e / 2] += p;
       }
-    uint32_t pa[kTileN / 16][4];
-    to_a_fragments<kTileN / 8>(pa, sc);
+  };
 
-    // O += P V: K = 128 keys in steps of 16 (two 1024-byte atoms of V).
-    mbar_wait(ring.full_b(s), parity);
+  // Tile i: S_i issued, then O += P_{i-1} V_{i-1} right behind it; the
+  // softmax of S_i runs while the tensor cores do P_{i-1} V_{i-1} (FA3's
+  // intra-warpgroup overlap); then O is rescaled and P_i rounded into pa.
+  // K of a stage goes back to the producer after the softmax (which reads the
+  // stage's visible_until / positions), V after its product. Every wait sits
+  // inside the iteration (no wgmma in flight over the loop edge, which would
+  // serialise them, C7515).
+  if (cw == 1) turn_give(cw);  // warpgroup 0 issues first
+  mbar_wait(ring.once(), 0);
+  mbar_wait(ring.full_a(0), 0);
+  int code = board.codes[0];  // never -1: the diagonal tile is always there
+  turn_wait(cw);
+  issue_s(0);
+  turn_give(cw);
+  wgmma_wait<0>();
+  pin(sc);
+  softmax(0, code);  // o is zero: no rescale
+  mbar_arrive(ring.empty(0));
+  to_a_fragments<kTileN / 8>(pa, sc);
+  int i = 1;
+  for (;; ++i) {
+    const int s = i % S, sp = (i - 1) % S;
+    mbar_wait(ring.full_a(s), (i / S) & 1);
+    code = board.codes[s];
+    if (code < 0) break;
+    mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
+    turn_wait(cw);
+    issue_s(s);
     fence_proxy_async();
     pin(o);
     pin(pa);
-    gemm_rs<D, kTileN / 16>(o, pa, base + L::b(s), kTileN);
-    t = keys.next(t + 1);
-    if (t <= keys.last) issue_s((i + 1) % kStages, ((i + 1) / kStages) & 1);  // sc is free: P is in pa
+    gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
+    turn_give(cw);
+    wgmma_wait<1>();  // S_i
+    pin(sc);
+    softmax(s, code);
+    mbar_arrive(ring.empty(s));
+    wgmma_wait<0>();  // O += P_{i-1} V_{i-1}
+    pin(o);
+    pin(pa);
+    mbar_arrive(ring.empty_b(sp));
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[nt][e] *= alpha[e / 2];
+    to_a_fragments<kTileN / 8>(pa, sc);
+  }
+  {  // O += P V of the last tile
+    const int sp = (i - 1) % S;
+    mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
+    turn_wait(cw);
+    fence_proxy_async();
+    pin(o);
+    pin(pa);
+    gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
+    turn_give(cw);
+    if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
     wgmma_wait<0>();
     pin(o);
-    pin(sc);
     pin(pa);
-    mbar_arrive(ring.empty(s));
-    if (t > keys.last) break;
   }
 
   float inv[2];

@@ -210,7 +210,7 @@ struct Layout {
   static constexpr uint32_t once_scalars = scalars + kScalars * kStages * kRows * 4;
   static constexpr uint32_t codes = once_scalars + kOnceScalars * kOnceRows * 4;
   static constexpr uint32_t bars = codes + 8 * ((kStages + 1) / 2);
-  static constexpr size_t bytes = bars + 8 * (1 + 3 * kStages) + 1024;  // base rounded up to 1024
+  static constexpr size_t bytes = bars + 8 * (1 + 4 * kStages) + 1024;  // base rounded up to 1024
   static constexpr uint32_t once(int i) { return i * once_bytes; }
   static constexpr uint32_t a(int s) { return tiles + s * tile_bytes; }
   static constexpr uint32_t b(int s) { return tiles + (kStages + s) * tile_bytes; }
@@ -221,7 +221,8 @@ struct Layout {
 
 // The mbarriers at `bars`: `once` (the loaded-once tiles), per stage full_a,
 // full_b (each completed by the 128 producer threads' cp.async) and empty
-// (released by every consumer thread).
+// (released by every consumer thread); empty_b releases tile b alone where
+// the consumers hand the two tiles back at different times (produce, split).
 template <int kStages>
 struct Ring {
   uint32_t bars;
@@ -229,6 +230,7 @@ struct Ring {
   __device__ uint32_t full_a(int s) const { return bars + 8 * (1 + s); }
   __device__ uint32_t full_b(int s) const { return bars + 8 * (1 + kStages + s); }
   __device__ uint32_t empty(int s) const { return bars + 8 * (1 + 2 * kStages + s); }
+  __device__ uint32_t empty_b(int s) const { return bars + 8 * (1 + 3 * kStages + s); }
   // Thread 0, then __syncthreads() by all. full_a completes with the 128
   // producer threads' cp.async, and with a step posted (StepBoard) one more.
   __device__ void init(uint32_t consumers, bool posted) const {
@@ -237,6 +239,7 @@ struct Ring {
       mbar_init(full_a(s), posted ? 129 : 128);
       mbar_init(full_b(s), 128);
       mbar_init(empty(s), consumers);
+      mbar_init(empty_b(s), consumers);
     }
     mbar_init_fence();
   }
@@ -306,17 +309,21 @@ struct StepBoard {
 // (`next` skips the steps with nothing to do): step i goes to stage i % S once
 // the consumers released it; load_a(stage, step) then completes full_a,
 // load_b(stage, step) full_b. With a StepBoard (board != nullptr), code(t)
-// is posted with each step, and -1 in the stage after the last.
+// is posted with each step, and -1 in the stage after the last. split: the
+// consumers release tile a (empty) and tile b (empty_b) separately, and each
+// is refilled as soon as it is free.
 template <int kStages, typename Next, typename LoadA, typename LoadB, typename Code>
 __device__ inline void produce(const Ring<kStages>& ring, int first, int end, Next next, LoadA load_a,
-                               LoadB load_b, const StepBoard<kStages>* board, Code code) {
+                               LoadB load_b, const StepBoard<kStages>* board, Code code, bool split = false) {
   int i = 0;
   for (int t = next(first); t < end; t = next(t + 1), ++i) {
     const int s = i % kStages;
-    if (i >= kStages) mbar_wait(ring.empty(s), ((i / kStages) - 1) & 1);
+    const uint32_t parity = ((i / kStages) - 1) & 1;
+    if (i >= kStages) mbar_wait(ring.empty(s), parity);
     load_a(s, t);
     cp_async_arrive(ring.full_a(s));
     if (board) board->post(s, [&] { return code(t); });
+    if (split && i >= kStages) mbar_wait(ring.empty_b(s), parity);
     load_b(s, t);
     cp_async_arrive(ring.full_b(s));
   }
@@ -372,12 +379,12 @@ struct KeyStream {
 // The producer of the kernels that stream key tiles of 128 (the forward, the
 // backward's dQ pass), after its loaded-once tiles: per step t, K with the
 // keys' visible_until / positions into stage tile a, V into b; with a board,
-// each tile posted as 2 t + (Partial).
+// each tile posted as 2 t + (Partial); split as for produce.
 template <int D, typename L, int kStages>
 __device__ inline void produce_kv(const Ring<kStages>& ring, uint32_t base, unsigned char* smem,
                                   const KeyStream& keys, const bf16* k, int64_t k_stride, const bf16* v,
                                   int64_t v_stride, const MaskArgs& m, int tid,
-                                  const StepBoard<kStages>* board = nullptr) {
+                                  const StepBoard<kStages>* board = nullptr, bool split = false) {
   produce(
       ring, keys.first, keys.last + 1, [&](int t) { return keys.next(t); },
       [&](int s, int t) {
@@ -385,7 +392,7 @@ __device__ inline void produce_kv(const Ring<kStages>& ring, uint32_t base, unsi
         load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), m, t * 128, tid);
       },
       [&](int s, int t) { load_tile<D, 128>(base + L::b(s), v, v_stride, t * 128, m.n_tokens, tid); },
-      board, [&](int t) { return 2 * t + (keys.kind(t) == TileKind::Partial); });
+      board, [&](int t) { return 2 * t + (keys.kind(t) == TileKind::Partial); }, split);
 }
 
 }  // namespace duet::backend::cuda::attn::sm90
