@@ -33,26 +33,30 @@ constexpr int kTileN = 128;  // keys per tile: two plan granules
 #ifndef DUET_FWD_STAGES64
 #define DUET_FWD_STAGES64 3
 #endif
-// Ring stages: 2 at hd128 (160 KB with Q), 3 at hd64 (its products are half
-// as long, so the loads need a deeper ring to stay hidden).
+// Ring stages: 2 at hd128 (160 KB with Q), DUET_FWD_STAGES64 at hd64.
 template <int D>
 constexpr int kStages = D == 64 ? DUET_FWD_STAGES64 : 2;
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
-#ifndef DUET_FWD_PINGPONG
-#define DUET_FWD_PINGPONG 1
-#endif
-constexpr bool kPingPong = DUET_FWD_PINGPONG;
 
 // The two consumers take turns to issue their products (named barriers 1 and
 // 2, 256 threads: one warpgroup syncs, the other arrives): warpgroup cw
-// waits for its turn, issues, then gives the turn to the other one.
+// waits for its turn, issues, then gives the turn to the other one, so that
+// one's softmax runs under the other's products.
 __device__ inline void turn_wait(int cw) {
-  if (kPingPong) asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
+  asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
 }
 __device__ inline void turn_give(int cw) {
-  if (kPingPong) asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory");
+  asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory");
+}
+
+// 2^x, results below 2^-126 flushed to zero: one MUFU.EX2 (exp2f wraps it
+// in a range fix-up for denormal results, three more instructions).
+__device__ inline float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
 }
 
 struct Args {
@@ -123,39 +127,48 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   // The masked online softmax of S (tile code >> 1, in stage st): P in sc
   // (fp32), the running max and sum updated, alpha = the factor O must take.
   auto softmax = [&](int st, int code) {
-    const int t = code >> 1;
-    const bool partial = code & 1;
-    const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, st));
-    const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, st));
-    float mx[2] = {-INFINITY, -INFINITY};
+    if (code & 1) {  // Partial: hidden scores to -inf, in a pass of its own (off the Full tiles' path)
+      const int t = code >> 1;
+      const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, st));
+      const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, st));
+#pragma unroll
+      for (int nt = 0; nt < kTileN / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int c = nt * 8 + 2 * (lane % 4) + (e & 1);
+          if (!visible(rows[e / 2], t * kTileN + c, vu[c], pos[e / 2], kp[c], window)) sc[nt][e] = -INFINITY;
+        }
+    }
+    // The rows' maxima of the raw scores, in 4 interleaved chains (max is
+    // exact in any order); scaling is monotonic, so scaled they are the
+    // maxima of the scaled scores.
+    float mx[2][4];
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) mx[r][j] = -INFINITY;
 #pragma unroll
     for (int nt = 0; nt < kTileN / 8; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = sc[nt][e] * a.scale_log2;
-        if (partial) {
-          const int c = nt * 8 + 2 * (lane % 4) + (e & 1);
-          if (!visible(rows[e / 2], t * kTileN + c, vu[c], pos[e / 2], kp[c], window)) x = -INFINITY;
-        }
-        sc[nt][e] = x;
-        mx[e / 2] = fmaxf(mx[e / 2], x);
-      }
+      for (int e = 0; e < 4; ++e) mx[e / 2][nt % 4] = fmaxf(mx[e / 2][nt % 4], sc[nt][e]);
     float base_r[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      const float m_new = fmaxf(m_run[r], mx[r]);
+      float m = fmaxf(fmaxf(mx[r][0], mx[r][1]), fmaxf(mx[r][2], mx[r][3]));
+      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+      const float m_new = fmaxf(m_run[r], m * a.scale_log2);
       base_r[r] = m_new == -INFINITY ? 0.f : m_new;  // a row that sees nothing yet
       alpha[r] = exp2f(m_run[r] - base_r[r]);
       m_run[r] = m_new;
       l_run[r] *= alpha[r];
     }
+    // p = 2^(s·scale·log2 e − max): one FFMA and one MUFU.EX2 per score.
 #pragma unroll
     for (int nt = 0; nt < kTileN / 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float p = exp2f(sc[nt][e] - base_r[e / 2]);
+        const float p = exp2_ftz(fmaf(sc[nt][e], a.scale_log2, -base_r[e / 2]));
         sc[nt][e] = p;
         l_run[e / 2] += p;
       }
@@ -202,10 +215,14 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
     pin(o);
     pin(pa);
     mbar_arrive(ring.empty_b(sp));
+    // o · 1 = o: skipped where no row of the warp has a new maximum
+    if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f))
+    {
 #pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt)
+      for (int nt = 0; nt < D / 8; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) o[nt][e] *= alpha[e / 2];
+        for (int e = 0; e < 4; ++e) o[nt][e] *= alpha[e / 2];
+    }
     to_a_fragments<kTileN / 8>(pa, sc);
   }
   {  // O += P V of the last tile

@@ -267,15 +267,22 @@ struct Cta {
 };
 
 // ROWS rows of D bf16 from token row0 into an SW128 tile (rows past n zero),
-// by the 128 producer threads.
+// by the 128 producer threads: thread tid copies 16-byte chunk tid % (D/8)
+// of rows tid / (D/8) + j·kStep; kStep is a multiple of 8, so the chunk's
+// swizzled place in the row is the same in all of them and each copy is an
+// address step, a bound check and the cp.async.
 template <int D, int ROWS>
 __device__ inline void load_tile(uint32_t dst, const bf16* g, int64_t stride, int row0, int n, int tid) {
-  constexpr int kChunks = D / 8;
-#pragma unroll 2
-  for (int c = tid; c < ROWS * kChunks; c += 128) {
-    const int r = c / kChunks, ch = c % kChunks, row = row0 + r;
-    const bool ok = row < n;
-    cp_async16(dst + sw128(ROWS, r, ch), g + static_cast<int64_t>(ok ? row : 0) * stride + ch * 8, ok);
+  constexpr int kChunks = D / 8, kStep = 128 / kChunks;
+  static_assert(128 % kChunks == 0 && kStep % 8 == 0 && ROWS % kStep == 0);
+  const int r = tid / kChunks, ch = tid % kChunks, left = n - row0 - r;  // rows of this thread's left
+  dst += sw128(ROWS, r, ch);
+  const bf16* src = g + static_cast<int64_t>(row0 + r) * stride + ch * 8;
+  const int64_t step = kStep * stride;
+#pragma unroll
+  for (int j = 0; j < ROWS / kStep; ++j) {
+    const bool ok = j * kStep < left;
+    cp_async16(dst + j * kStep * 128, ok ? src + j * step : g, ok);
   }
 }
 
