@@ -1,14 +1,19 @@
 // Hopper forward (sm_90a): one CTA of three warpgroups per (query head, 128
-// queries). Warpgroup 0 is the producer: it loads Q once and K/V tiles of 128
-// keys (with their visible_until / positions) into a two-stage ring of
-// 128-byte-swizzled shared memory with cp.async, each stage completing on an
-// mbarrier (cp.async.mbarrier.arrive.noinc); warpgroups 1 and 2 are consumers
-// of 64 query rows each: S = Q Kᵀ with wgmma m64n128k16 (both operands from
-// shared memory), masked online softmax in fp32 (log2 domain, as the mma.sync
-// kernel), P rounded to bf16 straight from the accumulators into wgmma A
-// registers, O += P V with wgmma m64nDk16 (V N-major from shared memory), then
-// an arrive on the stage's "empty" barrier hands it back to the producer. The
-// producer keeps 56 registers, the consumers get 224 (setmaxnreg).
+// queries). Warpgroup 0 is the producer: it loads Q once (cp.async) and, per
+// non-skipped key tile of 128, K and V with the tensor-copy engine (TMA,
+// issued by one thread) and the keys' visible_until / positions (cp.async)
+// into a ring of 128-byte-swizzled stages (2 at hd128, 3 at hd64) completing
+// on mbarriers, and posts each tile (its index and whether it is Partial) to
+// the consumers; K goes back to it after S = Q Kᵀ, V after O += P V.
+// Warpgroups 1 and 2 are consumers of 64 query rows each: S with wgmma
+// m64n128k16 (both operands from shared memory), masked online softmax in fp32
+// (log2 domain), P rounded to bf16 straight from the accumulators into wgmma A
+// registers, O += P V with wgmma m64nDk16 (V N-major). Per tile i a consumer
+// issues S_i and O += P_{i-1} V_{i-1} together, then runs the softmax of S_i
+// while the tensor cores do the second (FlashAttention-3's intra-warpgroup
+// overlap), and the two consumers take turns to issue (named barriers), so
+// that one's softmax also runs under the other's products. The producer keeps
+// 56 registers, the consumers get 224 (setmaxnreg).
 //
 // Tiles: the plan's granules are 64 tokens; a key tile here is two granules
 // (aligned to 128), Skip when both are skipped, Full when both are Full, else
@@ -16,6 +21,8 @@
 // also hides zero-filled keys past n_tokens). The mask is exact in every
 // case, so classification only saves work.
 #include "backend/cuda/attention_sm90.cuh"
+
+#include <cuda.h>  // CUtensorMap and its encoder's types (the encoder is found through the runtime)
 
 #include <cmath>
 #include <cstdlib>
@@ -30,12 +37,9 @@ namespace {
 
 constexpr int kRows = 128;   // queries per CTA: two consumer warpgroups of 64
 constexpr int kTileN = 128;  // keys per tile: two plan granules
-#ifndef DUET_FWD_STAGES64
-#define DUET_FWD_STAGES64 3
-#endif
-// Ring stages: 2 at hd128 (160 KB with Q), DUET_FWD_STAGES64 at hd64.
+// Ring stages: 2 at hd128 (160 KB with Q), 3 at hd64 (112 KB).
 template <int D>
-constexpr int kStages = D == 64 ? DUET_FWD_STAGES64 : 2;
+constexpr int kStages = D == 64 ? 3 : 2;
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
@@ -60,10 +64,11 @@ __device__ inline float exp2_ftz(float x) {
 }
 
 struct Args {
-  const bf16 *q, *k, *v;
+  CUtensorMap k_map, v_map;  // K and V in boxes of 64 columns x 128 keys, 128-byte swizzle (kv_map)
+  const bf16* q;
   bf16* o;
   float* lse;
-  int64_t q_stride, k_stride, v_stride, o_stride;
+  int64_t q_stride, o_stride;
   int n_q_heads, rep;
   float scale_log2;
   MaskArgs m;
@@ -80,7 +85,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Smem<D>;
   constexpr int S = kStages<D>;
-  const Cta<L, S> cta(kConsumers, true);  // tiles posted to the consumers
+  const Cta<L, S> cta(kConsumers, true, 1);  // tiles posted to the consumers; V by one tensor copy
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
   const Ring<S>& ring = cta.ring;
@@ -93,13 +98,39 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   const int h = blockIdx.x, kvh = h / a.rep, q0 = block * kRows;
   const StepBoard<S> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
 
-  if (wg == 0) {  // ---- producer: K released after S, V after O += P V (split)
+  if (wg == 0) {  // ---- producer
     setmaxnreg_dec<kProducerRegs>();
     const KeyStream keys(a.m, q0);
     load_tile<D, kRows>(base + L::once(0), a.q + h * D, a.q_stride, q0, n, tid);
     cp_async_arrive(ring.once());
-    produce_kv<D, L>(ring, base, smem, keys, a.k + kvh * D, a.k_stride, a.v + kvh * D, a.v_stride, a.m,
-                     tid, &board, true);
+    // Per tile t: the keys' visible_until / positions by the 128 threads'
+    // cp.async (full_a's 128 arrivals), K and V by the tensor-copy engine,
+    // issued by thread 0 (its arrival on full_a posts the tile).
+    auto copy = [&](uint32_t dst, const CUtensorMap* map, int t, uint32_t bar) {
+      mbar_arrive_expect_tx(bar, kTileN * D * 2);
+#pragma unroll
+      for (int c = 0; c < D / 64; ++c)
+        tma_load_2d(dst + c * kTileN * 128, map, kvh * D + c * 64, t * kTileN, bar);
+    };
+    int i = 0;
+    for (int t = keys.next(keys.first); t <= keys.last; t = keys.next(t + 1), ++i) {
+      const int s = i % S;
+      const uint32_t parity = ((i / S) - 1) & 1;
+      if (i >= S) mbar_wait(ring.empty(s), parity);
+      load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), a.m, t * kTileN, tid);
+      cp_async_arrive(ring.full_a(s));
+      if (tid == 0) {
+        board.codes[s] = 2 * t + (keys.kind(t) == TileKind::Partial);
+        copy(base + L::a(s), &a.k_map, t, ring.full_a(s));
+        if (i >= S) mbar_wait(ring.empty_b(s), parity);
+        copy(base + L::b(s), &a.v_map, t, ring.full_b(s));
+      }
+    }
+    const int s = i % S;  // the end, posted as produce() does
+    if (i >= S) mbar_wait(ring.empty(s), ((i / S) - 1) & 1);
+    mbar_arrive(ring.full_a(s));
+    board.post(s, [] { return -1; });
+    cp_async_wait_all();
     return;
   }
 
@@ -216,8 +247,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
     pin(pa);
     mbar_arrive(ring.empty_b(sp));
     // o · 1 = o: skipped where no row of the warp has a new maximum
-    if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f))
-    {
+    if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f)) {
 #pragma unroll
       for (int nt = 0; nt < D / 8; ++nt)
 #pragma unroll
@@ -253,6 +283,42 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
 #else
   __trap();  // built for sm_90a only
 #endif
+}
+
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                 const cuuint64_t*, const cuuint32_t*, const cuuint32_t*,
+                                 CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
+                                 CUtensorMapFloatOOBfill);
+
+// The driver's cuTensorMapEncodeTiled, through the runtime (no link to libcuda).
+EncodeTiled encoder() {
+  static const EncodeTiled fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    check(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found),
+          "attention forward (sm90): cudaGetDriverEntryPointByVersion");
+    if (found != cudaDriverEntryPointSuccess || f == nullptr)
+      fail("attention forward (sm90): the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<EncodeTiled>(f);
+  }();
+  return fn;
+}
+
+// A [n_tokens, width] bf16 matrix with rows `stride` elements apart (K or V
+// of every kv head: width = Hkv·D) as boxes of 64 columns x kTileN rows, in
+// the SW128 layout (128-byte swizzle); rows past n_tokens arrive as zeros.
+CUtensorMap kv_map(const bf16* data, int64_t stride, int64_t n_tokens, int64_t width) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(width), static_cast<cuuint64_t>(n_tokens)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride) * 2};
+  const cuuint32_t box[2] = {64, kTileN}, steps[2] = {1, 1};
+  const CUresult r = encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(data), dims,
+                               strides, box, steps, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    fail("attention forward (sm90): cuTensorMapEncodeTiled failed ({})", static_cast<int>(r));
+  return map;
 }
 
 template <int D>
@@ -300,8 +366,10 @@ void attention_forward_sm90(const AttentionForward& p, cudaStream_t stream) {
     fail("{}: needs a compute capability 9.0 GPU (Hopper); set DUET_ATTENTION_SM90=0 to use the "
          "mma.sync kernel", op);
   if (p.n_tokens == 0) return;
-  const attn::sm90::Args a{p.q, p.k, p.v, p.o, p.lse,
-                           p.q_row_stride, p.k_row_stride, p.v_row_stride, p.o_row_stride,
+  const int64_t width = p.n_kv_heads * p.head_dim;
+  const attn::sm90::Args a{attn::sm90::kv_map(p.k, p.k_row_stride, p.n_tokens, width),
+                           attn::sm90::kv_map(p.v, p.v_row_stride, p.n_tokens, width),
+                           p.q, p.o, p.lse, p.q_row_stride, p.o_row_stride,
                            static_cast<int>(p.n_q_heads), static_cast<int>(p.n_q_heads / p.n_kv_heads),
                            static_cast<float>(attn::kLog2e / std::sqrt(static_cast<double>(p.head_dim))),
                            attn::mask_args(p, p.workspace)};
