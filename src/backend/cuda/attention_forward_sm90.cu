@@ -1,14 +1,19 @@
 // Hopper forward (sm_90a): one CTA of three warpgroups per (query head, 128
-// queries). Warpgroup 0 is the producer: it loads Q once and K/V tiles of 128
-// keys (with their visible_until / positions) into a two-stage ring of
-// 128-byte-swizzled shared memory with cp.async, each stage completing on an
-// mbarrier (cp.async.mbarrier.arrive.noinc); warpgroups 1 and 2 are consumers
-// of 64 query rows each: S = Q Kᵀ with wgmma m64n128k16 (both operands from
-// shared memory), masked online softmax in fp32 (log2 domain, as the mma.sync
-// kernel), P rounded to bf16 straight from the accumulators into wgmma A
-// registers, O += P V with wgmma m64nDk16 (V N-major from shared memory), then
-// an arrive on the stage's "empty" barrier hands it back to the producer. The
-// producer keeps 56 registers, the consumers get 224 (setmaxnreg).
+// queries). Warpgroup 0 is the producer: it loads Q once (cp.async) and, per
+// non-skipped key tile of 128, K and V with the tensor-copy engine (TMA,
+// issued by one thread) and the keys' visible_until / positions (cp.async)
+// into a ring of 128-byte-swizzled stages (2 at hd128, 3 at hd64) completing
+// on mbarriers, and posts each tile (its index and whether it is Partial) to
+// the consumers; K goes back to it after S = Q Kᵀ, V after O += P V.
+// Warpgroups 1 and 2 are consumers of 64 query rows each: S with wgmma
+// m64n128k16 (both operands from shared memory), masked online softmax in fp32
+// (log2 domain), P rounded to bf16 straight from the accumulators into wgmma A
+// registers, O += P V with wgmma m64nDk16 (V N-major). Per tile i a consumer
+// issues S_i and O += P_{i-1} V_{i-1} together, then runs the softmax of S_i
+// while the tensor cores do the second (FlashAttention-3's intra-warpgroup
+// overlap), and the two consumers take turns to issue (named barriers), so
+// that one's softmax also runs under the other's products. The producer keeps
+// 56 registers, the consumers get 224 (setmaxnreg).
 //
 // Tiles: the plan's granules are 64 tokens; a key tile here is two granules
 // (aligned to 128), Skip when both are skipped, Full when both are Full, else
@@ -16,6 +21,8 @@
 // also hides zero-filled keys past n_tokens). The mask is exact in every
 // case, so classification only saves work.
 #include "backend/cuda/attention_sm90.cuh"
+
+#include <cuda.h>  // CUtensorMap and its encoder's types (the encoder is found through the runtime)
 
 #include <cmath>
 #include <cstdlib>
@@ -30,16 +37,38 @@ namespace {
 
 constexpr int kRows = 128;   // queries per CTA: two consumer warpgroups of 64
 constexpr int kTileN = 128;  // keys per tile: two plan granules
-constexpr int kStages = 2;
+// Ring stages: 2 at hd128 (160 KB with Q), 3 at hd64 (112 KB).
+template <int D>
+constexpr int kStages = D == 64 ? 3 : 2;
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
 
+// The two consumers take turns to issue their products (named barriers 1 and
+// 2, 256 threads: one warpgroup syncs, the other arrives): warpgroup cw
+// waits for its turn, issues, then gives the turn to the other one, so that
+// one's softmax runs under the other's products.
+__device__ inline void turn_wait(int cw) {
+  asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
+}
+__device__ inline void turn_give(int cw) {
+  asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory");
+}
+
+// 2^x, results below 2^-126 flushed to zero: one MUFU.EX2 (exp2f wraps it
+// in a range fix-up for denormal results, three more instructions).
+__device__ inline float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 struct Args {
-  const bf16 *q, *k, *v;
+  CUtensorMap k_map, v_map;  // K and V in boxes of 64 columns x 128 keys, 128-byte swizzle (kv_map)
+  const bf16* q;
   bf16* o;
   float* lse;
-  int64_t q_stride, k_stride, v_stride, o_stride;
+  int64_t q_stride, o_stride;
   int n_q_heads, rep;
   float scale_log2;
   MaskArgs m;
@@ -49,16 +78,17 @@ struct Args {
 // [D/64][128][64] (SW128), visible_until and positions [128] int32; the
 // mbarriers: once = Q, full_a = K (+ scalars), full_b = V, empty.
 template <int D>
-using Smem = Layout<D, 1, kRows, kTileN, kStages, 2>;
+using Smem = Layout<D, 1, kRows, kTileN, kStages<D>, 2>;
 
 template <int D>
 __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Smem<D>;
-  const Cta<L, kStages> cta(kConsumers);
+  constexpr int S = kStages<D>;
+  const Cta<L, S> cta(kConsumers, true, 1);  // tiles posted to the consumers; V by one tensor copy
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
-  const Ring<kStages>& ring = cta.ring;
+  const Ring<S>& ring = cta.ring;
 
   const int tid = threadIdx.x, wg = tid / 128;
   const int n = a.m.n_tokens, window = a.m.window;
@@ -66,14 +96,41 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   // every head start first.
   const int block = gridDim.y - 1 - blockIdx.y;
   const int h = blockIdx.x, kvh = h / a.rep, q0 = block * kRows;
-  const KeyStream keys(a.m, q0);
+  const StepBoard<S> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
 
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<kProducerRegs>();
+    const KeyStream keys(a.m, q0);
     load_tile<D, kRows>(base + L::once(0), a.q + h * D, a.q_stride, q0, n, tid);
     cp_async_arrive(ring.once());
-    produce_kv<D, L>(ring, base, smem, keys, a.k + kvh * D, a.k_stride, a.v + kvh * D, a.v_stride, a.m,
-                     tid);
+    // Per tile t: the keys' visible_until / positions by the 128 threads'
+    // cp.async (full_a's 128 arrivals), K and V by the tensor-copy engine,
+    // issued by thread 0 (its arrival on full_a posts the tile).
+    auto copy = [&](uint32_t dst, const CUtensorMap* map, int t, uint32_t bar) {
+      mbar_arrive_expect_tx(bar, kTileN * D * 2);
+#pragma unroll
+      for (int c = 0; c < D / 64; ++c)
+        tma_load_2d(dst + c * kTileN * 128, map, kvh * D + c * 64, t * kTileN, bar);
+    };
+    int i = 0;
+    for (int t = keys.next(keys.first); t <= keys.last; t = keys.next(t + 1), ++i) {
+      const int s = i % S;
+      const uint32_t parity = ((i / S) - 1) & 1;
+      if (i >= S) mbar_wait(ring.empty(s), parity);
+      load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), a.m, t * kTileN, tid);
+      cp_async_arrive(ring.full_a(s));
+      if (tid == 0) {
+        board.codes[s] = 2 * t + (keys.kind(t) == TileKind::Partial);
+        copy(base + L::a(s), &a.k_map, t, ring.full_a(s));
+        if (i >= S) mbar_wait(ring.empty_b(s), parity);
+        copy(base + L::b(s), &a.v_map, t, ring.full_b(s));
+      }
+    }
+    const int s = i % S;  // the end, posted as produce() does
+    if (i >= S) mbar_wait(ring.empty(s), ((i / S) - 1) & 1);
+    mbar_arrive(ring.full_a(s));
+    board.post(s, [] { return -1; });
+    cp_async_wait_all();
     return;
   }
 
@@ -90,84 +147,127 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   zero(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const uint32_t q_base = base + L::once(0) + cw * 64 * 128;
-  // S = Q Kᵀ of the tile in stage st (64 x 128 per warpgroup); issued, not
-  // waited for.
-  float sc[kTileN / 8][4];
-  auto issue_s = [&](int st, uint32_t parity) {
-    mbar_wait(ring.full_a(st), parity);
+  float sc[kTileN / 8][4];      // S = Q Kᵀ of a tile (64 x 128 per warpgroup), then P in fp32
+  uint32_t pa[kTileN / 16][4];  // P in bf16: the A operand of O += P V
+  float alpha[2];               // the rows' rescale factor of the last softmax
+  // S of the tile posted in stage st (code 2 t + Partial), issued, not waited for.
+  auto issue_s = [&](int st) {
     fence_proxy_async();
     gemm_ss<D, kTileN>(sc, q_base, kRows, base + L::a(st), kTileN);
   };
-  mbar_wait(ring.once(), 0);
-  // One wgmma wait per tile: O += P V of tile i and S of tile i+1 go to the
-  // tensor cores back to back, then one wait covers both (inside the
-  // iteration, so no register moves of the loop edge fall between a wgmma
-  // and its wait) and stage i goes back to the producer.
-  int t = keys.next(keys.first);
-  issue_s(0, 0);
-  wgmma_wait<0>();
-  pin(sc);
-  for (int i = 0;; ++i) {
-    const int s = i % kStages;
-    const uint32_t parity = (i / kStages) & 1;
-
-    const bool partial = keys.kind(t) == TileKind::Partial;
-    const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, s));
-    const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, s));
-    float mx[2] = {-INFINITY, -INFINITY};
+  // The masked online softmax of S (tile code >> 1, in stage st): P in sc
+  // (fp32), the running max and sum updated, alpha = the factor O must take.
+  auto softmax = [&](int st, int code) {
+    if (code & 1) {  // Partial: hidden scores to -inf, in a pass of its own (off the Full tiles' path)
+      const int t = code >> 1;
+      const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, st));
+      const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, st));
+#pragma unroll
+      for (int nt = 0; nt < kTileN / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int c = nt * 8 + 2 * (lane % 4) + (e & 1);
+          if (!visible(rows[e / 2], t * kTileN + c, vu[c], pos[e / 2], kp[c], window)) sc[nt][e] = -INFINITY;
+        }
+    }
+    // The rows' maxima of the raw scores, in 4 interleaved chains (max is
+    // exact in any order); scaling is monotonic, so scaled they are the
+    // maxima of the scaled scores.
+    float mx[2][4];
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) mx[r][j] = -INFINITY;
 #pragma unroll
     for (int nt = 0; nt < kTileN / 8; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = sc[nt][e] * a.scale_log2;
-        if (partial) {
-          const int c = nt * 8 + 2 * (lane % 4) + (e & 1);
-          if (!visible(rows[e / 2], t * kTileN + c, vu[c], pos[e / 2], kp[c], window)) x = -INFINITY;
-        }
-        sc[nt][e] = x;
-        mx[e / 2] = fmaxf(mx[e / 2], x);
-      }
+      for (int e = 0; e < 4; ++e) mx[e / 2][nt % 4] = fmaxf(mx[e / 2][nt % 4], sc[nt][e]);
     float base_r[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      const float m_new = fmaxf(m_run[r], mx[r]);
+      float m = fmaxf(fmaxf(mx[r][0], mx[r][1]), fmaxf(mx[r][2], mx[r][3]));
+      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+      const float m_new = fmaxf(m_run[r], m * a.scale_log2);
       base_r[r] = m_new == -INFINITY ? 0.f : m_new;  // a row that sees nothing yet
-      const float alpha = exp2f(m_run[r] - base_r[r]);
+      alpha[r] = exp2f(m_run[r] - base_r[r]);
       m_run[r] = m_new;
-      l_run[r] *= alpha;
-#pragma unroll
-      for (int nt = 0; nt < D / 8; ++nt) {
-        o[nt][2 * r] *= alpha;
-        o[nt][2 * r + 1] *= alpha;
-      }
+      l_run[r] *= alpha[r];
     }
+    // p = 2^(s·scale·log2 e − max): one FFMA and one MUFU.EX2 per score.
 #pragma unroll
     for (int nt = 0; nt < kTileN / 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float p = exp2f(sc[nt][e] - base_r[e / 2]);
+        const float p = exp2_ftz(fmaf(sc[nt][e], a.scale_log2, -base_r[e / 2]));
         sc[nt][e] = p;
         l_run[e / 2] += p;
       }
-    uint32_t pa[kTileN / 16][4];
-    to_a_fragments<kTileN / 8>(pa, sc);
+  };
 
-    // O += P V: K = 128 keys in steps of 16 (two 1024-byte atoms of V).
-    mbar_wait(ring.full_b(s), parity);
+  // Tile i: S_i issued, then O += P_{i-1} V_{i-1} right behind it; the
+  // softmax of S_i runs while the tensor cores do P_{i-1} V_{i-1} (FA3's
+  // intra-warpgroup overlap); then O is rescaled and P_i rounded into pa.
+  // K of a stage goes back to the producer after the softmax (which reads the
+  // stage's visible_until / positions), V after its product. Every wait sits
+  // inside the iteration (no wgmma in flight over the loop edge, which would
+  // serialise them, C7515).
+  if (cw == 1) turn_give(cw);  // warpgroup 0 issues first
+  mbar_wait(ring.once(), 0);
+  mbar_wait(ring.full_a(0), 0);
+  int code = board.codes[0];  // never -1: the diagonal tile is always there
+  turn_wait(cw);
+  issue_s(0);
+  turn_give(cw);
+  wgmma_wait<0>();
+  pin(sc);
+  softmax(0, code);  // o is zero: no rescale
+  mbar_arrive(ring.empty(0));
+  to_a_fragments<kTileN / 8>(pa, sc);
+  int i = 1;
+  for (;; ++i) {
+    const int s = i % S, sp = (i - 1) % S;
+    mbar_wait(ring.full_a(s), (i / S) & 1);
+    code = board.codes[s];
+    if (code < 0) break;
+    mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
+    turn_wait(cw);
+    issue_s(s);
     fence_proxy_async();
     pin(o);
     pin(pa);
-    gemm_rs<D, kTileN / 16>(o, pa, base + L::b(s), kTileN);
-    t = keys.next(t + 1);
-    if (t <= keys.last) issue_s((i + 1) % kStages, ((i + 1) / kStages) & 1);  // sc is free: P is in pa
+    gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
+    turn_give(cw);
+    wgmma_wait<1>();  // S_i
+    pin(sc);
+    softmax(s, code);
+    mbar_arrive(ring.empty(s));
+    wgmma_wait<0>();  // O += P_{i-1} V_{i-1}
+    pin(o);
+    pin(pa);
+    mbar_arrive(ring.empty_b(sp));
+    // o · 1 = o: skipped where no row of the warp has a new maximum
+    if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f)) {
+#pragma unroll
+      for (int nt = 0; nt < D / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[nt][e] *= alpha[e / 2];
+    }
+    to_a_fragments<kTileN / 8>(pa, sc);
+  }
+  {  // O += P V of the last tile
+    const int sp = (i - 1) % S;
+    mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
+    turn_wait(cw);
+    fence_proxy_async();
+    pin(o);
+    pin(pa);
+    gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
+    turn_give(cw);
+    if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
     wgmma_wait<0>();
     pin(o);
-    pin(sc);
     pin(pa);
-    mbar_arrive(ring.empty(s));
-    if (t > keys.last) break;
   }
 
   float inv[2];
@@ -183,6 +283,42 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
 #else
   __trap();  // built for sm_90a only
 #endif
+}
+
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                 const cuuint64_t*, const cuuint32_t*, const cuuint32_t*,
+                                 CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
+                                 CUtensorMapFloatOOBfill);
+
+// The driver's cuTensorMapEncodeTiled, through the runtime (no link to libcuda).
+EncodeTiled encoder() {
+  static const EncodeTiled fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    check(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found),
+          "attention forward (sm90): cudaGetDriverEntryPointByVersion");
+    if (found != cudaDriverEntryPointSuccess || f == nullptr)
+      fail("attention forward (sm90): the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<EncodeTiled>(f);
+  }();
+  return fn;
+}
+
+// A [n_tokens, width] bf16 matrix with rows `stride` elements apart (K or V
+// of every kv head: width = Hkv·D) as boxes of 64 columns x kTileN rows, in
+// the SW128 layout (128-byte swizzle); rows past n_tokens arrive as zeros.
+CUtensorMap kv_map(const bf16* data, int64_t stride, int64_t n_tokens, int64_t width) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(width), static_cast<cuuint64_t>(n_tokens)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride) * 2};
+  const cuuint32_t box[2] = {64, kTileN}, steps[2] = {1, 1};
+  const CUresult r = encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(data), dims,
+                               strides, box, steps, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    fail("attention forward (sm90): cuTensorMapEncodeTiled failed ({})", static_cast<int>(r));
+  return map;
 }
 
 template <int D>
@@ -206,8 +342,10 @@ bool attention_sm90_selected(const char* variable, bool by_default) {
   return attention_sm90_supported();
 }
 
-bool attention_forward_uses_sm90(int64_t head_dim) {
-  return attention_sm90_selected("DUET_ATTENTION_SM90", head_dim == 128);
+bool attention_forward_uses_sm90(int64_t /*head_dim*/) {
+  // On by default at both head dims: measured faster than the mma.sync forward
+  // on every benchmark row (docs/attention-cuda.md).
+  return attention_sm90_selected("DUET_ATTENTION_SM90", true);
 }
 
 bool attention_sm90_supported() {
@@ -230,8 +368,10 @@ void attention_forward_sm90(const AttentionForward& p, cudaStream_t stream) {
     fail("{}: needs a compute capability 9.0 GPU (Hopper); set DUET_ATTENTION_SM90=0 to use the "
          "mma.sync kernel", op);
   if (p.n_tokens == 0) return;
-  const attn::sm90::Args a{p.q, p.k, p.v, p.o, p.lse,
-                           p.q_row_stride, p.k_row_stride, p.v_row_stride, p.o_row_stride,
+  const int64_t width = p.n_kv_heads * p.head_dim;
+  const attn::sm90::Args a{attn::sm90::kv_map(p.k, p.k_row_stride, p.n_tokens, width),
+                           attn::sm90::kv_map(p.v, p.v_row_stride, p.n_tokens, width),
+                           p.q, p.o, p.lse, p.q_row_stride, p.o_row_stride,
                            static_cast<int>(p.n_q_heads), static_cast<int>(p.n_q_heads / p.n_kv_heads),
                            static_cast<float>(attn::kLog2e / std::sqrt(static_cast<double>(p.head_dim))),
                            attn::mask_args(p, p.workspace)};

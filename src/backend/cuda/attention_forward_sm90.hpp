@@ -1,16 +1,16 @@
 #pragma once
-// The Hopper forward (attention_forward_sm90.cu): wgmma products, cp.async
-// loads completing on mbarriers, a producer warpgroup and two consumer
+// The Hopper forward (attention_forward_sm90.cu): wgmma products, tensor-copy
+// (TMA) loads completing on mbarriers, a producer warpgroup and two consumer
 // warpgroups. attention_forward() picks it by attention_forward_uses_sm90().
 #include "backend/cuda/attention.hpp"
 
 namespace duet::backend::cuda {
 
 // Which forward attention_forward() runs for this head dim: the Hopper kernel
-// on a compute 9.0 device for head dim 128 (measured 1.15-1.24x the mma.sync
-// forward there, 0.86-0.95x at head dim 64: docs/attention-cuda.md), unless
-// DUET_ATTENTION_SM90 says otherwise: "1" forces it (any head dim), "0" turns
-// it off. Read at every call, so tests can compare both.
+// on a compute 9.0 device at both head dims (measured 1.2-2.4x the mma.sync
+// forward on the benchmark rows: docs/attention-cuda.md), unless
+// DUET_ATTENTION_SM90 says otherwise: "1" forces it, "0" turns it off. Read
+// at every call, so tests can compare both.
 bool attention_forward_uses_sm90(int64_t head_dim);
 // The current device is compute capability 9.0 (the kernel is sm_90a).
 bool attention_sm90_supported();

@@ -83,6 +83,22 @@ __device__ inline void cp_async_arrive(uint32_t bar) {
 }
 __device__ inline void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
 
+// The tensor-copy engine (TMA): one arrival on bar that also expects `bytes`
+// more to land on it; a 2-D box of a tensor map (a __grid_constant__
+// parameter) at coordinates (x, y) into shared memory at dst, completing
+// those bytes on bar. Rows outside the map arrive zero-filled.
+__device__ inline void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+__device__ inline void tma_load_2d(uint32_t dst, const void* map, int x, int y, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
+      : "memory");
+}
+
 template <int N>
 __device__ inline void setmaxnreg_inc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
@@ -166,15 +182,19 @@ __device__ inline void wgmma_ss_m64n64(float (&d)[8][4], uint64_t a, uint64_t b,
 // of b_rows rows, both K-major; 16 columns of K = 32 bytes inside a 64-column
 // slab, the next slab for k >= 64. Fenced, issued and committed as one group;
 // not waited for.
+// (Descriptors of addresses off bytes apart differ by off >> 4 in the start
+// field, bits 0-13, which holds every shared-memory address >> 4 with no
+// carry: each product's descriptor is the tile's plus a constant.)
 template <int D, int N>
 __device__ inline void gemm_ss(float (&acc)[N / 8][4], uint32_t a, int a_rows, uint32_t b, int b_rows) {
   static_assert(N == 64 || N == 128);
   wgmma_fence();
+  const uint64_t da0 = sw128_desc(a, 16, 1024), db0 = sw128_desc(b, 16, 1024);
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     const uint32_t off = (kk % 4) * 32;
-    const uint64_t da = sw128_desc(a + (kk / 4) * a_rows * 128 + off, 16, 1024);
-    const uint64_t db = sw128_desc(b + (kk / 4) * b_rows * 128 + off, 16, 1024);
+    const uint64_t da = da0 + (((kk / 4) * a_rows * 128 + off) >> 4);
+    const uint64_t db = db0 + (((kk / 4) * b_rows * 128 + off) >> 4);
     if constexpr (N == 128) wgmma_ss_m64n128(acc, da, db, kk > 0);
     else wgmma_ss_m64n64(acc, da, db, kk > 0);
   }
@@ -188,9 +208,10 @@ __device__ inline void gemm_ss(float (&acc)[N / 8][4], uint32_t a, int a_rows, u
 template <int D, int KK>
 __device__ inline void gemm_rs(float (&acc)[D / 8][4], const uint32_t (&a)[KK][4], uint32_t b, int b_rows) {
   wgmma_fence();
+  const uint64_t db0 = sw128_desc(b, b_rows * 128, 1024);
 #pragma unroll
   for (int kk = 0; kk < KK; ++kk) {
-    const uint64_t db = sw128_desc(b + kk * 16 * 128, b_rows * 128, 1024);
+    const uint64_t db = db0 + ((kk * 16 * 128) >> 4);
     if constexpr (D == 64) wgmma_rs_m64n64(acc, a[kk], db);
     else wgmma_rs_m64n128(acc, a[kk], db);
   }
@@ -210,7 +231,7 @@ struct Layout {
   static constexpr uint32_t once_scalars = scalars + kScalars * kStages * kRows * 4;
   static constexpr uint32_t codes = once_scalars + kOnceScalars * kOnceRows * 4;
   static constexpr uint32_t bars = codes + 8 * ((kStages + 1) / 2);
-  static constexpr size_t bytes = bars + 8 * (1 + 3 * kStages) + 1024;  // base rounded up to 1024
+  static constexpr size_t bytes = bars + 8 * (1 + 4 * kStages) + 1024;  // base rounded up to 1024
   static constexpr uint32_t once(int i) { return i * once_bytes; }
   static constexpr uint32_t a(int s) { return tiles + s * tile_bytes; }
   static constexpr uint32_t b(int s) { return tiles + (kStages + s) * tile_bytes; }
@@ -220,8 +241,10 @@ struct Layout {
 
 
 // The mbarriers at `bars`: `once` (the loaded-once tiles), per stage full_a,
-// full_b (each completed by the 128 producer threads' cp.async) and empty
-// (released by every consumer thread).
+// full_b (each completed by the 128 producer threads' cp.async, or a tensor
+// copy) and empty (released by every consumer thread); empty_b releases tile
+// b alone where the consumers hand the two tiles back at different times
+// (the forward: K after S = Q Kᵀ, V after O += P V).
 template <int kStages>
 struct Ring {
   uint32_t bars;
@@ -229,14 +252,17 @@ struct Ring {
   __device__ uint32_t full_a(int s) const { return bars + 8 * (1 + s); }
   __device__ uint32_t full_b(int s) const { return bars + 8 * (1 + kStages + s); }
   __device__ uint32_t empty(int s) const { return bars + 8 * (1 + 2 * kStages + s); }
+  __device__ uint32_t empty_b(int s) const { return bars + 8 * (1 + 3 * kStages + s); }
   // Thread 0, then __syncthreads() by all. full_a completes with the 128
-  // producer threads' cp.async, and with a step posted (StepBoard) one more.
-  __device__ void init(uint32_t consumers, bool posted) const {
+  // producer threads' cp.async, and with a step posted (StepBoard) one more;
+  // full_b with b_arrivals (128 cp.async, or 1 where a tensor copy fills b).
+  __device__ void init(uint32_t consumers, bool posted, uint32_t b_arrivals) const {
     mbar_init(once(), 128);
     for (int s = 0; s < kStages; ++s) {
       mbar_init(full_a(s), posted ? 129 : 128);
-      mbar_init(full_b(s), 128);
+      mbar_init(full_b(s), b_arrivals);
       mbar_init(empty(s), consumers);
+      mbar_init(empty_b(s), consumers);
     }
     mbar_init_fence();
   }
@@ -253,26 +279,33 @@ struct Cta {
   uint32_t base;
   unsigned char* smem;
   Ring<kStages> ring;
-  __device__ explicit Cta(uint32_t consumers, bool posted = false) {
+  __device__ explicit Cta(uint32_t consumers, bool posted = false, uint32_t b_arrivals = 128) {
     const uint32_t raw = smem_u32(dynamic_smem);
     base = (raw + 1023) & ~1023u;
     smem = dynamic_smem + (base - raw);
     ring = Ring<kStages>{base + L::bars};
-    if (threadIdx.x == 0) ring.init(consumers, posted);
+    if (threadIdx.x == 0) ring.init(consumers, posted, b_arrivals);
     __syncthreads();
   }
 };
 
 // ROWS rows of D bf16 from token row0 into an SW128 tile (rows past n zero),
-// by the 128 producer threads.
+// by the 128 producer threads: thread tid copies 16-byte chunk tid % (D/8)
+// of rows tid / (D/8) + j·kStep; kStep is a multiple of 8, so the chunk's
+// swizzled place in the row is the same in all of them and each copy is an
+// address step, a bound check and the cp.async.
 template <int D, int ROWS>
 __device__ inline void load_tile(uint32_t dst, const bf16* g, int64_t stride, int row0, int n, int tid) {
-  constexpr int kChunks = D / 8;
-#pragma unroll 2
-  for (int c = tid; c < ROWS * kChunks; c += 128) {
-    const int r = c / kChunks, ch = c % kChunks, row = row0 + r;
-    const bool ok = row < n;
-    cp_async16(dst + sw128(ROWS, r, ch), g + static_cast<int64_t>(ok ? row : 0) * stride + ch * 8, ok);
+  constexpr int kChunks = D / 8, kStep = 128 / kChunks;
+  static_assert(128 % kChunks == 0 && kStep % 8 == 0 && ROWS % kStep == 0);
+  const int r = tid / kChunks, ch = tid % kChunks, left = n - row0 - r;  // rows of this thread's left
+  dst += sw128(ROWS, r, ch);
+  const bf16* src = g + static_cast<int64_t>(row0 + r) * stride + ch * 8;
+  const int64_t step = kStep * stride;
+#pragma unroll
+  for (int j = 0; j < ROWS / kStep; ++j) {
+    const bool ok = j * kStep < left;
+    cp_async16(dst + j * kStep * 128, ok ? src + j * step : g, ok);
   }
 }
 
@@ -369,10 +402,10 @@ struct KeyStream {
   }
 };
 
-// The producer of the kernels that stream key tiles of 128 (the forward, the
-// backward's dQ pass), after its loaded-once tiles: per step t, K with the
-// keys' visible_until / positions into stage tile a, V into b; with a board,
-// each tile posted as 2 t + (Partial).
+// The producer of the backward's dQ pass (key tiles of 128), after its
+// loaded-once tiles: per step t, K with the keys' visible_until / positions
+// into stage tile a, V into b; with a board, each tile posted as 2 t +
+// (Partial). (The forward streams the same tiles with the tensor-copy engine.)
 template <int D, typename L, int kStages>
 __device__ inline void produce_kv(const Ring<kStages>& ring, uint32_t base, unsigned char* smem,
                                   const KeyStream& keys, const bf16* k, int64_t k_stride, const bf16* v,
