@@ -64,6 +64,8 @@ class DeviceCollectives {
   virtual void reduce_sum(std::span<const Part> parts) = 0;
   // Root's data[0, count) bytes to every rank.
   virtual void broadcast(std::span<const Part> parts) = 0;
+  // In place on every rank: data[0, count) becomes the sum over ranks (fp32; root unused).
+  virtual void all_reduce_sum(std::span<const Part> parts) = 0;
   virtual void wait(const char* what) = 0;
 };
 

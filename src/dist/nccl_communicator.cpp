@@ -204,6 +204,15 @@ void NcclCommunicator::broadcast(std::span<const Part> parts) {
   check_nccl(ncclGroupEnd(), "ncclGroupEnd");
 }
 
+void NcclCommunicator::all_reduce_sum(std::span<const Part> parts) {
+  if (parts.empty()) return;
+  check_nccl(ncclGroupStart(), "ncclGroupStart");
+  for (const Part& p : parts)
+    check_nccl(ncclAllReduce(p.data, p.data, p.count, ncclFloat32, ncclSum, state_->comm, state_->stream),
+               "ncclAllReduce");
+  check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+}
+
 void NcclCommunicator::wait(const char* what) { state_->wait(what); }
 
 void NcclCommunicator::barrier() {

@@ -42,6 +42,7 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
   void* stream() override;
   void reduce_sum(std::span<const Part> parts) override;
   void broadcast(std::span<const Part> parts) override;
+  void all_reduce_sum(std::span<const Part> parts) override;
   void wait(const char* what) override;
 
  private:

@@ -309,6 +309,7 @@ void CudaEngine::zero_grad() {
     grads_->zero(stream_);
   else
     trained().zero_grad(stream_);
+  if (reduced_) reduced_->reset();
 }
 
 void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
@@ -328,6 +329,9 @@ void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
     model_->backward(batch_, *policy_weights_, grads_.get(), stream_);
     grads_->finish_backward();
     policy_weights_->finish_pass();
+  } else if (reduced_) {  // data parallel at ZeRO-0/1: the step's last backward sums each layer as it leaves it
+    model_->backward(batch_, *policy_weights_, reduced_.get(), stream_);
+    reduced_->finish_backward();
   } else {
     cuda::FlatGradients flat(model_params_->grads());
     model_->backward(batch_, *policy_weights_, &flat, stream_);
@@ -335,7 +339,17 @@ void CudaEngine::backprop(const Batch& b, std::span<const double> d_response) {
   check(cudaStreamSynchronize(stream_), "the backward pass");  // results_ is reused by the next forward
 }
 
+void CudaEngine::mark_last_backprop() {
+  if (reduced_) reduced_->arm();
+}
+
 void CudaEngine::backprop_empty() {
+  if (reduced_ && reduced_->armed()) {  // the others' last backward sums each layer: so does this rank's
+    model_->pass_without_rows(*policy_weights_, reduced_.get(), true, stream_);
+    reduced_->finish_backward();
+    check(cudaStreamSynchronize(stream_), "the backward pass");
+    return;
+  }
   if (!grads_) return;  // the gradients are summed over the ranks at the step
   if (!grads_->has_communicator()) fail("internal: backprop of a ZeRO-2/3 CUDA engine before enable_data_parallel");
   model_->pass_without_rows(*policy_weights_, grads_.get(), true, stream_);
@@ -346,6 +360,7 @@ void CudaEngine::backprop_empty() {
 
 const ParameterSet<float>& CudaEngine::gradients() {
   require(EngineState::gradients, "gradients");
+  if (reduced_ && reduced_->partly_summed()) reduced_->finish_step(stream_);  // the layers are summed: the rest too
   if (!grads_) return trained().host_gradients(stream_);
   // ZeRO-2: this rank's shard of the summed gradient, in its host range (the whole gradient with one rank).
   grads_->finish_step(stream_);
@@ -370,10 +385,7 @@ double CudaEngine::optimizer_step(double lr) {
     host_master_stale_ = true;
     return norm;
   }
-  if (comm_) {  // NCCL reads the gradients on its own stream: they must be complete
-    check(cudaStreamSynchronize(stream_), "finishing the backward");
-    comm_->all_reduce_sum(trained().grads(), trained().numel());
-  }
+  if (reduced_) reduced_->finish_step(stream_);  // summed over the ranks (what the last backward has not summed)
   if (!shard_) return trained().step(lr, stream_);
   const double norm = shard_->step(lr, model_params_->grads(), piece_weights(), stream_);
   share_weights();
@@ -410,6 +422,10 @@ void CudaEngine::enable_data_parallel(dist::Communicator& comm, int zero_stage) 
   if (lora_) fail("--use-peft with several ranks: LoRA is not data parallel yet; run one process");
   comm_ = &comm;
   if (grads_) grads_->set_communicator(comm);
+  if (!grads_ && trained().has_grads()) {  // ZeRO-0/1: the whole gradient, summed over the ranks
+    reduced_ = std::make_unique<cuda::ReducedGradients>(config_, model_params_->layout(), trained().grads());
+    reduced_->set_communicator(comm);
+  }
   for (cuda::ShardedWeights* w : {sharded_policy_, sharded_reference_})
     if (w) w->set_communicator(comm);
   if (!shard_) return;

@@ -20,6 +20,7 @@
 #include "engine/cuda/device_transformer.hpp"
 #include "engine/device_layout.hpp"
 #include "engine/cuda/device_shard.hpp"
+#include "engine/cuda/reduced_gradients.hpp"
 #include "engine/cuda/sharded_gradients.hpp"
 #include "engine/cuda/sharded_weights.hpp"
 #include "engine/engine.hpp"
@@ -40,6 +41,7 @@ class CudaEngine final : public Engine {
   void backprop(const Batch& batch, std::span<const double> d_response) override;
   void backprop_empty() override;
   void score_empty(bool reference) override;
+  void mark_last_backprop() override;
   const ParameterSet<float>& gradients() override;
   double optimizer_step(double lr) override;
   ParameterSet<float>& master_weights() override;
@@ -47,7 +49,8 @@ class CudaEngine final : public Engine {
   void state_changed() override;
 
   // Data parallel: the fp32 gradients are summed over the ranks (NCCL, on
-  // the device) before each step, so every rank takes the same step. Stage 0:
+  // the device; layer by layer during the step's last backward when the
+  // trainer marks it) before each step, so every rank takes the same step. Stage 0:
   // every rank keeps the whole optimizer. Stage 1 (EngineOptions::zero_stage):
   // each rank updates its shard, whose host view (for checkpoints) is
   // sharded_optimizer(); gather_weights() brings the fp32 master to the host
@@ -109,7 +112,8 @@ class CudaEngine final : public Engine {
   int rank_ = 0, ranks_ = 1, zero_stage_ = 0;
   AdamWOptions adamw_;
   std::unique_ptr<cuda::DeviceShard> shard_;  // ZeRO-1/2: this rank's master and moments
-  std::unique_ptr<cuda::ShardedGradients> grads_;  // ZeRO-2: this rank's gradient and the staging
+  std::unique_ptr<cuda::ShardedGradients> grads_;  // ZeRO-2/3: this rank's gradient and the staging
+  std::unique_ptr<cuda::ReducedGradients> reduced_;  // ZeRO-0/1, data parallel: the gradients' sum over the ranks
   std::unique_ptr<ParameterSet<float>> host_grads_;  // ZeRO-2: gradients() (this shard's range; zero elsewhere)
   std::unique_ptr<ShardedAdamW> sharded_;     // ZeRO-1/2: their host view (its step() is the CPU engine's)
   bool host_master_stale_ = false;            // ZeRO-1/2: the host master lags the device's shards

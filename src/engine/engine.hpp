@@ -51,6 +51,11 @@ class Engine {
   // does collectively (the CUDA engine's ZeRO-3 gathers each layer's weights
   // during the forward). Nothing elsewhere.
   virtual void score_empty(bool reference) {}
+  // The next backprop (or backprop_empty) is this rank's last before
+  // optimizer_step, and every rank's last of the step: an engine may sum
+  // the gradients over the ranks as that backward leaves each layer (the
+  // CUDA engine at ZeRO stages 0 and 1). A backprop after it fails.
+  virtual void mark_last_backprop() {}
   // The gradients accumulated since zero_grad(), on the host (tests, debugging).
   virtual const ParameterSet<float>& gradients() = 0;
   // Clips and applies AdamW at `lr`; returns the gradient norm before clipping.

@@ -254,7 +254,13 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   std::vector<PreferenceBatch> rows;
   for (size_t r : mine) rows.emplace_back(layout::build_row(train_, step.rows[r], o_.layout, o_.pack_tokens, 0));
 
+  // Every rank runs as many passes as the rank with the most rows (ZeRO-2's
+  // reduces and ZeRO-3's gathers are collective), in the same order; the
+  // last backprop of each rank is marked (ZeRO-0/1 then sums as it goes).
+  size_t most_rows = 0;
+  for (const auto& r : step.rank_rows) most_rows = std::max(most_rows, r.size());
   const bool coupled = loss::couples_pairs(o_.loss);
+  backprops_left_ = coupled ? 0 : most_rows;
   for (size_t k = 0; k < rows.size(); ++k) {
     const auto& b = rows[k].batch;
     auto ref = reference_scores(b);
@@ -266,23 +272,22 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
       // step's N (the loss's normalisation), while the engine still holds this row's activations.
       loss::LossState unused = state_.loss_state;
       auto res = loss::compute(o_.loss, row_pairs, unused, step.num_examples);
+      before_backprop();
       engine_->backprop(b, rows[k].response_gradients(res.pairs));
     }
   }
-  // Every rank runs as many passes as the rank with the most rows (ZeRO-2's
-  // reduces and ZeRO-3's gathers are collective), in the same order.
-  size_t most_rows = 0;
-  for (const auto& r : step.rank_rows) most_rows = std::max(most_rows, r.size());
   empty_rows(most_rows - rows.size(), true, !coupled);  // reference, policy and (uncoupled) backprop
   const std::vector<loss::PairLogps> all_pairs = step_pairs.share(*comm_);
   if (coupled) {
     // The loss couples the step's pairs: all log-probs first (every rank has
     // them all now), then each of this rank's rows again with its share of the gradient.
     out.result = loss::compute(o_.loss, all_pairs, state_.loss_state);
+    backprops_left_ = most_rows;
     for (size_t k = 0; k < rows.size(); ++k) {
       engine_->score_policy(rows[k].batch);
       std::span<const loss::PairResult> part(out.result.pairs.data() + step_pairs.first(mine[k]),
                                              step_pairs.count(mine[k]));
+      before_backprop();
       engine_->backprop(rows[k].batch, rows[k].response_gradients(part));
     }
     empty_rows(most_rows - rows.size(), false, true);  // the policy again, then backprop
@@ -293,11 +298,18 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   return out;
 }
 
+void Trainer::before_backprop() {
+  if (backprops_left_ > 0 && --backprops_left_ == 0) engine_->mark_last_backprop();
+}
+
 void Trainer::empty_rows(size_t count, bool with_reference, bool backprops) {
   for (size_t k = 0; k < count; ++k) {  // as a row: reference_scores, score_policy, backprop
     if (with_reference && !ref_cache_ && engine_->has_reference()) engine_->score_empty(true);
     engine_->score_empty(false);
-    if (backprops) engine_->backprop_empty();
+    if (backprops) {
+      before_backprop();
+      engine_->backprop_empty();
+    }
   }
 }
 

@@ -53,6 +53,9 @@ class Trainer {
   // the reference's scoring (with_reference, unless cached), the policy's,
   // then the backprop (backprops).
   void empty_rows(size_t count, bool with_reference, bool backprops);
+  // Before each backprop or backprop_empty of a step: marks the last one
+  // (Engine::mark_last_backprop), backprops_left_ counting down to it.
+  void before_backprop();
   nlohmann::json evaluate();
   void save_checkpoint_now();
   void save_final_model();
@@ -77,6 +80,7 @@ class Trainer {
   std::string data_summary_;  // what preparing the data truncated and dropped
   std::unique_ptr<MetricsLog> log_;
   std::unique_ptr<TensorBoardWriter> tensorboard_;  // --report-to tensorboard
+  size_t backprops_left_ = 0;  // in a step: backprops until the last (before_backprop)
 };
 
 }  // namespace duet::trainer

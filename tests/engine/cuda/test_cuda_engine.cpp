@@ -465,7 +465,11 @@ TEST(CudaLoraTraining, ThirtyStepsFollowTheCpuCurve) {
 #ifdef DUET_WITH_NCCL
 // The data-parallel step (NCCL all-reduce of the gradients on the device)
 // with one rank: the one-process numbers, bit for bit (a sum over one rank
-// copies). Several ranks need several GPUs: the scaling work.
+// copies). Also when the step's last backprop is marked, so that it sums
+// each layer on NCCL's stream as the backward leaves it and the step sums
+// the rest, and when a rank's last pass is an empty one (it sums what its
+// earlier backprops accumulated, layer by layer). Several ranks need
+// several GPUs: the scaling work.
 TEST(CudaEngineDataParallel, OneNcclRankGivesTheOneProcessRun) {
   DUET_SEEDED_RNG(rng);
   TempDir tmp;
@@ -475,20 +479,49 @@ TEST(CudaEngineDataParallel, OneNcclRankGivesTheOneProcessRun) {
   o.device = "cuda";
   dist::Launch one;
   dist::NcclCommunicator comm(one, nullptr, 60);
-  CudaEngine alone(o), ranked(o);
-  ranked.enable_data_parallel(comm, 0);
+  CudaEngine alone(o), ranked(o), marked(o), marked_empty(o);
+  for (CudaEngine* e : {&ranked, &marked, &marked_empty}) e->enable_data_parallel(comm, 0);
   EXPECT_THROW(CudaEngine(o).enable_data_parallel(comm, 1), Error);  // not the stage it was built for
   const auto ex = testing::random_examples(rng, 8, config.vocab_size, 60, 30, 2);
-  const auto bs = batches(ex, layout::Layout::shared, 600);
+  const auto bs = batches(ex, layout::Layout::shared, 200);
+  ASSERT_GT(bs.size(), 1u);  // several backprops a step, the last one marked
   const std::map<Key, double> weight = random_response_weights(rng, ex);
+  // As score_and_backprop, marking the last backprop, or adding a marked empty one.
+  auto step_of = [&](CudaEngine& e, bool empty_last) {
+    e.zero_grad();
+    for (size_t i = 0; i < bs.size(); ++i) {
+      std::vector<double> d;
+      for (const auto& r : e.score_policy(bs[i])) d.push_back(weight.at({r.example, r.response}));
+      if (i + 1 == bs.size() && !empty_last) e.mark_last_backprop();
+      e.backprop(bs[i], d);
+    }
+    if (empty_last) {
+      e.mark_last_backprop();
+      e.backprop_empty();
+    }
+    const auto& g = e.gradients();
+    return std::vector<float>(g.values().begin(), g.values().end());
+  };
   for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE(::testing::Message() << "step " << step);
     const Scored a = score_and_backprop(alone, bs, weight), b = score_and_backprop(ranked, bs, weight);
-    EXPECT_EQ(a.grads, b.grads) << "step " << step;
-    EXPECT_EQ(alone.optimizer_step(1e-3), ranked.optimizer_step(1e-3)) << "step " << step;
+    EXPECT_EQ(a.grads, b.grads);
+    EXPECT_EQ(step_of(marked, false), a.grads);
+    EXPECT_EQ(step_of(marked_empty, true), a.grads);
+    const double norm = alone.optimizer_step(1e-3);
+    for (CudaEngine* e : {&ranked, &marked, &marked_empty}) EXPECT_EQ(e->optimizer_step(1e-3), norm);
   }
   const auto& a = alone.master_weights().values();
-  const auto& b = ranked.master_weights().values();
-  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin()));
+  for (CudaEngine* e : {&ranked, &marked, &marked_empty}) {
+    const auto& b = e->master_weights().values();
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin()));
+  }
+  marked.zero_grad();  // a backprop after the marked one is refused
+  const auto scores = marked.score_policy(bs[0]);
+  marked.mark_last_backprop();
+  marked.backprop(bs[0], std::vector<double>(scores.size(), 1.0));
+  const auto next = marked.score_policy(bs[1]);
+  EXPECT_THROW(marked.backprop(bs[1], std::vector<double>(next.size(), 1.0)), Error);
 }
 #endif
 
