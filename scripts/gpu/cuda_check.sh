@@ -130,7 +130,8 @@ print(json.load(open(f[-1]))['options']['device'] if f else 'no trainer_state.js
       [ "$engine" = cuda ] || rc=1
       tail -3 "$OUT/auto.log"
       summary+=("auto device: exit $rc, engine ${engine:-none}") ;;
-    zero3)  # ZeRO stages 2 and 3 through duet train on one GPU: one process, and one NCCL rank under torchrun
+    zero3)  # ZeRO stages through duet train on one GPU: one process, and one NCCL rank under torchrun
+      # (stage 0 there sums each layer's gradients during the step's last backward)
       w=/tmp/duet-zero3 && rm -rf "$w" && mkdir -p "$w"
       printf '%s' '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32000,
         "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 8, "num_attention_heads": 8,
@@ -140,7 +141,8 @@ print(json.load(open(f[-1]))['options']['device'] if f else 'no trainer_state.js
       python3 scripts/make_synthetic_data.py --profile hh-rlhf --examples 1024 --vocab-size 32000 --seed 1 \
         --out "$w/data.jsonl" >> "$OUT/zero3.log" 2>&1
       rc=0
-      for run in "stage0 1 0" "stage2 1 2" "stage3 1 3" "stage3_nccl torchrun 3"; do
+      for run in "stage0 1 0" "stage2 1 2" "stage3 1 3" "stage0_nccl torchrun 0" "stage1_nccl torchrun 1" \
+                 "stage3_nccl torchrun 3"; do
         set -- $run
         args=(train --model "$w/model" --data "$w/data.jsonl" --out "$w/$1" --device cuda --layout shared
               --pack-tokens 4096 --batch-size 64 --max-steps 12 --logging-steps 1 --save-steps 0
@@ -166,7 +168,7 @@ def load(name):
     except OSError:
         return []
 base = load("stage0")
-for name in ("stage0", "stage2", "stage3", "stage3_nccl"):
+for name in ("stage0", "stage2", "stage3", "stage0_nccl", "stage1_nccl", "stage3_nccl"):
     rows = load(name)
     if not rows or len(rows) != len(base):
         print(f"{name:12s} missing or short ({len(rows)} of {len(base)} steps)")
