@@ -12,11 +12,19 @@
 // after slab; inside a slab row r is at r·128 and its 16-byte chunk c at
 // ((c ^ (r & 7)) · 16): the hardware's 128-byte swizzle (address bits 4-6
 // XOR bits 7-9), so every slab must start 1024-byte aligned.
+#include <cuda.h>  // CUtensorMap (its encoder is found through the runtime: nothing links libcuda)
+
 #include <cstdint>
 
 #include "backend/cuda/attention_common.cuh"
 
 namespace duet::backend::cuda::attn::sm90 {
+
+// Host: a [n_tokens, width] bf16 matrix with rows `stride` elements apart (Q, K,
+// V or dO of every head: width = heads·D) as boxes of 64 columns x box_rows
+// rows in the SW128 layout (the tensor-copy engine's 128-byte swizzle); rows
+// past n_tokens arrive as zeros. (attention_forward_sm90.cu)
+CUtensorMap tile_map(const bf16* data, int64_t stride, int64_t n_tokens, int64_t width, int box_rows);
 
 // Byte offset of 16-byte chunk c (of D/8) of row r in an SW128 tile of `rows` rows.
 __device__ inline uint32_t sw128(int rows, int r, int c) {
@@ -97,6 +105,17 @@ __device__ inline void tma_load_2d(uint32_t dst, const void* map, int x, int y, 
       " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
       : "memory");
+}
+
+// A tensor copy of a tile of ROWS rows x D from a tile_map (box_rows = ROWS)
+// at token row0, columns col0.. (the head's), into SW128 shared memory at dst:
+// one arrival on bar expecting its bytes, then D/64 boxes completing on bar.
+// One thread issues it.
+template <int D, int ROWS>
+__device__ inline void tma_tile(uint32_t dst, const CUtensorMap* map, int col0, int row0, uint32_t bar) {
+  mbar_arrive_expect_tx(bar, ROWS * D * 2);
+#pragma unroll
+  for (int c = 0; c < D / 64; ++c) tma_load_2d(dst + c * ROWS * 128, map, col0 + c * 64, row0, bar);
 }
 
 template <int N>
