@@ -1,15 +1,16 @@
 // Hopper backward (sm_90a): the mma.sync backward's two deterministic passes
 // (attention_backward.cu) with the Hopper forward's structure: one CTA of
-// three warpgroups, warpgroup 0 the producer (cp.async into a ring of
-// 128-byte-swizzled stages completing on mbarriers), warpgroups 1 and 2
-// consumers of 64 rows each with wgmma products and fp32 accumulators.
+// three warpgroups, warpgroup 0 the producer (tensor copies and cp.async into
+// a ring of 128-byte-swizzled stages completing on mbarriers), warpgroups 1
+// and 2 consumers of 64 rows each with wgmma products and fp32 accumulators.
 //   dK/dV  one CTA per (kv head, 128 keys): K and V loaded once; steps over
 //          the query heads of the group and their non-skipped query blocks of
-//          64 (Q, dO, lse, D_i, positions per stage). Per step and consumer
-//          (64 keys): Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (m64n64, both operands from
-//          shared memory, K-major), Pᵀ = exp2(Sᵀ·scale·log2 e − lse·log2 e),
-//          dSᵀ = Pᵀ (dPᵀ − D), then dV += Pᵀ dO and dK += dSᵀ Q (m64nD, A =
-//          Pᵀ / dSᵀ rounded to bf16 in registers, B = dO / Q N-major).
+//          64 (Q and dO by TMA, lse, D_i, positions per stage; 4 stages). Per
+//          step and consumer (64 keys), the two consumers taking turns to
+//          issue: Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (m64n64, both operands from shared
+//          memory, K-major), Pᵀ = exp2(Sᵀ·scale·log2 e − lse·log2 e), dSᵀ =
+//          Pᵀ (dPᵀ − D), then dV += Pᵀ dO and dK += dSᵀ Q (m64nD, A = Pᵀ /
+//          dSᵀ rounded to bf16 in registers, B = dO / Q N-major).
 //   dQ     one CTA per (query head, 128 queries), the forward's key-tile
 //          stream (128 keys per step): S = Q Kᵀ, dP = dO Vᵀ (m64n128),
 //          dS = P (dP − D), dQ += dS K (K N-major).
@@ -19,7 +20,6 @@
 #include "backend/cuda/attention_sm90.cuh"
 
 #include <cmath>
-#include <cstdlib>
 
 #include "backend/cuda/attention_backward_sm90.hpp"
 #include "backend/cuda/attention_forward_sm90.hpp"
@@ -31,7 +31,7 @@ namespace {
 
 constexpr int kBlock = 128;  // keys per dK/dV CTA, queries per dQ CTA, keys per dQ step
 constexpr int kQStep = 64;   // queries per dK/dV step
-constexpr int kDqStages = 2;
+constexpr int kDkdvStages = 4, kDqStages = 2;
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 24, kConsumerRegs = 240;  // 128·24 + 256·240 ≤ 65536
@@ -47,33 +47,10 @@ struct Args {
   MaskArgs m;
 };
 
-// EXPERIMENT (session 7): variant bits, chosen at run time by DUET_BWD_V.
-//   1: the shared probabilities (mask pass, ex2.approx.ftz); else the old one
-//   2: dK/dV: dK of step i-1 issued with S and dP of step i
-//   4: turns (ping-pong) of the two consumers around their issues
-template <int NT, typename Lse, typename Hidden>
-__device__ inline void probabilities_old(float (&s)[NT][4], float scale_log2, bool partial, Lse lse_log2,
-                                         Hidden hidden) {
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float p = exp2f(fmaf(s[nt][e], scale_log2, -lse_log2(nt, e)));
-      s[nt][e] = partial && hidden(nt, e) ? 0.f : p;
-    }
-}
-template <int V, int NT, typename Lse, typename Hidden>
-__device__ inline void probs(float (&s)[NT][4], float scale_log2, bool partial, Lse lse_log2, Hidden hidden) {
-  if constexpr (V & 1) probabilities(s, scale_log2, partial, lse_log2, hidden);
-  else probabilities_old(s, scale_log2, partial, lse_log2, hidden);
-}
-__device__ inline void turn_wait(int cw) { asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory"); }
-__device__ inline void turn_give(int cw) { asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory"); }
-
 // dK/dV: once K, V [128 keys] and the keys' visible_until, positions; per
 // stage Q (a), dO (b) [64 queries], lse, D_i and positions [64].
-template <int D, int kStages>
-using DkdvSmem = Layout<D, 2, kBlock, kQStep, kStages, 3, 2>;
+template <int D>
+using DkdvSmem = Layout<D, 2, kBlock, kQStep, kDkdvStages, 3, 2>;
 // dQ: once Q, dO [128 queries] and their lse, D_i, positions; per stage K
 // (a), V (b) [128 keys], visible_until and positions [128]. (The queries'
 // statistics are read from shared memory at every step rather than held in
@@ -81,13 +58,13 @@ using DkdvSmem = Layout<D, 2, kBlock, kQStep, kStages, 3, 2>;
 template <int D>
 using DqSmem = Layout<D, 2, kBlock, kBlock, kDqStages, 2, 3>;
 
-template <int D, int V, int kDkdvStages>
+template <int D>
 __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using L = DkdvSmem<D, kDkdvStages>;
-  constexpr bool kTma = V & 16;
-  // steps posted to the consumers; with TMA, dO's barrier also takes thread 0's expect_tx arrival
-  const Cta<L, kDkdvStages> cta(kConsumers, true, kTma ? 129 : 128);
+  using L = DkdvSmem<D>;
+  // Steps posted to the consumers; full_b completes with the 128 producer
+  // threads' cp.async (D_i) and thread 0's arrival for dO's tensor copy.
+  const Cta<L, kDkdvStages> cta(kConsumers, true, 129);
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
   const Ring<kDkdvStages>& ring = cta.ring;
@@ -111,6 +88,11 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
     load_tile<D, kBlock>(base + L::once(1), a.v + kvh * D, a.v_stride, k0, n, tid);
     load_kv_scalars(smem + L::once_scalar(0), smem + L::once_scalar(1), a.m, k0, tid);
     cp_async_arrive(ring.once());
+    // Per step: the queries' lse, positions (full_a) and D_i (full_b) by
+    // cp.async; Q (full_a) and dO (full_b) by the tensor-copy engine, issued
+    // by thread 0, whose arrival on full_a also posts the step. The producer
+    // works in 24 registers and its latency decides whether the ring stays
+    // ahead: one classification per step, no division (a loop per head).
     int i = 0;
     for (int h = kvh * a.rep; h < (kvh + 1) * a.rep; ++h)
       for (int qb = qb_first; qb <= qb_last; ++qb) {
@@ -118,27 +100,19 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
         if (kind == TileKind::Skip) continue;
         const int s = i % kDkdvStages, q0 = qb * kQStep;
         if (i >= kDkdvStages) mbar_wait(ring.empty(s), ((i / kDkdvStages) - 1) & 1);
-        if constexpr (!kTma) load_tile<D, kQStep>(base + L::a(s), a.q + h * D, a.q_stride, q0, n, tid);
         if (tid < kQStep) load_scalars(smem + L::scalar(0, s), a.lse + h, hq, q0, n, tid);
         else if (window > 0) load_scalars(smem + L::scalar(2, s), a.m.positions, 1, q0, n, tid - kQStep);
         cp_async_arrive(ring.full_a(s));
-        if (tid == 0) {  // the post: the code, then thread 0's arrival on full_a
+        if (tid == 0) {  // the post: the code, then thread 0's arrival (with Q's bytes) on full_a
           board.codes[s] = 2 * qb + (kind == TileKind::Partial);
-          if constexpr (kTma) tma_tile<D, kQStep>(base + L::a(s), &a.q_map, h * D, q0, ring.full_a(s));
-          else mbar_arrive(ring.full_a(s));
+          tma_tile<D, kQStep>(base + L::a(s), &a.q_map, h * D, q0, ring.full_a(s));
         }
-        if constexpr (!kTma) load_tile<D, kQStep>(base + L::b(s), a.d_o + h * D, a.do_stride, q0, n, tid);
         if (tid < kQStep) load_scalars(smem + L::scalar(1, s), a.delta + h, hq, q0, n, tid);
         cp_async_arrive(ring.full_b(s));
-        if constexpr (kTma)
-          if (tid == 0) tma_tile<D, kQStep>(base + L::b(s), &a.do_map, h * D, q0, ring.full_b(s));
+        if (tid == 0) tma_tile<D, kQStep>(base + L::b(s), &a.do_map, h * D, q0, ring.full_b(s));
         ++i;
       }
-    const int s = i % kDkdvStages;  // the end, posted as produce() does
-    if (i >= kDkdvStages) mbar_wait(ring.empty(s), ((i / kDkdvStages) - 1) & 1);
-    mbar_arrive(ring.full_a(s));
-    board.post(s, [] { return -1; });
-    cp_async_wait_all();
+    board.finish(i);
     return;
   }
 
@@ -161,17 +135,12 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
   zero(dv);
   const uint32_t k_rows = base + L::once(0) + cw * 64 * 128, v_rows = base + L::once(1) + cw * 64 * 128;
   mbar_wait(ring.once(), 0);
-  if constexpr (V & 4)
-    if (cw == 1) turn_give(cw);  // warpgroup 0 issues first
-  auto cols_of = [&](int s, int code) {
-    return QueryCols{reinterpret_cast<const float*>(smem + L::scalar(0, s)), kDkdvStages * kQStep,
-                     (code >> 1) * kQStep, lane, window};  // lse, D_i, positions
-  };
-  if constexpr (!(V & 2)) {
-  // Per step (told by the producer: board.codes = 2 step + Partial): Sᵀ and
-  // dPᵀ issued; Pᵀ computed as soon as Sᵀ is in (while dPᵀ runs), dV += Pᵀ dO
-  // issued; dSᵀ computed while that runs, dK += dSᵀ Q; one final wait, then
-  // the stage goes back.
+  // Per step (told by the producer: board.codes = 2 block + Partial): Sᵀ and
+  // dPᵀ issued in this consumer's turn (the two alternate, so that one's
+  // softmax runs under the other's products); Pᵀ computed as soon as Sᵀ is in
+  // (while dPᵀ runs), dV += Pᵀ dO issued; dSᵀ computed while that runs, dK +=
+  // dSᵀ Q; one final wait, then the stage goes back.
+  if (cw == 1) turn_give(cw);  // warpgroup 0 issues first
   for (int i = 0;; ++i) {
     const int s = i % kDkdvStages;
     const uint32_t parity = (i / kDkdvStages) & 1;
@@ -179,20 +148,21 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
     const int code = board.codes[s];
     if (code < 0) break;
     const bool partial = code & 1;
-    const QueryCols cols = cols_of(s, code);
+    const QueryCols cols{reinterpret_cast<const float*>(smem + L::scalar(0, s)), kDkdvStages * kQStep,
+                         (code >> 1) * kQStep, lane, window};  // lse, D_i, positions
     float st[kQStep / 8][4], dpt[kQStep / 8][4];  // transposed: rows keys, columns queries
-    if constexpr (V & 4) turn_wait(cw);
+    turn_wait(cw);
     fence_proxy_async();
     gemm_ss<D, kQStep>(st, k_rows, kBlock, base + L::a(s), kQStep);
     mbar_wait(ring.full_b(s), parity);
     fence_proxy_async();
     gemm_ss<D, kQStep>(dpt, v_rows, kBlock, base + L::b(s), kQStep);
-    if constexpr (V & 4) turn_give(cw);
+    turn_give(cw);
 
     wgmma_wait<1>();
     pin(st);
-    probs<V>(st, a.scale_log2, partial, [&](int nt, int e) { return cols.lse_log2(nt, e); },
-             [&](int nt, int e) { return hidden(cols, nt, e); });
+    probabilities(st, a.scale_log2, partial, [&](int nt, int e) { return cols.lse_log2(nt, e); },
+                  [&](int nt, int e) { return hidden(cols, nt, e); });
     uint32_t pa[kQStep / 16][4], dsa[kQStep / 16][4];
     to_a_fragments<kQStep / 8>(pa, st);
     pin(dv);
@@ -212,68 +182,7 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
     pin(dsa);
     mbar_arrive(ring.empty(s));
   }
-  } else {
-  // Per step i: dK += dSᵀ_{i-1} Q_{i-1} (the last step's, from registers),
-  // then Sᵀ_i and dPᵀ_i issued back to back; Pᵀ_i computed as soon as Sᵀ_i is
-  // in (the stage of step i-1 goes back then), dV += Pᵀ_i dO_i issued and
-  // waited for, dSᵀ_i computed (nothing in flight over the loop edge). After
-  // the last step, its dK.
-  uint32_t dsa[kQStep / 16][4] = {};  // dSᵀ of the last step (bf16), the A operand of its dK product
-  int prev = -1;                  // the last step's stage
-  for (int i = 0;; ++i) {
-    const int s = i % kDkdvStages;
-    const uint32_t parity = (i / kDkdvStages) & 1;
-    mbar_wait(ring.full_a(s), parity);
-    const int code = board.codes[s];
-    if (code < 0) break;
-    const bool partial = code & 1;
-    const QueryCols cols = cols_of(s, code);
-    float st[kQStep / 8][4], dpt[kQStep / 8][4];  // transposed: rows keys, columns queries
-    if constexpr (V & 4) turn_wait(cw);
-    pin(dk);
-    pin(dsa);
-    // dK += dSᵀ Q (step i-1); at step 0 dsa = 0 and dk += 0 (Q_0 stands in: finite data)
-    gemm_rs<D, kQStep / 16>(dk, dsa, base + L::a(prev >= 0 ? prev : s), kQStep);
-    fence_proxy_async();
-    gemm_ss<D, kQStep>(st, k_rows, kBlock, base + L::a(s), kQStep);
-    mbar_wait(ring.full_b(s), parity);
-    fence_proxy_async();
-    gemm_ss<D, kQStep>(dpt, v_rows, kBlock, base + L::b(s), kQStep);
-    if constexpr (V & 4) turn_give(cw);
-
-    wgmma_wait<1>();  // dK (step i-1) and Sᵀ_i
-    pin(dk);
-    pin(dsa);
-    pin(st);
-    if (prev >= 0) mbar_arrive(ring.empty(prev));
-    probs<V>(st, a.scale_log2, partial, [&](int nt, int e) { return cols.lse_log2(nt, e); },
-             [&](int nt, int e) { return hidden(cols, nt, e); });
-    uint32_t pa[kQStep / 16][4];
-    to_a_fragments<kQStep / 8>(pa, st);
-    pin(dv);
-    pin(pa);
-    gemm_rs<D, kQStep / 16>(dv, pa, base + L::b(s), kQStep);  // dV += Pᵀ dO
-    wgmma_wait<0>();  // dPᵀ_i and dV (dSᵀ under dV ran out of registers: C7512)
-    pin(dpt);
-    pin(dv);
-    pin(pa);
-    cols.score_grads(st, dpt);
-    to_a_fragments<kQStep / 8>(dsa, dpt);
-    pin(dsa);
-    prev = s;
-  }
-  {  // the last step's dK (there is always one: a key tile's first query block sees its first key)
-    pin(dk);
-    pin(dsa);
-    gemm_rs<D, kQStep / 16>(dk, dsa, base + L::a(prev), kQStep);
-    wgmma_wait<0>();
-    pin(dk);
-    pin(dsa);
-    mbar_arrive(ring.empty(prev));
-  }
-  }
-  if constexpr (V & 4)
-    if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
+  if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
   const int row0 = k0 + cw * 64 + warp * 16;
   store_rows<D>(a.dk + kvh * D, a.dk_stride, dk, row0, n, lane, a.scale, a.scale);
   store_rows<D>(a.dv + kvh * D, a.dv_stride, dv, row0, n, lane, 1.f, 1.f);
@@ -282,7 +191,7 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
 #endif
 }
 
-template <int D, int V>
+template <int D>
 __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = DqSmem<D>;
@@ -324,8 +233,6 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
   zero(dq);
   const uint32_t q_rows = base + L::once(0) + cw * 64 * 128, do_rows = base + L::once(1) + cw * 64 * 128;
   mbar_wait(ring.once(), 0);
-  if constexpr (V & 8)
-    if (cw == 1) turn_give(cw);  // warpgroup 0 issues first
   // Per tile (told by the producer: board.codes = 2 t + Partial), for each
   // half of 64 keys: S and dP issued; P as soon as S is in (while dP runs; in
   // the second half the first half's dQ product also completes here), dS,
@@ -348,19 +255,17 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
     for (int hf = 0; hf < 2; ++hf) {
       const uint32_t k_half = base + L::a(s) + hf * 64 * 128, v_half = base + L::b(s) + hf * 64 * 128;
       float sc[8][4], dp[8][4];
-      if constexpr (V & 8) turn_wait(cw);
       gemm_ss<D, 64>(sc, q_rows, kBlock, k_half, kBlock);
       if (hf == 0) {  // V may land after K
         mbar_wait(ring.full_b(s), parity);
         fence_proxy_async();
       }
       gemm_ss<D, 64>(dp, do_rows, kBlock, v_half, kBlock);
-      if constexpr (V & 8) turn_give(cw);
       wgmma_wait<1>();
       pin(sc);
       pin(dq);
       pin(dsa);
-      probs<V>(sc, a.scale_log2, partial, [&](int, int e) { return lse_log2[e / 2]; },
+      probabilities(sc, a.scale_log2, partial, [&](int, int e) { return lse_log2[e / 2]; },
                     [&](int nt, int e) {
                       const int c = hf * 64 + nt * 8 + 2 * (lane % 4) + (e & 1), r = r0 + 8 * (e / 2);
                       return !visible(q0 + r, t * kBlock + c, vu[c], s_pos[r], kp[c], window);
@@ -378,47 +283,23 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
     pin(dsa);
     mbar_arrive(ring.empty(s));
   }
-  if constexpr (V & 8)
-    if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
   store_rows<D>(a.dq + h * D, a.dq_stride, dq, q0 + cw * 64 + warp * 16, n, lane, a.scale, a.scale);
 #else
   __trap();  // built for sm_90a only
 #endif
 }
 
-template <int D, int V, int S, int VQ>
-void launch_v(const Args& args, int n_tokens, int n_q_heads, int n_kv_heads, cudaStream_t stream) {
-  constexpr size_t dkdv_bytes = DkdvSmem<D, S>::bytes, dq_bytes = DqSmem<D>::bytes;
-  static const bool once = (allow_shared(dkdv_sm90_kernel<D, V, S>, dkdv_bytes),
-                            allow_shared(dq_sm90_kernel<D, VQ>, dq_bytes), true);
-  (void)once;
-  const int blocks = (n_tokens + kBlock - 1) / kBlock;
-  dkdv_sm90_kernel<D, V, S><<<dim3(n_kv_heads, blocks), kThreads, dkdv_bytes, stream>>>(args);
-  check_launch("attention backward (dk, dv; sm90)");
-  dq_sm90_kernel<D, VQ><<<dim3(n_q_heads, blocks), kThreads, dq_bytes, stream>>>(args);
-  check_launch("attention backward (dq; sm90)");
-}
-
-template <int D, int VQ>
-void launch_q(const Args& args, int n_tokens, int n_q_heads, int n_kv_heads, cudaStream_t stream) {
-  const char* e = std::getenv("DUET_BWD_V");
-  const int v = e ? std::atoi(e) : 0;
-  switch (v) {
-    case 1: launch_v<D, 1, 3, VQ>(args, n_tokens, n_q_heads, n_kv_heads, stream); break;
-    case 2: launch_v<D, 1, 4, VQ>(args, n_tokens, n_q_heads, n_kv_heads, stream); break;
-    case 3: launch_v<D, 17, 4, VQ>(args, n_tokens, n_q_heads, n_kv_heads, stream); break;
-    case 4: launch_v<D, 21, 4, VQ>(args, n_tokens, n_q_heads, n_kv_heads, stream); break;
-    case 5: launch_v<D, 23, 4, VQ>(args, n_tokens, n_q_heads, n_kv_heads, stream); break;
-    case 6: launch_v<D, 7, 4, VQ>(args, n_tokens, n_q_heads, n_kv_heads, stream); break;
-    default: launch_v<D, 21, 4, VQ>(args, n_tokens, n_q_heads, n_kv_heads, stream); break;
-  }
-}
-
 template <int D>
 void launch(const Args& args, int n_tokens, int n_q_heads, int n_kv_heads, cudaStream_t stream) {
-  const char* e = std::getenv("DUET_BWD_VQ");
-  if (e && std::atoi(e) == 9) launch_q<D, 9>(args, n_tokens, n_q_heads, n_kv_heads, stream);
-  else launch_q<D, 1>(args, n_tokens, n_q_heads, n_kv_heads, stream);
+  constexpr size_t dkdv_bytes = DkdvSmem<D>::bytes, dq_bytes = DqSmem<D>::bytes;
+  static const bool once =
+      (allow_shared(dkdv_sm90_kernel<D>, dkdv_bytes), allow_shared(dq_sm90_kernel<D>, dq_bytes), true);
+  (void)once;
+  const int blocks = (n_tokens + kBlock - 1) / kBlock;
+  dkdv_sm90_kernel<D><<<dim3(n_kv_heads, blocks), kThreads, dkdv_bytes, stream>>>(args);
+  check_launch("attention backward (dk, dv; sm90)");
+  dq_sm90_kernel<D><<<dim3(n_q_heads, blocks), kThreads, dq_bytes, stream>>>(args);
+  check_launch("attention backward (dq; sm90)");
 }
 
 }  // namespace

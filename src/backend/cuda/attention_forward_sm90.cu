@@ -42,17 +42,6 @@ constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
 
-// The two consumers take turns to issue their products (named barriers 1 and
-// 2, 256 threads: one warpgroup syncs, the other arrives): warpgroup cw
-// waits for its turn, issues, then gives the turn to the other one, so that
-// one's softmax runs under the other's products.
-__device__ inline void turn_wait(int cw) {
-  asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
-}
-__device__ inline void turn_give(int cw) {
-  asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory");
-}
-
 struct Args {
   CUtensorMap k_map, v_map;  // K and V in boxes of 64 columns x 128 keys, 128-byte swizzle (tile_map)
   const bf16* q;
@@ -116,11 +105,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         copy(base + L::b(s), &a.v_map, t, ring.full_b(s));
       }
     }
-    const int s = i % S;  // the end, posted as produce() does
-    if (i >= S) mbar_wait(ring.empty(s), ((i / S) - 1) & 1);
-    mbar_arrive(ring.full_a(s));
-    board.post(s, [] { return -1; });
-    cp_async_wait_all();
+    board.finish(i);
     return;
   }
 

@@ -118,6 +118,19 @@ __device__ inline void tma_tile(uint32_t dst, const CUtensorMap* map, int col0, 
   for (int c = 0; c < D / 64; ++c) tma_load_2d(dst + c * ROWS * 128, map, col0 + c * 64, row0, bar);
 }
 
+// The two consumer warpgroups take turns to issue their products (named
+// barriers 1 and 2, 256 threads: one warpgroup syncs, the other arrives):
+// warpgroup cw waits for its turn, issues, then gives the turn to the other
+// one, so that one's softmax runs under the other's products. Warpgroup 1
+// gives warpgroup 0 the first turn; after its last, warpgroup 0 takes the one
+// left over.
+__device__ inline void turn_wait(int cw) {
+  asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
+}
+__device__ inline void turn_give(int cw) {
+  asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory");
+}
+
 template <int N>
 __device__ inline void setmaxnreg_inc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
@@ -274,7 +287,8 @@ struct Ring {
   __device__ uint32_t empty_b(int s) const { return bars + 8 * (1 + 3 * kStages + s); }
   // Thread 0, then __syncthreads() by all. full_a completes with the 128
   // producer threads' cp.async, and with a step posted (StepBoard) one more;
-  // full_b with b_arrivals (128 cp.async, or 1 where a tensor copy fills b).
+  // full_b with b_arrivals (128 cp.async; 1 where a tensor copy alone fills b;
+  // 129 where both do, the backward's dK/dV pass: D_i and dO).
   __device__ void init(uint32_t consumers, bool posted, uint32_t b_arrivals) const {
     mbar_init(once(), 128);
     for (int s = 0; s < kStages; ++s) {
@@ -352,6 +366,16 @@ struct StepBoard {
       mbar_arrive(ring.full_a(s));
     }
   }
+  // The end, after `steps` steps: once the consumers released the next stage,
+  // every producer thread arrives on its full_a (in place of its cp.async) and
+  // thread 0 posts -1; then the producer's own copies are drained.
+  __device__ void finish(int steps) const {
+    const int s = steps % kStages;
+    if (steps >= kStages) mbar_wait(ring.empty(s), ((steps / kStages) - 1) & 1);
+    mbar_arrive(ring.full_a(s));
+    post(s, [] { return -1; });
+    cp_async_wait_all();
+  }
 };
 
 // The producer warpgroup's loop over the steps first, next(first), ... < end
@@ -372,13 +396,8 @@ __device__ inline void produce(const Ring<kStages>& ring, int first, int end, Ne
     load_b(s, t);
     cp_async_arrive(ring.full_b(s));
   }
-  if (board) {  // the end: every producer thread arrives in place of its cp.async
-    const int s = i % kStages;
-    if (i >= kStages) mbar_wait(ring.empty(s), ((i / kStages) - 1) & 1);
-    mbar_arrive(ring.full_a(s));
-    board->post(s, [] { return -1; });
-  }
-  cp_async_wait_all();
+  if (board) board->finish(i);
+  else cp_async_wait_all();
 }
 
 // A key tile of 128 keys (plan granules 2t, 2t+1) for the queries qb (q_rows
