@@ -1,15 +1,16 @@
 // Hopper backward (sm_90a): the mma.sync backward's two deterministic passes
 // (attention_backward.cu) with the Hopper forward's structure: one CTA of
-// three warpgroups, warpgroup 0 the producer (cp.async into a ring of
-// 128-byte-swizzled stages completing on mbarriers), warpgroups 1 and 2
-// consumers of 64 rows each with wgmma products and fp32 accumulators.
+// three warpgroups, warpgroup 0 the producer (tensor copies and cp.async into
+// a ring of 128-byte-swizzled stages completing on mbarriers), warpgroups 1
+// and 2 consumers of 64 rows each with wgmma products and fp32 accumulators.
 //   dK/dV  one CTA per (kv head, 128 keys): K and V loaded once; steps over
 //          the query heads of the group and their non-skipped query blocks of
-//          64 (Q, dO, lse, D_i, positions per stage). Per step and consumer
-//          (64 keys): Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (m64n64, both operands from
-//          shared memory, K-major), Pᵀ = exp2(Sᵀ·scale·log2 e − lse·log2 e),
-//          dSᵀ = Pᵀ (dPᵀ − D), then dV += Pᵀ dO and dK += dSᵀ Q (m64nD, A =
-//          Pᵀ / dSᵀ rounded to bf16 in registers, B = dO / Q N-major).
+//          64 (Q and dO by TMA, lse, D_i, positions per stage; 4 stages). Per
+//          step and consumer (64 keys), the two consumers taking turns to
+//          issue: Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (m64n64, both operands from shared
+//          memory, K-major), Pᵀ = exp2(Sᵀ·scale·log2 e − lse·log2 e), dSᵀ =
+//          Pᵀ (dPᵀ − D), then dV += Pᵀ dO and dK += dSᵀ Q (m64nD, A = Pᵀ /
+//          dSᵀ rounded to bf16 in registers, B = dO / Q N-major).
 //   dQ     one CTA per (query head, 128 queries), the forward's key-tile
 //          stream (128 keys per step): S = Q Kᵀ, dP = dO Vᵀ (m64n128),
 //          dS = P (dP − D), dQ += dS K (K N-major).
@@ -30,12 +31,13 @@ namespace {
 
 constexpr int kBlock = 128;  // keys per dK/dV CTA, queries per dQ CTA, keys per dQ step
 constexpr int kQStep = 64;   // queries per dK/dV step
-constexpr int kDkdvStages = 3, kDqStages = 2;
+constexpr int kDkdvStages = 4, kDqStages = 2;
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 24, kConsumerRegs = 240;  // 128·24 + 256·240 ≤ 65536
 
 struct Args {
+  CUtensorMap q_map, do_map;  // Q and dO in boxes of 64 columns x 64 queries (tile_map)
   const bf16 *q, *k, *v, *d_o;
   const float *lse, *delta;
   bf16 *dq, *dk, *dv;
@@ -45,10 +47,10 @@ struct Args {
   MaskArgs m;
 };
 
-// dK/dV: once K, V [128 keys]; per stage Q (a), dO (b) [64 queries], lse, D_i
-// and positions [64].
+// dK/dV: once K, V [128 keys] and the keys' visible_until, positions; per
+// stage Q (a), dO (b) [64 queries], lse, D_i and positions [64].
 template <int D>
-using DkdvSmem = Layout<D, 2, kBlock, kQStep, kDkdvStages, 3>;
+using DkdvSmem = Layout<D, 2, kBlock, kQStep, kDkdvStages, 3, 2>;
 // dQ: once Q, dO [128 queries] and their lse, D_i, positions; per stage K
 // (a), V (b) [128 keys], visible_until and positions [128]. (The queries'
 // statistics are read from shared memory at every step rather than held in
@@ -60,7 +62,9 @@ template <int D>
 __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = DkdvSmem<D>;
-  const Cta<L, kDkdvStages> cta(kConsumers, true);  // steps posted to the consumers
+  // Steps posted to the consumers; full_b completes with the 128 producer
+  // threads' cp.async (D_i) and thread 0's arrival for dO's tensor copy.
+  const Cta<L, kDkdvStages> cta(kConsumers, true, 129);
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
   const Ring<kDkdvStages>& ring = cta.ring;
@@ -70,58 +74,73 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
   // Key tiles in the grid's slow dimension: the longest CTAs (the first
   // tiles, seen by the most queries) of every kv head start first.
   const int kvh = blockIdx.x, t = blockIdx.y, k0 = t * kBlock;
-  // Query blocks of 64 that may see this tile: from its first key to its
-  // largest visible_until; steps are (query head of the group, block).
-  const int g0 = 2 * t, g1 = min(2 * t + 1, (n - 1) / kGranule);
-  const int qb_first = g0;
-  const int qb_last =
-      a.m.classify ? (max(a.m.stats[g0].max_vu, a.m.stats[g1].max_vu) - 1) / kQStep : (n - 1) / kQStep;
-  const int n_qb = qb_last - qb_first + 1, steps = a.rep * n_qb;
-  auto step_q0 = [&](int it) { return (qb_first + it % n_qb) * kQStep; };
-  auto kind = [&](int it) {
-    return tile_kind128(a.m, query_block(a.m, step_q0(it), kQStep), kQStep, t);
-  };
-  auto next = [&](int it) {
-    while (it < steps && kind(it) == TileKind::Skip) ++it;
-    return it;
-  };
-
   const StepBoard<kDkdvStages> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<kProducerRegs>();
+    // Query blocks of 64 that may see this tile: from its first key to its
+    // largest visible_until; steps are (query head of the group, block), each
+    // posted as 2 block + Partial.
+    const int g0 = 2 * t, g1 = min(2 * t + 1, (n - 1) / kGranule);
+    const int qb_first = g0;
+    const int qb_last =
+        a.m.classify ? (max(a.m.stats[g0].max_vu, a.m.stats[g1].max_vu) - 1) / kQStep : (n - 1) / kQStep;
     load_tile<D, kBlock>(base + L::once(0), a.k + kvh * D, a.k_stride, k0, n, tid);
     load_tile<D, kBlock>(base + L::once(1), a.v + kvh * D, a.v_stride, k0, n, tid);
+    load_kv_scalars(smem + L::once_scalar(0), smem + L::once_scalar(1), a.m, k0, tid);
     cp_async_arrive(ring.once());
-    produce(
-        ring, 0, steps, next,
-        [&](int s, int it) {
-          const int h = kvh * a.rep + it / n_qb, q0 = step_q0(it);
-          load_tile<D, kQStep>(base + L::a(s), a.q + h * D, a.q_stride, q0, n, tid);
-          if (tid < kQStep) load_scalars(smem + L::scalar(0, s), a.lse + h, hq, q0, n, tid);
-          else if (window > 0) load_scalars(smem + L::scalar(2, s), a.m.positions, 1, q0, n, tid - kQStep);
-        },
-        [&](int s, int it) {
-          const int h = kvh * a.rep + it / n_qb, q0 = step_q0(it);
-          load_tile<D, kQStep>(base + L::b(s), a.d_o + h * D, a.do_stride, q0, n, tid);
-          if (tid < kQStep) load_scalars(smem + L::scalar(1, s), a.delta + h, hq, q0, n, tid);
-        },
-        &board, [&](int it) { return 2 * it + (kind(it) == TileKind::Partial); });
+    // Per step: the queries' lse, positions (full_a) and D_i (full_b) by
+    // cp.async; Q (full_a) and dO (full_b) by the tensor-copy engine, issued
+    // by thread 0, whose arrival on full_a also posts the step. The producer
+    // works in 24 registers and its latency decides whether the ring stays
+    // ahead: one classification per step, no division (a loop per head).
+    int i = 0;
+    for (int h = kvh * a.rep; h < (kvh + 1) * a.rep; ++h)
+      for (int qb = qb_first; qb <= qb_last; ++qb) {
+        const TileKind kind = tile_kind128(a.m, query_block(a.m, qb * kQStep, kQStep), kQStep, t);
+        if (kind == TileKind::Skip) continue;
+        const int s = i % kDkdvStages, q0 = qb * kQStep;
+        if (i >= kDkdvStages) mbar_wait(ring.empty(s), ((i / kDkdvStages) - 1) & 1);
+        if (tid < kQStep) load_scalars(smem + L::scalar(0, s), a.lse + h, hq, q0, n, tid);
+        else if (window > 0) load_scalars(smem + L::scalar(2, s), a.m.positions, 1, q0, n, tid - kQStep);
+        cp_async_arrive(ring.full_a(s));
+        if (tid == 0) {  // the post: the code, then thread 0's arrival (with Q's bytes) on full_a
+          board.codes[s] = 2 * qb + (kind == TileKind::Partial);
+          tma_tile<D, kQStep>(base + L::a(s), &a.q_map, h * D, q0, ring.full_a(s));
+        }
+        if (tid < kQStep) load_scalars(smem + L::scalar(1, s), a.delta + h, hq, q0, n, tid);
+        cp_async_arrive(ring.full_b(s));
+        if (tid == 0) tma_tile<D, kQStep>(base + L::b(s), &a.do_map, h * D, q0, ring.full_b(s));
+        ++i;
+      }
+    board.finish(i);
     return;
   }
 
   // ---- consumers: warpgroup cw owns keys k0 + 64 cw .. + 63 (the rows of Sᵀ)
   setmaxnreg_inc<kConsumerRegs>();
   const int cw = wg - 1, warp = (tid / 32) % 4, lane = tid % 32;
-  const KeyRows keys(a.m, k0 + cw * 64 + warp * 16 + lane / 4);
+  // This thread's key rows kr, kr + 8 of the tile; their visible_until (0 past
+  // n_tokens, which hides them) and positions from shared memory, read only
+  // by the mask of Partial steps (held in registers they cost six).
+  const int kr = cw * 64 + warp * 16 + lane / 4;
+  const int32_t* key_vu = reinterpret_cast<const int32_t*>(smem + L::once_scalar(0));
+  const int32_t* key_pos = reinterpret_cast<const int32_t*>(smem + L::once_scalar(1));
+  auto hidden = [&](const QueryCols& cols, int nt, int e) {
+    const int c = cols.col(nt, e), r = kr + 8 * (e / 2);
+    const int32_t q_pos = reinterpret_cast<const int32_t*>(cols.stats)[2 * cols.stride + c];
+    return !visible(cols.q0 + c, k0 + r, key_vu[r], q_pos, key_pos[r], window);
+  };
   float dk[D / 8][4], dv[D / 8][4];
   zero(dk);
   zero(dv);
   const uint32_t k_rows = base + L::once(0) + cw * 64 * 128, v_rows = base + L::once(1) + cw * 64 * 128;
   mbar_wait(ring.once(), 0);
-  // Per step (told by the producer: board.codes = 2 step + Partial): Sᵀ and
-  // dPᵀ issued; Pᵀ computed as soon as Sᵀ is in (while dPᵀ runs), dV += Pᵀ dO
-  // issued; dSᵀ computed while that runs, dK += dSᵀ Q; one final wait, then
-  // the stage goes back.
+  // Per step (told by the producer: board.codes = 2 block + Partial): Sᵀ and
+  // dPᵀ issued in this consumer's turn (the two alternate, so that one's
+  // softmax runs under the other's products); Pᵀ computed as soon as Sᵀ is in
+  // (while dPᵀ runs), dV += Pᵀ dO issued; dSᵀ computed while that runs, dK +=
+  // dSᵀ Q; one final wait, then the stage goes back.
+  if (cw == 1) turn_give(cw);  // warpgroup 0 issues first
   for (int i = 0;; ++i) {
     const int s = i % kDkdvStages;
     const uint32_t parity = (i / kDkdvStages) & 1;
@@ -130,17 +149,20 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
     if (code < 0) break;
     const bool partial = code & 1;
     const QueryCols cols{reinterpret_cast<const float*>(smem + L::scalar(0, s)), kDkdvStages * kQStep,
-                         step_q0(code >> 1), lane, window};  // lse, D_i, positions
+                         (code >> 1) * kQStep, lane, window};  // lse, D_i, positions
     float st[kQStep / 8][4], dpt[kQStep / 8][4];  // transposed: rows keys, columns queries
+    turn_wait(cw);
     fence_proxy_async();
     gemm_ss<D, kQStep>(st, k_rows, kBlock, base + L::a(s), kQStep);
     mbar_wait(ring.full_b(s), parity);
     fence_proxy_async();
     gemm_ss<D, kQStep>(dpt, v_rows, kBlock, base + L::b(s), kQStep);
+    turn_give(cw);
 
     wgmma_wait<1>();
     pin(st);
-    cols.probabilities(st, a.scale_log2, partial, keys);
+    probabilities(st, a.scale_log2, partial, [&](int nt, int e) { return cols.lse_log2(nt, e); },
+                  [&](int nt, int e) { return hidden(cols, nt, e); });
     uint32_t pa[kQStep / 16][4], dsa[kQStep / 16][4];
     to_a_fragments<kQStep / 8>(pa, st);
     pin(dv);
@@ -160,6 +182,7 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
     pin(dsa);
     mbar_arrive(ring.empty(s));
   }
+  if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
   const int row0 = k0 + cw * 64 + warp * 16;
   store_rows<D>(a.dk + kvh * D, a.dk_stride, dk, row0, n, lane, a.scale, a.scale);
   store_rows<D>(a.dv + kvh * D, a.dv_stride, dv, row0, n, lane, 1.f, 1.f);
@@ -293,7 +316,10 @@ void attention_backward_sm90(const AttentionBackward& p, const float* delta, cud
     fail("attention backward (CUDA, sm90): needs a compute capability 9.0 GPU (Hopper); set "
          "DUET_ATTENTION_BWD_SM90=0 to use the mma.sync kernels");
   const double scale = 1.0 / std::sqrt(static_cast<double>(p.head_dim));
-  const attn::sm90::Args a{p.q, p.k, p.v, p.d_o, p.lse, delta, p.dq, p.dk, p.dv,
+  const int64_t width = p.n_q_heads * p.head_dim;
+  const attn::sm90::Args a{attn::sm90::tile_map(p.q, p.q_row_stride, p.n_tokens, width, attn::sm90::kQStep),
+                           attn::sm90::tile_map(p.d_o, p.do_row_stride, p.n_tokens, width, attn::sm90::kQStep),
+                           p.q, p.k, p.v, p.d_o, p.lse, delta, p.dq, p.dk, p.dv,
                            p.q_row_stride, p.k_row_stride, p.v_row_stride, p.do_row_stride,
                            p.dq_row_stride, p.dk_row_stride, p.dv_row_stride,
                            static_cast<int>(p.n_q_heads), static_cast<int>(p.n_q_heads / p.n_kv_heads),

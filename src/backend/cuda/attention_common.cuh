@@ -18,6 +18,7 @@
 
 #include <cuda_bf16.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -223,21 +224,42 @@ __device__ inline void zero(float (&c)[N][4]) {
   for (int i = 0; i < N; ++i) c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.f;
 }
 
-// The backward's P = exp2(s·scale_log2 - lse_log2) (fp32) of an accumulator
-// (16 rows x 8 NT columns per warp, mma.sync's C layout, which is also
-// wgmma's per warp) in place of the raw scores s; hidden(nt, e) masks (Partial
-// tiles only), lse_log2(nt, e) is the query's statistic of element e of
-// n-tile nt.
-template <int NT, typename Lse, typename Hidden>
-__device__ inline void probabilities(float (&s)[NT][4], float scale_log2, bool partial, Lse lse_log2,
-                                     Hidden hidden) {
+// 2^x with results below 2^-126 flushed to zero: one MUFU.EX2 (exp2f wraps it
+// in a range fix-up for denormal results, three more instructions). Exact 0
+// at -inf, which is how masked scores become P = 0.
+__device__ inline float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Masked scores of a Partial tile to -inf (so that exp2 gives exactly 0), in a
+// pass of its own under the caller's warp-uniform branch: inside the
+// exponent's loop the compiler if-converted the mask and ran it on every tile.
+template <int NT, typename Hidden>
+__device__ inline void mask_scores(float (&s)[NT][4], bool partial, Hidden hidden) {
+  if (!partial) return;
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float p = exp2f(fmaf(s[nt][e], scale_log2, -lse_log2(nt, e)));
-      s[nt][e] = partial && hidden(nt, e) ? 0.f : p;
-    }
+    for (int e = 0; e < 4; ++e)
+      if (hidden(nt, e)) s[nt][e] = -INFINITY;
+}
+
+// The backward's P = 2^(s·scale_log2 - lse_log2) (fp32: one FFMA and one
+// MUFU.EX2) of an accumulator (16 rows x 8 NT columns per warp, mma.sync's C
+// layout, which is also wgmma's per warp) in place of the raw scores s;
+// hidden(nt, e) masks (Partial tiles only), lse_log2(nt, e) is the query's
+// statistic of element e of n-tile nt. Shared by the mma.sync and the Hopper
+// backwards, whose P are then bitwise equal.
+template <int NT, typename Lse, typename Hidden>
+__device__ inline void probabilities(float (&s)[NT][4], float scale_log2, bool partial, Lse lse_log2,
+                                     Hidden hidden) {
+  mask_scores(s, partial, hidden);
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[nt][e] = exp2_ftz(fmaf(s[nt][e], scale_log2, -lse_log2(nt, e)));
 }
 
 // dS = P (dP - D) in place of dp, P from probabilities(), delta(nt, e) the
@@ -254,12 +276,12 @@ __device__ inline void score_grads(const float (&p)[NT][4], float (&dp)[NT][4], 
 template <int NT, typename Lse, typename Hidden, typename Delta>
 __device__ inline void probabilities(float (&s)[NT][4], float (&dp)[NT][4], float scale_log2, bool partial,
                                      Lse lse_log2, Hidden hidden, Delta delta) {
+  mask_scores(s, partial, hidden);
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      float p = exp2f(fmaf(s[nt][e], scale_log2, -lse_log2(nt, e)));
-      if (partial && hidden(nt, e)) p = 0.f;
+      const float p = exp2_ftz(fmaf(s[nt][e], scale_log2, -lse_log2(nt, e)));
       s[nt][e] = p;
       dp[nt][e] = p * (dp[nt][e] - delta(nt, e));
     }
@@ -288,8 +310,14 @@ struct QueryCols {
   const float* stats;
   int stride, q0, lane, window;
   __device__ int col(int nt, int e) const { return nt * 8 + 2 * (lane % 4) + (e & 1); }
-  __device__ float lse_log2(int nt, int e) const { return stats[col(nt, e)] * kLog2e; }
-  __device__ float delta(int nt, int e) const { return stats[stride + col(nt, e)]; }
+  // The two columns of a thread in n-tile nt are adjacent: one 8-byte load
+  // (stats and stride keep them 8-byte aligned).
+  __device__ float pick(const float* p, int nt, int e) const {
+    const float2 v = reinterpret_cast<const float2*>(p)[nt * 4 + lane % 4];
+    return e & 1 ? v.y : v.x;
+  }
+  __device__ float lse_log2(int nt, int e) const { return pick(stats, nt, e) * kLog2e; }
+  __device__ float delta(int nt, int e) const { return pick(stats + stride, nt, e); }
   __device__ bool hidden(int nt, int e, const KeyRows& keys) const {
     const int c = col(nt, e), r = e / 2;
     const int pos = reinterpret_cast<const int32_t*>(stats)[2 * stride + c];

@@ -22,8 +22,6 @@
 // case, so classification only saves work.
 #include "backend/cuda/attention_sm90.cuh"
 
-#include <cuda.h>  // CUtensorMap and its encoder's types (the encoder is found through the runtime)
-
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -44,27 +42,8 @@ constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
 
-// The two consumers take turns to issue their products (named barriers 1 and
-// 2, 256 threads: one warpgroup syncs, the other arrives): warpgroup cw
-// waits for its turn, issues, then gives the turn to the other one, so that
-// one's softmax runs under the other's products.
-__device__ inline void turn_wait(int cw) {
-  asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
-}
-__device__ inline void turn_give(int cw) {
-  asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory");
-}
-
-// 2^x, results below 2^-126 flushed to zero: one MUFU.EX2 (exp2f wraps it
-// in a range fix-up for denormal results, three more instructions).
-__device__ inline float exp2_ftz(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
 struct Args {
-  CUtensorMap k_map, v_map;  // K and V in boxes of 64 columns x 128 keys, 128-byte swizzle (kv_map)
+  CUtensorMap k_map, v_map;  // K and V in boxes of 64 columns x 128 keys, 128-byte swizzle (tile_map)
   const bf16* q;
   bf16* o;
   float* lse;
@@ -126,11 +105,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         copy(base + L::b(s), &a.v_map, t, ring.full_b(s));
       }
     }
-    const int s = i % S;  // the end, posted as produce() does
-    if (i >= S) mbar_wait(ring.empty(s), ((i / S) - 1) & 1);
-    mbar_arrive(ring.full_a(s));
-    board.post(s, [] { return -1; });
-    cp_async_wait_all();
+    board.finish(i);
     return;
   }
 
@@ -285,42 +260,6 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
 #endif
 }
 
-using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
-                                 const cuuint64_t*, const cuuint32_t*, const cuuint32_t*,
-                                 CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
-                                 CUtensorMapFloatOOBfill);
-
-// The driver's cuTensorMapEncodeTiled, through the runtime (no link to libcuda).
-EncodeTiled encoder() {
-  static const EncodeTiled fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    check(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found),
-          "attention forward (sm90): cudaGetDriverEntryPointByVersion");
-    if (found != cudaDriverEntryPointSuccess || f == nullptr)
-      fail("attention forward (sm90): the driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<EncodeTiled>(f);
-  }();
-  return fn;
-}
-
-// A [n_tokens, width] bf16 matrix with rows `stride` elements apart (K or V
-// of every kv head: width = Hkv·D) as boxes of 64 columns x kTileN rows, in
-// the SW128 layout (128-byte swizzle); rows past n_tokens arrive as zeros.
-CUtensorMap kv_map(const bf16* data, int64_t stride, int64_t n_tokens, int64_t width) {
-  CUtensorMap map;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(width), static_cast<cuuint64_t>(n_tokens)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride) * 2};
-  const cuuint32_t box[2] = {64, kTileN}, steps[2] = {1, 1};
-  const CUresult r = encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(data), dims,
-                               strides, box, steps, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS)
-    fail("attention forward (sm90): cuTensorMapEncodeTiled failed ({})", static_cast<int>(r));
-  return map;
-}
-
 template <int D>
 void launch(const Args& args, int n_tokens, int n_q_heads, cudaStream_t stream) {
   constexpr size_t bytes = Smem<D>::bytes;
@@ -332,6 +271,45 @@ void launch(const Args& args, int n_tokens, int n_q_heads, cudaStream_t stream) 
 }
 
 }  // namespace
+}  // namespace attn::sm90
+
+namespace attn::sm90 {
+namespace {
+
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                 const cuuint64_t*, const cuuint32_t*, const cuuint32_t*,
+                                 CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
+                                 CUtensorMapFloatOOBfill);
+
+// The driver's cuTensorMapEncodeTiled, through the runtime (no link to libcuda).
+EncodeTiled encoder() {
+  static const EncodeTiled fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    check(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found),
+          "attention (sm90): cudaGetDriverEntryPointByVersion");
+    if (found != cudaDriverEntryPointSuccess || f == nullptr)
+      fail("attention (sm90): the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<EncodeTiled>(f);
+  }();
+  return fn;
+}
+
+}  // namespace
+
+CUtensorMap tile_map(const bf16* data, int64_t stride, int64_t n_tokens, int64_t width, int box_rows) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(width), static_cast<cuuint64_t>(n_tokens)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride) * 2};
+  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(box_rows)}, steps[2] = {1, 1};
+  const CUresult r = encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(data), dims,
+                               strides, box, steps, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) fail("attention (sm90): cuTensorMapEncodeTiled failed ({})", static_cast<int>(r));
+  return map;
+}
+
 }  // namespace attn::sm90
 
 bool attention_sm90_selected(const char* variable, bool by_default) {
@@ -369,8 +347,8 @@ void attention_forward_sm90(const AttentionForward& p, cudaStream_t stream) {
          "mma.sync kernel", op);
   if (p.n_tokens == 0) return;
   const int64_t width = p.n_kv_heads * p.head_dim;
-  const attn::sm90::Args a{attn::sm90::kv_map(p.k, p.k_row_stride, p.n_tokens, width),
-                           attn::sm90::kv_map(p.v, p.v_row_stride, p.n_tokens, width),
+  const attn::sm90::Args a{attn::sm90::tile_map(p.k, p.k_row_stride, p.n_tokens, width, attn::sm90::kTileN),
+                           attn::sm90::tile_map(p.v, p.v_row_stride, p.n_tokens, width, attn::sm90::kTileN),
                            p.q, p.o, p.lse, p.q_row_stride, p.o_row_stride,
                            static_cast<int>(p.n_q_heads), static_cast<int>(p.n_q_heads / p.n_kv_heads),
                            static_cast<float>(attn::kLog2e / std::sqrt(static_cast<double>(p.head_dim))),

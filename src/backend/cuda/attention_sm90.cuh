@@ -12,11 +12,19 @@
 // after slab; inside a slab row r is at r·128 and its 16-byte chunk c at
 // ((c ^ (r & 7)) · 16): the hardware's 128-byte swizzle (address bits 4-6
 // XOR bits 7-9), so every slab must start 1024-byte aligned.
+#include <cuda.h>  // CUtensorMap (its encoder is found through the runtime: nothing links libcuda)
+
 #include <cstdint>
 
 #include "backend/cuda/attention_common.cuh"
 
 namespace duet::backend::cuda::attn::sm90 {
+
+// Host: a [n_tokens, width] bf16 matrix with rows `stride` elements apart (Q, K,
+// V or dO of every head: width = heads·D) as boxes of 64 columns x box_rows
+// rows in the SW128 layout (the tensor-copy engine's 128-byte swizzle); rows
+// past n_tokens arrive as zeros. (attention_forward_sm90.cu)
+CUtensorMap tile_map(const bf16* data, int64_t stride, int64_t n_tokens, int64_t width, int box_rows);
 
 // Byte offset of 16-byte chunk c (of D/8) of row r in an SW128 tile of `rows` rows.
 __device__ inline uint32_t sw128(int rows, int r, int c) {
@@ -97,6 +105,30 @@ __device__ inline void tma_load_2d(uint32_t dst, const void* map, int x, int y, 
       " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
       : "memory");
+}
+
+// A tensor copy of a tile of ROWS rows x D from a tile_map (box_rows = ROWS)
+// at token row0, columns col0.. (the head's), into SW128 shared memory at dst:
+// one arrival on bar expecting its bytes, then D/64 boxes completing on bar.
+// One thread issues it.
+template <int D, int ROWS>
+__device__ inline void tma_tile(uint32_t dst, const CUtensorMap* map, int col0, int row0, uint32_t bar) {
+  mbar_arrive_expect_tx(bar, ROWS * D * 2);
+#pragma unroll
+  for (int c = 0; c < D / 64; ++c) tma_load_2d(dst + c * ROWS * 128, map, col0 + c * 64, row0, bar);
+}
+
+// The two consumer warpgroups take turns to issue their products (named
+// barriers 1 and 2, 256 threads: one warpgroup syncs, the other arrives):
+// warpgroup cw waits for its turn, issues, then gives the turn to the other
+// one, so that one's softmax runs under the other's products. Warpgroup 1
+// gives warpgroup 0 the first turn; after its last, warpgroup 0 takes the one
+// left over.
+__device__ inline void turn_wait(int cw) {
+  asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
+}
+__device__ inline void turn_give(int cw) {
+  asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory");
 }
 
 template <int N>
@@ -255,7 +287,8 @@ struct Ring {
   __device__ uint32_t empty_b(int s) const { return bars + 8 * (1 + 3 * kStages + s); }
   // Thread 0, then __syncthreads() by all. full_a completes with the 128
   // producer threads' cp.async, and with a step posted (StepBoard) one more;
-  // full_b with b_arrivals (128 cp.async, or 1 where a tensor copy fills b).
+  // full_b with b_arrivals (128 cp.async; 1 where a tensor copy alone fills b;
+  // 129 where both do, the backward's dK/dV pass: D_i and dO).
   __device__ void init(uint32_t consumers, bool posted, uint32_t b_arrivals) const {
     mbar_init(once(), 128);
     for (int s = 0; s < kStages; ++s) {
@@ -333,6 +366,16 @@ struct StepBoard {
       mbar_arrive(ring.full_a(s));
     }
   }
+  // The end, after `steps` steps: once the consumers released the next stage,
+  // every producer thread arrives on its full_a (in place of its cp.async) and
+  // thread 0 posts -1; then the producer's own copies are drained.
+  __device__ void finish(int steps) const {
+    const int s = steps % kStages;
+    if (steps >= kStages) mbar_wait(ring.empty(s), ((steps / kStages) - 1) & 1);
+    mbar_arrive(ring.full_a(s));
+    post(s, [] { return -1; });
+    cp_async_wait_all();
+  }
 };
 
 // The producer warpgroup's loop over the steps first, next(first), ... < end
@@ -353,13 +396,8 @@ __device__ inline void produce(const Ring<kStages>& ring, int first, int end, Ne
     load_b(s, t);
     cp_async_arrive(ring.full_b(s));
   }
-  if (board) {  // the end: every producer thread arrives in place of its cp.async
-    const int s = i % kStages;
-    if (i >= kStages) mbar_wait(ring.empty(s), ((i / kStages) - 1) & 1);
-    mbar_arrive(ring.full_a(s));
-    board->post(s, [] { return -1; });
-  }
-  cp_async_wait_all();
+  if (board) board->finish(i);
+  else cp_async_wait_all();
 }
 
 // A key tile of 128 keys (plan granules 2t, 2t+1) for the queries qb (q_rows
