@@ -236,6 +236,7 @@ void Trainer::load_data() {
 std::vector<engine::ResponseLogp> Trainer::reference_scores(const engine::Batch& batch) {
   if (ref_cache_) return ref_cache_->scores(batch);
   if (!engine_->has_reference()) return {};
+  passes_.note(Pass::reference);
   return engine_->score_reference(batch);
 }
 
@@ -264,6 +265,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   for (size_t k = 0; k < rows.size(); ++k) {
     const auto& b = rows[k].batch;
     auto ref = reference_scores(b);
+    passes_.note(Pass::policy);
     auto policy = engine_->score_policy(b);
     const std::vector<loss::PairLogps> row_pairs = rows[k].pairs(policy, ref, engine_->config().vocab_size);
     step_pairs.place(mine[k], row_pairs);
@@ -284,6 +286,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
     out.result = loss::compute(o_.loss, all_pairs, state_.loss_state);
     backprops_left_ = most_rows;
     for (size_t k = 0; k < rows.size(); ++k) {
+      passes_.note(Pass::policy);
       engine_->score_policy(rows[k].batch);
       std::span<const loss::PairResult> part(out.result.pairs.data() + step_pairs.first(mine[k]),
                                              step_pairs.count(mine[k]));
@@ -295,16 +298,25 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
     out.result = loss::evaluate(o_.loss, all_pairs, state_.loss_state);
   }
   engine_->set_training(false);
+  passes_.agree(*comm_, fmt::format("step {}", state_.global_step + 1));
   return out;
 }
 
 void Trainer::before_backprop() {
-  if (backprops_left_ > 0 && --backprops_left_ == 0) engine_->mark_last_backprop();
+  if (backprops_left_ > 0 && --backprops_left_ == 0) {
+    passes_.note(Pass::last_mark);
+    engine_->mark_last_backprop();
+  }
+  passes_.note(Pass::backprop);
 }
 
 void Trainer::empty_rows(size_t count, bool with_reference, bool backprops) {
   for (size_t k = 0; k < count; ++k) {  // as a row: reference_scores, score_policy, backprop
-    if (with_reference && !ref_cache_ && engine_->has_reference()) engine_->score_empty(true);
+    if (with_reference && !ref_cache_ && engine_->has_reference()) {
+      passes_.note(Pass::reference);
+      engine_->score_empty(true);
+    }
+    passes_.note(Pass::policy);
     engine_->score_empty(false);
     if (backprops) {
       before_backprop();
@@ -325,10 +337,12 @@ nlohmann::json Trainer::evaluate() {
   for (size_t r = static_cast<size_t>(comm_->rank()); r < eval_rows_.size(); r += ranks, ++mine) {
     const PreferenceBatch& pb = eval_rows_[r];
     auto ref = reference_scores(pb.batch);
+    passes_.note(Pass::policy);
     auto policy = engine_->score_policy(pb.batch);
     eval_pairs.place(r, pb.pairs(policy, ref, engine_->config().vocab_size));
   }
   empty_rows((eval_rows_.size() + ranks - 1) / ranks - mine, true, false);  // rank 0 has the most rows
+  passes_.agree(*comm_, "evaluation");
   const std::vector<loss::PairLogps> pairs = eval_pairs.share(*comm_);
   return metrics_record(loss::evaluate(o_.loss, pairs, state_.loss_state), "eval_");
 }

@@ -18,6 +18,7 @@
 #include "layout/step_batcher.hpp"
 #include "trainer/checkpoint.hpp"
 #include "trainer/options.hpp"
+#include "trainer/pass_log.hpp"
 #include "trainer/reference_cache.hpp"
 
 namespace duet::trainer {
@@ -81,6 +82,7 @@ class Trainer {
   std::unique_ptr<MetricsLog> log_;
   std::unique_ptr<TensorBoardWriter> tensorboard_;  // --report-to tensorboard
   size_t backprops_left_ = 0;  // in a step: backprops until the last (before_backprop)
+  PassLog passes_;             // this rank's engine passes, compared across ranks after each step and evaluation
 };
 
 }  // namespace duet::trainer
