@@ -170,9 +170,7 @@ void CudaEngine::random_weights(uint64_t seed, float std) {
   cuda::DeviceParameters& P = *model_params_;
   const DeviceLayout& layout = P.layout();
   const auto host_slots = layout_parameters(config_);
-  size_t largest = 0;
-  for (const auto& s : layout.slots) largest = std::max(largest, s.numel);
-  cuda::DeviceBuffer staging(P.trains() ? 0 : largest * sizeof(float), "making random weights");
+  cuda::DeviceBuffer staging(P.trains() ? 0 : cuda::largest_tensor(layout) * sizeof(float), "making random weights");
   if (P.weights()) check(cudaMemsetAsync(P.weights(), 0, P.numel() * sizeof(bf16), stream_), "clearing the weights");
   P.clear_state(stream_);
   if (shard_) shard_->clear_moments(stream_);

@@ -31,19 +31,29 @@ void download(const DeviceLayout& layout, const float* dev, ParameterSet<float>&
 
 }  // namespace
 
-// Through an fp32 staging buffer of the largest tensor.
-void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf16* dev, cudaStream_t stream) {
+size_t largest_tensor(const DeviceLayout& layout) {
   size_t largest = 0;
   for (const auto& s : layout.slots) largest = std::max(largest, s.numel);
-  DeviceBuffer staging(largest * sizeof(float), "loading the weights");
-  check(cudaMemsetAsync(dev, 0, layout.total * sizeof(bf16), stream), "clearing the weights");
+  return largest;
+}
+
+void each_tensor_on_device(const DeviceLayout& layout, const ParameterSet<float>& host, cudaStream_t stream,
+                           const std::function<void(const DeviceSlot&, const float*)>& use) {
+  DeviceBuffer staging(largest_tensor(layout) * sizeof(float), "loading the weights");
   for (const auto& s : layout.slots) {
     check(cudaMemcpyAsync(staging.as<float>(), host.values().data() + s.host_offset, s.numel * sizeof(float),
                           cudaMemcpyHostToDevice, stream),
           "copying weights to the GPU");
-    bc::convert_f32_to_bf16(staging.as<float>(), dev + s.offset, static_cast<int64_t>(s.numel), stream);
+    use(s, staging.as<float>());
   }
   check(cudaStreamSynchronize(stream), "loading the weights");
+}
+
+void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf16* dev, cudaStream_t stream) {
+  check(cudaMemsetAsync(dev, 0, layout.total * sizeof(bf16), stream), "clearing the weights");
+  each_tensor_on_device(layout, host, stream, [&](const DeviceSlot& s, const float* values) {
+    bc::convert_f32_to_bf16(values, dev + s.offset, static_cast<int64_t>(s.numel), stream);
+  });
 }
 
 ParameterBytes parameter_bytes(size_t numel, EngineState state, bool device_weights) {

@@ -5,6 +5,7 @@
 // moments (training). The host keeps mirrors of the master weights and the
 // moments for checkpoints, refreshed only when asked for.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,14 @@ namespace duet::engine::cuda {
 
 using backend::cuda::bf16;
 
+// Elements of the layout's largest tensor (a load's staging).
+size_t largest_tensor(const DeviceLayout& layout);
+// Each tensor of `host` (host order, fp32) copied to the device through one
+// fp32 staging buffer of the largest tensor, then use(slot, its values on the
+// device), which queues its work on `stream` (the next tensor reuses the
+// staging in stream order); returns when the stream is done.
+void each_tensor_on_device(const DeviceLayout& layout, const ParameterSet<float>& host, cudaStream_t stream,
+                           const std::function<void(const DeviceSlot&, const float*)>& use);
 // Host-order fp32 values into a device-layout bf16 buffer (a reference model).
 void upload_bf16(const DeviceLayout& layout, const ParameterSet<float>& host, bf16* dev, cudaStream_t stream);
 

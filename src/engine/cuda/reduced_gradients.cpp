@@ -32,9 +32,7 @@ void ReducedGradients::close_layer(int64_t l, cudaStream_t s) {
   if (!armed_) return;
   dist::DeviceCollectives* device = collectives_.device();
   if (!device) return;  // one rank: nothing to sum
-  const cudaStream_t c = collectives_.stream(s);
-  check(cudaEventRecord(ready_, s), "recording a layer's gradients");
-  check(cudaStreamWaitEvent(c, ready_, 0), "ordering a layer's all-reduce");
+  collectives_.after(s, ready_);  // the all-reduce runs on the collective stream
   const auto [begin, end] = layers_[static_cast<size_t>(l)];
   const dist::DeviceCollectives::Part part{grads_ + begin, end - begin, 0};
   device->all_reduce_sum({&part, 1});
@@ -49,9 +47,7 @@ void ReducedGradients::finish_backward() {
 void ReducedGradients::finish_step(cudaStream_t s) {
   if (summed_) return;
   if (dist::DeviceCollectives* device = collectives_.device()) {
-    const cudaStream_t c = collectives_.stream(s);
-    check(cudaEventRecord(ready_, s), "recording the gradients");
-    check(cudaStreamWaitEvent(c, ready_, 0), "ordering the gradients' all-reduce");
+    collectives_.after(s, ready_);
     std::vector<dist::DeviceCollectives::Part> parts;
     if (layers_summed_) {
       for (const auto& [begin, end] : outer_) parts.push_back({grads_ + begin, end - begin, 0});

@@ -74,9 +74,7 @@ void ShardedGradients::open_layer(int64_t l, cudaStream_t s) {
 
 void ShardedGradients::close_layer(int64_t l, cudaStream_t s) {
   const int k = static_cast<int>(l % 2);
-  const cudaStream_t c = collectives_.stream(s);
-  check(cudaEventRecord(ready_[k], s), "recording a gradient bucket");
-  check(cudaStreamWaitEvent(c, ready_[k], 0), "ordering a gradient bucket's reduce");
+  const cudaStream_t c = collectives_.after(s, ready_[k]);
   if (auto* device = collectives_.device()) device->reduce_sum(layer_reduce_[static_cast<size_t>(l)]);
   const float* base = slot(l);
   for (const Part& p : layer_own_[static_cast<size_t>(l)])
@@ -91,9 +89,7 @@ void ShardedGradients::finish_backward() {
 
 void ShardedGradients::finish_step(cudaStream_t s) {
   if (outer_reduced_) return;
-  const cudaStream_t c = collectives_.stream(s);
-  check(cudaEventRecord(outer_ready_, s), "recording the outer gradient bucket");
-  check(cudaStreamWaitEvent(c, outer_ready_, 0), "ordering the outer gradient bucket's reduce");
+  const cudaStream_t c = collectives_.after(s, outer_ready_);
   if (auto* device = collectives_.device()) device->reduce_sum(outer_reduce_);
   // Copied, not added: the staging holds the whole step's sum of these tensors, as stage 0's buffer does.
   for (const Part& p : outer_own_)

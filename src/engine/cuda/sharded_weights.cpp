@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 
 #include "backend/cuda/layers.hpp"
+#include "engine/cuda/device_parameters.hpp"
 #include "dist/shard_layout.hpp"
 #include "util/error.hpp"
 
@@ -93,11 +93,9 @@ bool ShardedWeights::holds(int64_t l) const {
 }
 
 void ShardedWeights::gather(int64_t l, cudaStream_t s) {
-  const cudaStream_t c = collectives_.stream(s);
   // Behind everything queued on the compute stream so far: the last reader of
   // this buffer (layer l ± 2) and any write of the shard (a step, a load).
-  check(cudaEventRecord(buffers_->queued_, s), "ordering a layer's gather");
-  check(cudaStreamWaitEvent(c, buffers_->queued_, 0), "ordering a layer's gather");
+  const cudaStream_t c = collectives_.after(s, buffers_->queued_);
   bf16* base = buffers_->slot(l);
   for (const BucketPart& p : layer_own_[static_cast<size_t>(l)])
     check(cudaMemcpyAsync(base + p.staging_offset, shard_.as<bf16>() + p.shard_offset, p.numel * sizeof(bf16),
@@ -109,7 +107,8 @@ void ShardedWeights::gather(int64_t l, cudaStream_t s) {
 }
 
 void ShardedWeights::open_layer(int64_t l, int64_t next, cudaStream_t s) {
-  if (l < 0 || l >= static_cast<int64_t>(buckets_.layers.size()) || next >= static_cast<int64_t>(buckets_.layers.size()))
+  const auto layers = static_cast<int64_t>(buckets_.layers.size());
+  if (l < 0 || l >= layers || next >= layers)
     fail("internal: ZeRO-3 layer {} (then {}) of {}", l, next, buckets_.layers.size());
   if (!holds(l)) gather(l, s);
   // The buffer's last record is the gather of what it holds: layer l.
@@ -151,16 +150,8 @@ void ShardedWeights::set_tensor(const DeviceSlot& slot, const float* values, cud
 }
 
 void ShardedWeights::load(const DeviceLayout& layout, const ParameterSet<float>& host, cudaStream_t s) {
-  size_t largest = 0;
-  for (const auto& slot : layout.slots) largest = std::max(largest, slot.numel);
-  DeviceBuffer staging(largest * sizeof(float), "loading the weights");
-  for (const auto& slot : layout.slots) {
-    check(cudaMemcpyAsync(staging.as<float>(), host.values().data() + slot.host_offset, slot.numel * sizeof(float),
-                          cudaMemcpyHostToDevice, s),
-          "copying weights to the GPU");
-    set_tensor(slot, staging.as<float>(), s);
-  }
-  check(cudaStreamSynchronize(s), "loading the weights");
+  each_tensor_on_device(layout, host, s,
+                        [&](const DeviceSlot& slot, const float* values) { set_tensor(slot, values, s); });
 }
 
 void ShardedWeights::copy_from(const ShardedWeights& other, cudaStream_t s) {

@@ -80,7 +80,6 @@ class ShardedWeights final : public WeightSource {
   // Where this rank's piece `p` of the bf16 weights lives (a step or a load
   // writes it there): the outer buffer or the compact shard.
   bf16* own(const ShardPiece& p);
-  const std::vector<ShardPiece>& own_pieces() const { return pieces_; }
   // The values changed (a step, a load): no gathered layer is current.
   void changed();
   // Collective: each owner's pieces of the outer tensors to every rank.

@@ -6,6 +6,7 @@
 // compute stream and nothing is sent.
 #include <cuda_runtime.h>
 
+#include "backend/cuda/common.hpp"
 #include "dist/communicator.hpp"
 #include "util/error.hpp"
 
@@ -26,6 +27,14 @@ class ZeroCollectives {
   cudaStream_t stream(cudaStream_t compute) const {
     if (!comm_) fail("internal: a {} CUDA engine's collectives before enable_data_parallel", who_);
     return device_ ? static_cast<cudaStream_t>(device_->stream()) : compute;
+  }
+  // stream(compute), ordered behind everything `compute` has queued so far
+  // (`event` recorded there and waited for on it).
+  cudaStream_t after(cudaStream_t compute, cudaEvent_t event) const {
+    const cudaStream_t c = stream(compute);
+    backend::cuda::check(cudaEventRecord(event, compute), "recording the compute stream's work");
+    backend::cuda::check(cudaStreamWaitEvent(c, event, 0), "ordering a collective behind it");
+    return c;
   }
 
  private:
