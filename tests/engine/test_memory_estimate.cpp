@@ -27,6 +27,26 @@ size_t parameters(const std::vector<TensorSlot>& slots) {
   return n;
 }
 
+// A published architecture's parameter counts as the ZeRO tests need them.
+struct Sizes {
+  model::ModelConfig c;
+  size_t padded = 0;  // device elements, padding included
+  size_t n = 0;       // parameters
+  size_t layer = 0;   // one decoder layer's device elements
+  size_t outer = 0;   // the rest: embedding, final norm, LM head (with padding)
+};
+
+Sizes sizes_of(const char* arch) {
+  Sizes z;
+  z.c = model::preset_config(arch);
+  const DeviceLayout layout(z.c);
+  z.padded = layout.total, z.n = parameters(layout_parameters(z.c));
+  z.layer = layout.offset("model.layers.1.input_layernorm.weight") -
+            layout.offset("model.layers.0.input_layernorm.weight");
+  z.outer = z.padded - static_cast<size_t>(z.c.num_hidden_layers) * z.layer;
+  return z;
+}
+
 size_t activations(const model::ModelConfig& c, MemoryPlan p, int64_t tokens) {
   p.row_tokens = tokens;
   const auto e = estimate_cuda_memory(c, p);
@@ -107,12 +127,8 @@ TEST(MemoryEstimate, ZeroOneShardsMasterAndMomentsPerGpu) {
 TEST(MemoryEstimate, ZeroTwoShardsTheGradientsWithTwoLayersStaged) {
   for (const char* arch : {"llama-3.2-1b", "llama-3.1-8b"}) {
     SCOPED_TRACE(arch);
-    const auto c = model::preset_config(arch);
-    const DeviceLayout layout(c);
-    const size_t padded = layout.total, n = parameters(layout_parameters(c));
-    const size_t layer = layout.offset("model.layers.1.input_layernorm.weight") -
-                         layout.offset("model.layers.0.input_layernorm.weight");
-    const size_t staging = 4 * (padded - static_cast<size_t>(c.num_hidden_layers) * layer + 2 * layer);
+    const auto [c, padded, n, layer, outer] = sizes_of(arch);
+    const size_t staging = 4 * (outer + 2 * layer);
     for (int gpus : {1, 2, 3, 8}) {
       SCOPED_TRACE(gpus);
       MemoryPlan p;
@@ -138,12 +154,7 @@ TEST(MemoryEstimate, ZeroTwoShardsTheGradientsWithTwoLayersStaged) {
 TEST(MemoryEstimate, ZeroThreeShardsTheWeightsWithTwoLayersGathered) {
   for (const char* arch : {"llama-3.2-1b", "llama-3.1-8b"}) {
     SCOPED_TRACE(arch);
-    const auto c = model::preset_config(arch);
-    const DeviceLayout layout(c);
-    const size_t padded = layout.total, n = parameters(layout_parameters(c));
-    const size_t layer = layout.offset("model.layers.1.input_layernorm.weight") -
-                         layout.offset("model.layers.0.input_layernorm.weight");
-    const size_t outer = padded - static_cast<size_t>(c.num_hidden_layers) * layer;
+    const auto [c, padded, n, layer, outer] = sizes_of(arch);
     const size_t gathered = 2 * 2 * ((layer + 127) / 128 * 128);
     for (int gpus : {1, 2, 3, 8}) {
       SCOPED_TRACE(gpus);
