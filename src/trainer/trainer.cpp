@@ -240,6 +240,11 @@ std::vector<engine::ResponseLogp> Trainer::reference_scores(const engine::Batch&
   return engine_->score_reference(batch);
 }
 
+std::vector<engine::ResponseLogp> Trainer::policy_scores(const engine::Batch& batch) {
+  passes_.note(Pass::policy);
+  return engine_->score_policy(batch);
+}
+
 Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   StepOutcome out;
   engine_->set_training(true);  // LoRA dropout on, for this step's scoring and backprop only
@@ -265,8 +270,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
   for (size_t k = 0; k < rows.size(); ++k) {
     const auto& b = rows[k].batch;
     auto ref = reference_scores(b);
-    passes_.note(Pass::policy);
-    auto policy = engine_->score_policy(b);
+    auto policy = policy_scores(b);
     const std::vector<loss::PairLogps> row_pairs = rows[k].pairs(policy, ref, engine_->config().vocab_size);
     step_pairs.place(mine[k], row_pairs);
     if (!coupled) {
@@ -286,8 +290,7 @@ Trainer::StepOutcome Trainer::train_step(const layout::Step& step) {
     out.result = loss::compute(o_.loss, all_pairs, state_.loss_state);
     backprops_left_ = most_rows;
     for (size_t k = 0; k < rows.size(); ++k) {
-      passes_.note(Pass::policy);
-      engine_->score_policy(rows[k].batch);
+      policy_scores(rows[k].batch);
       std::span<const loss::PairResult> part(out.result.pairs.data() + step_pairs.first(mine[k]),
                                              step_pairs.count(mine[k]));
       before_backprop();
@@ -337,8 +340,7 @@ nlohmann::json Trainer::evaluate() {
   for (size_t r = static_cast<size_t>(comm_->rank()); r < eval_rows_.size(); r += ranks, ++mine) {
     const PreferenceBatch& pb = eval_rows_[r];
     auto ref = reference_scores(pb.batch);
-    passes_.note(Pass::policy);
-    auto policy = engine_->score_policy(pb.batch);
+    auto policy = policy_scores(pb.batch);
     eval_pairs.place(r, pb.pairs(policy, ref, engine_->config().vocab_size));
   }
   empty_rows((eval_rows_.size() + ranks - 1) / ranks - mine, true, false);  // rank 0 has the most rows

@@ -48,7 +48,10 @@ class Trainer {
   void resume();
   void precompute_reference();  // --precompute-ref-log-probs: builds OUT/ref_log_probs.jsonl, sets ref_cache  // restores and checks the checkpoint of --resume-from-checkpoint
   StepOutcome train_step(const layout::Step& step);
+  // The engine's scores, each pass noted in passes_ (reference_scores: none
+  // when cached or without a reference).
   std::vector<engine::ResponseLogp> reference_scores(const engine::Batch& batch);
+  std::vector<engine::ResponseLogp> policy_scores(const engine::Batch& batch);
   // A rank with fewer rows than another: `count` rows' collective passes
   // without rows (Engine::score_empty, backprop_empty), in a row's order:
   // the reference's scoring (with_reference, unless cached), the policy's,
