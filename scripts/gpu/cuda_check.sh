@@ -3,7 +3,7 @@
 # compares the CUDA engine with transformers (scripts/gpu/compare_cuda.py) and
 # runs the CUDA benchmarks; logs and JSON go to $OUT, a short table is printed
 # last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
-#   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer|lora|auto|zero3]...
+#   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer|lora|auto|zero3|tuning]...
 #   (default: tests compare attention steps; BENCH_ARGS / PEER_ARGS override the
 #   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds)
 set -uo pipefail
@@ -27,6 +27,16 @@ bin() { if [ -n "${GPUBIN:-}" ]; then echo "$GPUBIN/$1"; else find build-gpu -ty
 DUET=$(bin duet)
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
 summary=()
+# A 0.2B Llama with random weights in $1/model and 1024 hh-rlhf-shaped examples (seed $2) in $1/data.jsonl.
+small_llama() {
+  printf '%s' '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32000,
+    "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 8, "num_attention_heads": 8,
+    "num_key_value_heads": 2, "head_dim": 128, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+    "max_position_embeddings": 8192, "tie_word_embeddings": false, "torch_dtype": "bfloat16"}' > "$1/config.json"
+  "$DUET" init --config "$1/config.json" --out "$1/model" &&
+    python3 scripts/make_synthetic_data.py --profile hh-rlhf --examples 1024 --vocab-size 32000 --seed "$2" \
+      --out "$1/data.jsonl"
+}
 for step in "${steps[@]}"; do
   t0=$(date +%s)
   case $step in
@@ -133,14 +143,11 @@ print(json.load(open(f[-1]))['options']['device'] if f else 'no trainer_state.js
     zero3)  # ZeRO stages through duet train on one GPU: one process, and one NCCL rank under torchrun
       # (stage 0 there sums each layer's gradients during the step's last backward)
       w=/tmp/duet-zero3 && rm -rf "$w" && mkdir -p "$w"
-      printf '%s' '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 32000,
-        "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 8, "num_attention_heads": 8,
-        "num_key_value_heads": 2, "head_dim": 128, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
-        "max_position_embeddings": 8192, "tie_word_embeddings": false, "torch_dtype": "bfloat16"}' > "$w/config.json"
-      "$DUET" init --config "$w/config.json" --out "$w/model" > "$OUT/zero3.log" 2>&1
-      python3 scripts/make_synthetic_data.py --profile hh-rlhf --examples 1024 --vocab-size 32000 --seed 1 \
-        --out "$w/data.jsonl" >> "$OUT/zero3.log" 2>&1
+      small_llama "$w" 1 > "$OUT/zero3.log" 2>&1
       rc=0
+      # The stages are compared bit for bit: every process computes with
+      # cuBLASLt's heuristic algorithms (each would time its own otherwise).
+      export DUET_GEMM_AUTOTUNE=0
       for run in "stage0 1 0" "stage2 1 2" "stage3 1 3" "stage0_nccl torchrun 0" "stage1_nccl torchrun 1" \
                  "stage3_nccl torchrun 3"; do
         set -- $run
@@ -181,7 +188,44 @@ for name in ("stage0", "stage2", "stage3", "stage0_nccl", "stage1_nccl", "stage3
           f"samples/s {rate:.2f}  peak GiB {peak:.2f}")
 PY
       grep -q "missing" "$OUT/zero3_summary.txt" && rc=1
+      unset DUET_GEMM_AUTOTUNE
       summary+=("zero3: exit $rc") ;;
+    tuning)  # the matrix products timed at reserve (docs/cuda-engine.md): a resume computes with the
+      # interrupted run's algorithms (its losses bit for bit), and whole steps tuned beside untuned
+      w=/tmp/duet-tuning && rm -rf "$w" && mkdir -p "$w"
+      small_llama "$w" 2 > "$OUT/tuning.log" 2>&1
+      args=(train --model "$w/model" --data "$w/data.jsonl" --device cuda --layout shared --pack-tokens 4096
+            --batch-size 32 --max-steps 8 --logging-steps 1 --save-steps 4 --learning-rate 5e-5 --seed 1 --no-progress)
+      timeout 300 "$DUET" "${args[@]}" --out "$w/full" >> "$OUT/tuning.log" 2>&1; rc=$?
+      mkdir -p "$w/resumed" && cp -r "$w/full/checkpoint-4" "$w/resumed/"
+      timeout 300 "$DUET" "${args[@]}" --out "$w/resumed" --resume-from-checkpoint "$w/resumed/checkpoint-4" \
+        >> "$OUT/tuning.log" 2>&1 || rc=1
+      grep -E "matrix products ready|timed afresh" "$OUT/tuning.log"
+      python3 - "$w" <<'PY' | tee "$OUT/tuning_resume.txt"
+import json, sys
+w = sys.argv[1]
+def losses(run):
+    return {r["step"]: r["loss"] for r in map(json.loads, open(f"{w}/{run}/metrics.jsonl")) if "loss" in r and "step" in r}
+full, resumed = losses("full"), losses("resumed")
+steps = [s for s in sorted(resumed) if s > 4]
+same = steps and all(full[s] == resumed[s] for s in steps)
+print(f"resume with the saved algorithms: steps {steps} losses {'identical' if same else 'DIFFER'}: "
+      + " ".join(f"{full[s]:.6f}/{resumed[s]:.6f}" for s in steps))
+PY
+      grep -q identical "$OUT/tuning_resume.txt" || rc=1
+      python3 -c 'import json,sys; t = json.load(open(sys.argv[1])).get("product_algorithms", "")
+print("checkpoint-4 keeps", max(0, t.count("\n") - 1), "tuned algorithms;", t.split("\n")[0])' \
+        "$w/full/checkpoint-4/trainer_state.json" | tee -a "$OUT/tuning_resume.txt"
+      for pass in 1 2; do  # alternating, so drift falls on both alike
+        for t in 0 16; do
+          DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench --arch llama-3.2-1b --profile hh-rlhf,capybara \
+            --layout shared+packed --examples-per-step 64 > "$OUT/tuning_bench1b_t${t}_$pass.txt" 2>&1 || rc=1
+          DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench --arch llama-3.1-8b --no-optimizer --profile capybara \
+            --layout shared+packed --examples-per-step 32 --steps 2 --warmup 1 > "$OUT/tuning_bench8b_t${t}_$pass.txt" 2>&1 || rc=1
+        done
+      done
+      for f in "$OUT"/tuning_bench*.txt; do echo "== $(basename "$f")"; grep -E "packed" "$f"; done
+      summary+=("tuning: exit $rc") ;;
     peer)  # the PyTorch peer on the same GPU (bench/peer_pytorch.py, docs/peer.md)
       timeout "${PEER_TIMEOUT:-600}" python3 bench/peer_pytorch.py ${PEER_ARGS:---arch llama-3.2-1b --profile hh-rlhf} \
         --json "$OUT/peer.jsonl" > "$OUT/peer.txt" 2>&1

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -204,6 +205,68 @@ CudaEngine::~CudaEngine() {
     cudaStreamDestroy(stream_);
   }
 }
+
+void CudaEngine::reserve(int64_t tokens, int64_t targets) {
+  tune_products(tokens, targets);  // first: its scratch is freed before the activations are allocated
+  ensure_capacity(tokens, targets);
+}
+
+namespace {
+
+// DUET_GEMM_AUTOTUNE: how many of cuBLASLt's algorithms tuning times per
+// product (default 16; 0 or 1: the heuristic's first, no timing).
+int tuning_candidates() {
+  const char* v = std::getenv("DUET_GEMM_AUTOTUNE");
+  return v && *v ? std::clamp(std::atoi(v), 0, 64) : 16;
+}
+
+// The products of rows of 1, 2, 4, ... tokens and targets, up to the
+// largest: one shape per power-of-two bucket (Gemm tunes per bucket).
+std::vector<backend::cuda::GemmParams> tuning_shapes(const cuda::DeviceTransformer& model, int64_t tokens,
+                                                     int64_t targets, bool backward, bool weight_grads) {
+  std::vector<backend::cuda::GemmParams> shapes;
+  for (int64_t n = 1;; n *= 2) {
+    for (const auto& p : model.products(std::min(n, tokens), std::min(n, targets), backward, weight_grads))
+      shapes.push_back(p);
+    if (n >= tokens && n >= targets) return shapes;
+  }
+}
+
+}  // namespace
+
+void CudaEngine::tune_products(int64_t tokens, int64_t targets) {
+  const int candidates = tuning_candidates();
+  if (candidates < 2 || tokens <= 0) return;
+  tokens = (tokens + 63) / 64 * 64;  // a row's device tokens: cuda::device_tokens
+  backend::cuda::Gemm& gemm = model_->gemm();
+  const bool backward = trained().has_grads() || grads_;
+  const auto tune_here = [&] {
+    gemm.tune(tuning_shapes(*model_, tokens, targets, backward, backward && !adapter_), candidates, stream_);
+  };
+  if (comm_ && comm_->size() > 1) {  // every rank computes with rank 0's choices
+    std::string text;
+    if (comm_->rank() == 0) {
+      tune_here();
+      text = gemm.algorithms();
+    }
+    uint64_t bytes = text.size();
+    comm_->broadcast(&bytes, sizeof(bytes), 0);
+    text.resize(bytes);
+    comm_->broadcast(text.data(), bytes, 0);
+    if (comm_->rank() != 0 && !gemm.use_algorithms(text))
+      fail("rank {}: rank 0's GPU or cuBLASLt differs from this rank's ({}); run every rank on one kind of GPU, or "
+           "set DUET_GEMM_AUTOTUNE=0",
+           comm_->rank(), text.substr(0, text.find('\n')));
+    return;
+  }
+  tune_here();
+}
+
+std::string CudaEngine::product_algorithms() const { return model_->gemm().algorithms(); }
+
+bool CudaEngine::use_product_algorithms(const std::string& text) { return model_->gemm().use_algorithms(text); }
+
+int64_t CudaEngine::untuned_products() const { return model_->gemm().untuned_runs(); }
 
 void CudaEngine::ensure_capacity(int64_t n_tokens, int64_t n_targets) {
   if (n_tokens <= cap_tokens_ && n_targets <= cap_targets_) return;

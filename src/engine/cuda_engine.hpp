@@ -68,7 +68,13 @@ class CudaEngine final : public Engine {
   const ParameterSet<float>& base_weights() override { return model_params_->host(stream_); }
   void set_training(bool on) override { training_ = on; }
 
-  void reserve(int64_t tokens, int64_t targets) override { ensure_capacity(tokens, targets); }
+  // Tunes the matrix products rows of up to `tokens` / `targets` bring
+  // (tune_products), then allocates their activations.
+  void reserve(int64_t tokens, int64_t targets) override;
+  std::string product_algorithms() const override;
+  bool use_product_algorithms(const std::string& text) override;
+  // Matrix products run since construction with an algorithm no tuning chose (tests).
+  int64_t untuned_products() const;
   // In use on the device now (cudaMemGetInfo: this process's allocations, the
   // CUDA context and cuBLASLt's workspace; the engine allocates nothing per step,
   // so after a step this is the peak).
@@ -78,6 +84,11 @@ class CudaEngine final : public Engine {
 
  private:
   void ensure_capacity(int64_t n_tokens, int64_t n_targets);
+  // cuBLASLt's algorithms timed, before the first step, for every product
+  // kind and power-of-two bucket of token (and target) counts up to these
+  // (docs/cuda-engine.md, "Matrix products"); data parallel, rank 0 times
+  // and every rank uses its choices.
+  void tune_products(int64_t tokens, int64_t targets);
   int64_t longest_row_in_free_memory();  // for the out-of-memory message
   void load_batch(const Batch& batch);
   std::vector<ResponseLogp> score_with(const Batch& batch, cuda::WeightSource& weights,

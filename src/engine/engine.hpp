@@ -72,6 +72,13 @@ class Engine {
   // fails at its start, saying what would fit, and not at the step whose row
   // is the longest. Engines that allocate per batch do nothing.
   virtual void reserve(int64_t tokens, int64_t targets) {}
+  // The matrix-product algorithms reserve() chose by timing (the CUDA engine;
+  // empty for engines that choose none), as text a checkpoint keeps.
+  // use_product_algorithms, called before reserve(), makes a resumed run
+  // compute with the ones of the run it continues; false: not usable here
+  // (another GPU or library version), so reserve() times afresh.
+  virtual std::string product_algorithms() const { return {}; }
+  virtual bool use_product_algorithms(const std::string& text) { return false; }
   // Device memory in use (GiB; 0 for the CPU engine), for metrics and benchmarks.
   virtual double device_memory_gib() const { return 0.0; }
 

@@ -95,6 +95,7 @@ void save_checkpoint(const fs::path& dir, const CheckpointContent& c) {
                               {"loss_state", loss::to_json(c.state->loss_state)},
                               {"options", c.state->options},
                               {"fingerprints", c.state->fingerprints}};
+      if (!c.state->product_algorithms.empty()) state["product_algorithms"] = c.state->product_algorithms;
       if (c.sharded) {
         c.sharded->write_shards(tmp);
         state["adam_steps"] = c.sharded->adam_steps;
@@ -164,6 +165,7 @@ SavedTraining read_training_state(const fs::path& dir) {
       s.loss_state = loss::state_from_json(j.at("loss_state"));
       s.options = j.value("options", nlohmann::json::object());
       s.fingerprints = j.value("fingerprints", nlohmann::json::object());
+      s.product_algorithms = j.value("product_algorithms", std::string());
       saved.adam_steps = j.at("adam_steps");
       saved.optimizer_shards = j.value("optimizer_shards", 0);
     } catch (const nlohmann::json::exception& e) {

@@ -24,6 +24,7 @@ struct TrainerState {
   loss::LossState loss_state;
   nlohmann::json options;             // the run's options, checked on resume
   nlohmann::json fingerprints = nlohmann::json::object();  // hashes of the inputs, checked on resume
+  std::string product_algorithms;  // Engine::product_algorithms(): what a resume computes with
 };
 
 // A data-parallel run's optimizer: written as shard files by every rank

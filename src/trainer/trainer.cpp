@@ -143,7 +143,14 @@ Trainer::Trainer(TrainOptions options, dist::Communicator* comm) : o_(std::move(
   load_data();
   state_.fingerprints["data_xxh3"] = hash_hex(hash_examples(train_));
   batcher_ = std::make_unique<layout::StepBatcher>(shapes_, o_.batcher_options(comm_->size()));
+  if (!o_.resume_from_checkpoint.empty()) use_saved_product_algorithms();
+  const auto reserve_start = std::chrono::steady_clock::now();
   reserve_rows();
+  state_.product_algorithms = engine_->product_algorithms();
+  if (main_rank() && state_.product_algorithms.find('\n') + 1 < state_.product_algorithms.size())
+    std::fprintf(stderr, "duet train: matrix products ready for rows of up to %lld tokens in %.1f s\n",
+                 static_cast<long long>(batcher_->row_bound().tokens),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - reserve_start).count());
   total_steps_ = o_.max_steps > 0
                      ? o_.max_steps
                      : static_cast<int64_t>(std::ceil(o_.num_train_epochs * static_cast<double>(batcher_->steps_per_epoch())));
@@ -184,6 +191,7 @@ void Trainer::resume() {
   state_ = std::move(saved);
   state_.options = options;  // what the next checkpoint records: this run's
   state_.fingerprints = fingerprints_now;
+  state_.product_algorithms = engine_->product_algorithms();  // the saved ones, unless timed afresh
   batcher_->check_position(state_.position);
 }
 
@@ -205,6 +213,18 @@ void Trainer::precompute_reference() {
   }
   std::fprintf(stderr, "duet train: reference log-probs precomputed into %s\n", cache.c_str());
   o_.ref_cache = cache;
+}
+
+void Trainer::use_saved_product_algorithms() {
+  // The CUDA engine times its matrix products' algorithms at reserve; a
+  // resume computes with the interrupted run's (bf16's last bits depend on them).
+  const std::string saved = read_training_state(o_.resume_from_checkpoint).state.product_algorithms;
+  if (saved.empty() || engine_->use_product_algorithms(saved)) return;
+  if (main_rank())
+    std::fprintf(stderr,
+                 "duet train: %s was written on another GPU or cuBLASLt (%s): the matrix products are timed afresh, "
+                 "so the resumed steps may differ from the interrupted run's in bf16's last bits\n",
+                 o_.resume_from_checkpoint.c_str(), saved.substr(0, saved.find('\n')).c_str());
 }
 
 void Trainer::reserve_rows() {

@@ -45,6 +45,7 @@ class Trainer {
   };
   void load_data();
   void reserve_rows();  // the engine's memory for the longest row, at the start
+  void use_saved_product_algorithms();  // resume: before reserve_rows
   void resume();
   void precompute_reference();  // --precompute-ref-log-probs: builds OUT/ref_log_probs.jsonl, sets ref_cache  // restores and checks the checkpoint of --resume-from-checkpoint
   StepOutcome train_step(const layout::Step& step);

@@ -145,6 +145,23 @@ TEST(OptimizerShards, ReadsAOneProcessCheckpoint) {
   }
 }
 
+// The CUDA engine's tuned algorithms (Engine::product_algorithms) go into
+// trainer_state.json and come back unchanged; a state without them reads empty.
+TEST(CheckpointState, KeepsTheProductAlgorithms) {
+  const auto config = tiny_config();
+  engine::ParameterSet<float> master(config);
+  engine::AdamW adamw(config, {});
+  Scratch dir;
+  trainer::TrainerState state;
+  state.product_algorithms = "duet gemm algorithms 1 cublasLt 130000 NVIDIA_H200\n64 256 192 0 1 0 0 " +
+                             std::to_string(test::fresh_seed()) + "\n";
+  trainer::save_checkpoint(dir.path / "tuned", {config, master, &adamw, &state, {}, nullptr, {}, nullptr});
+  EXPECT_EQ(trainer::read_training_state(dir.path / "tuned").state.product_algorithms, state.product_algorithms);
+  state.product_algorithms.clear();
+  trainer::save_checkpoint(dir.path / "plain", {config, master, &adamw, &state, {}, nullptr, {}, nullptr});
+  EXPECT_EQ(trainer::read_training_state(dir.path / "plain").state.product_algorithms, "");
+}
+
 TEST(StepPairs, PlacedPairsComeBackInRowOrder) {
   dist::SingleProcessCommunicator one;
   trainer::StepPairs pairs({1, 2});

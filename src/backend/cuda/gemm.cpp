@@ -13,8 +13,11 @@
 #include <bit>
 #include <cstdlib>
 #include <map>
-#include <vector>
+#include <sstream>
 #include <tuple>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "backend/common.hpp"
 #include "util/error.hpp"
@@ -68,12 +71,55 @@ void GemmParams::validate() const {
   if (bias && d_type != DType::BF16) fail("gemm: bias needs a bf16 d (the epilogue adds a bf16 bias to a bf16 output)");
 }
 
+namespace {
+
 // One cached plan per distinct product: descriptors, layouts and the chosen algorithm.
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
+  bool tuned = false;  // algo is a tuned bucket's choice
 };
+
+void destroy(Plan& plan) {
+  cublasLtMatrixLayoutDestroy(plan.a);
+  cublasLtMatrixLayoutDestroy(plan.b);
+  cublasLtMatrixLayoutDestroy(plan.d);
+  cublasLtMatmulDescDestroy(plan.desc);
+}
+
+// The shape's strides, 0 resolved to tightly packed.
+struct Strides {
+  int64_t lda, ldb, ldd;
+  explicit Strides(const GemmParams& p)
+      : lda(packed_or(p.lda, p.a_trans ? p.m : p.k)), ldb(packed_or(p.ldb, p.b_trans ? p.k : p.n)),
+        ldd(packed_or(p.ldd, p.n)) {}
+};
+
+int64_t bucket(int64_t x) { return int64_t{1} << std::bit_width(static_cast<uint64_t>(x - 1)); }
+
+// What a tuned choice applies to: the product kind and the power-of-two
+// buckets of m and k. The engine's token dimension (m of the forward and
+// input-gradient products, k of the weight gradients) changes with every
+// row; a bucket's choice serves all its token counts.
+using TuneKey = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool>;
+
+TuneKey tune_key(const GemmParams& p) {
+  return {bucket(p.m), p.n, bucket(p.k), p.a_trans, p.b_trans, static_cast<int>(p.d_type), p.bias != nullptr};
+}
+
+// The cuBLASLt version and the GPU a tuned choice was timed on.
+std::string tuning_origin() {
+  int device = 0;
+  cudaDeviceProp prop{};
+  check(cudaGetDevice(&device), "gemm tuning");
+  check(cudaGetDeviceProperties(&prop, device), "gemm tuning");
+  std::string name = prop.name;
+  std::replace(name.begin(), name.end(), ' ', '_');
+  return fmt::format("cublasLt {} {}", cublasLtGetVersion(), name);
+}
+
+}  // namespace
 
 struct Gemm::Impl {
   cublasLtHandle_t handle = nullptr;
@@ -82,58 +128,17 @@ struct Gemm::Impl {
   // m, n, k, lda, ldb, ldd, a_trans, b_trans, d_type, bias alignment (0 = no bias)
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, int, int32_t>;
   std::map<Key, Plan> plans;
+  std::map<TuneKey, cublasLtMatmulAlgo_t> tuned;
+  int64_t untuned_runs = 0;
 
   ~Impl() {
-    for (auto& [key, plan] : plans) {
-      cublasLtMatrixLayoutDestroy(plan.a);
-      cublasLtMatrixLayoutDestroy(plan.b);
-      cublasLtMatrixLayoutDestroy(plan.d);
-      cublasLtMatmulDescDestroy(plan.desc);
-    }
+    for (auto& [key, plan] : plans) destroy(plan);
     if (workspace) cudaFree(workspace);
     if (handle) cublasLtDestroy(handle);
   }
 
-  int candidates = 1;  // > 1: time that many of the heuristic's algorithms on first use, keep the fastest
-  // Autotuned algorithms by product kind and token-count bucket: the engine's
-  // token dimension (m of the forward and input-gradient products, k of the
-  // weight gradients) changes with every row, so a shape is tuned once per
-  // power-of-two bucket of m and k and its choice reused, when cuBLASLt
-  // accepts it, by the other shapes of that bucket (no timing in steady state).
-  using TuneKey = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool>;
-  std::map<TuneKey, cublasLtMatmulAlgo_t> tuned;
-
-  static int64_t bucket(int64_t x) { return int64_t{1} << std::bit_width(static_cast<uint64_t>(x - 1)); }
-
-  // Times `algo` on the product's own operands, writing a scratch D (beta 0,
-  // so an accumulating product's output is not touched): median of 5 runs.
-  float time_algo(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmParams& p, void* scratch,
-                  cudaStream_t stream) {
-    const float zero = 0.0f;
-    cudaEvent_t start, stop;
-    check(cudaEventCreate(&start), "gemm autotune");
-    check(cudaEventCreate(&stop), "gemm autotune");
-    std::vector<float> ms;
-    for (int r = 0; r < 6; ++r) {
-      check(cudaEventRecord(start, stream), "gemm autotune");
-      const cublasStatus_t st = cublasLtMatmul(handle, plan.desc, &p.alpha, p.b, plan.a, p.a, plan.b, &zero, scratch,
-                                               plan.d, scratch, plan.d, &algo, workspace, workspace_bytes, stream);
-      check(cudaEventRecord(stop, stream), "gemm autotune");
-      check(cudaEventSynchronize(stop), "gemm autotune");
-      float t = 0;
-      check(cudaEventElapsedTime(&t, start, stop), "gemm autotune");
-      if (st != CUBLAS_STATUS_SUCCESS) t = 1e30f;
-      if (r > 0) ms.push_back(t);  // the first run warms up
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
-  }
-
-  Plan& plan_for(const Key& key, const GemmParams& p, int64_t lda, int64_t ldb, int64_t ldd, cudaStream_t stream) {
-    auto it = plans.find(key);
-    if (it != plans.end()) return it->second;
+  // Descriptors and layouts of the product (no algorithm yet).
+  Plan describe(const GemmParams& p, const Strides& ld) {
     Plan plan;
     const cudaDataType_t d_type = p.d_type == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F;
     check_lt(cublasLtMatmulDescCreate(&plan.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul descriptor");
@@ -158,10 +163,15 @@ struct Gemm::Impl {
     // Column-major shapes: op(first) is [n, k], op(second) is [k, m], D is [n, m].
     const uint64_t first_rows = p.b_trans ? p.k : p.n, first_cols = p.b_trans ? p.n : p.k;
     const uint64_t second_rows = p.a_trans ? p.m : p.k, second_cols = p.a_trans ? p.k : p.m;
-    check_lt(cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_16BF, first_rows, first_cols, ldb), "layout of b");
-    check_lt(cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_16BF, second_rows, second_cols, lda), "layout of a");
-    check_lt(cublasLtMatrixLayoutCreate(&plan.d, d_type, p.n, p.m, ldd), "layout of d");
+    check_lt(cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_16BF, first_rows, first_cols, ld.ldb), "layout of b");
+    check_lt(cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_16BF, second_rows, second_cols, ld.lda), "layout of a");
+    check_lt(cublasLtMatrixLayoutCreate(&plan.d, d_type, p.n, p.m, ld.ldd), "layout of d");
+    return plan;
+  }
 
+  // The heuristic's first `count` algorithms for the plan (at least one, or
+  // the plan is destroyed and the call fails).
+  std::vector<cublasLtMatmulHeuristicResult_t> candidates(Plan& plan, const GemmParams& p, int count) {
     cublasLtMatmulPreference_t pref = nullptr;
     check_lt(cublasLtMatmulPreferenceCreate(&pref), "preference");
     const uint32_t align = 16;  // validate() guarantees 16-byte bases, so any such pointer may come later
@@ -170,70 +180,166 @@ struct Gemm::Impl {
     for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
       cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
-    std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(std::max(1, candidates)));
+    std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(std::max(1, count)));
     int found = 0;
     const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, pref,
                                                              static_cast<int>(results.size()), results.data(), &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
-      cublasLtMatrixLayoutDestroy(plan.a);
-      cublasLtMatrixLayoutDestroy(plan.b);
-      cublasLtMatrixLayoutDestroy(plan.d);
-      cublasLtMatmulDescDestroy(plan.desc);
+      destroy(plan);
       fail("gemm: cuBLASLt has no algorithm for m={} n={} k={} a_trans={} b_trans={} d={}{} (status {})", p.m, p.n,
            p.k, p.a_trans, p.b_trans, p.d_type == DType::BF16 ? "bf16" : "fp32", p.bias ? " with bias" : "",
            static_cast<int>(st));
     }
-    plan.algo = results[0].algo;
-    const TuneKey tune_key{bucket(p.m), p.n, bucket(p.k), p.a_trans, p.b_trans, static_cast<int>(p.d_type),
-                           p.bias != nullptr};
-    if (const auto t = tuned.find(tune_key); found > 1 && t != tuned.end()) {
-      cublasLtMatmulHeuristicResult_t check_result{};
-      if (cublasLtMatmulAlgoCheck(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, &t->second, &check_result) ==
-              CUBLAS_STATUS_SUCCESS &&
-          check_result.workspaceSize <= workspace_bytes) {
-        plan.algo = t->second;
-        return plans.emplace(key, plan).first->second;
-      }
-    }
-    if (found > 1) {  // autotune: the fastest of the candidates on this shape
-      const size_t bytes = static_cast<size_t>(p.m) * static_cast<size_t>(ldd) * (p.d_type == DType::BF16 ? 2 : 4);
-      void* scratch = nullptr;
-      check(cudaMalloc(&scratch, bytes), "gemm autotune scratch");
-      float best = time_algo(plan, results[0].algo, p, scratch, stream);
-      for (int i = 1; i < found; ++i) {
-        const float t = time_algo(plan, results[static_cast<size_t>(i)].algo, p, scratch, stream);
-        if (t < best) best = t, plan.algo = results[static_cast<size_t>(i)].algo;
-      }
-      cudaFree(scratch);
-      tuned[tune_key] = plan.algo;
-    }
+    results.resize(static_cast<size_t>(found));
+    return results;
+  }
+
+  // Whether cuBLASLt runs `algo` on the plan's shape within the workspace.
+  bool accepts(const Plan& plan, const cublasLtMatmulAlgo_t& algo) {
+    cublasLtMatmulHeuristicResult_t result{};
+    return cublasLtMatmulAlgoCheck(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, &algo, &result) ==
+               CUBLAS_STATUS_SUCCESS &&
+           result.workspaceSize <= workspace_bytes;
+  }
+
+  Plan& plan_for(const Key& key, const GemmParams& p, const Strides& ld) {
+    auto it = plans.find(key);
+    if (it != plans.end()) return it->second;
+    Plan plan = describe(p, ld);
+    plan.algo = candidates(plan, p, 1)[0].algo;
+    if (const auto t = tuned.find(tune_key(p)); t != tuned.end() && accepts(plan, t->second))
+      plan.algo = t->second, plan.tuned = true;
     return plans.emplace(key, plan).first->second;
+  }
+
+  // Median of 5 timed runs (after one to warm up) of `algo` on the plan,
+  // reading a and b and writing d (beta 0).
+  float time_algo(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmParams& p, cudaStream_t stream) {
+    const float zero = 0.0f;
+    cudaEvent_t start, stop;
+    check(cudaEventCreate(&start), "gemm tuning");
+    check(cudaEventCreate(&stop), "gemm tuning");
+    std::vector<float> ms;
+    for (int r = 0; r < 6; ++r) {
+      check(cudaEventRecord(start, stream), "gemm tuning");
+      const cublasStatus_t st = cublasLtMatmul(handle, plan.desc, &p.alpha, p.b, plan.a, p.a, plan.b, &zero, p.d,
+                                               plan.d, p.d, plan.d, &algo, workspace, workspace_bytes, stream);
+      check(cudaEventRecord(stop, stream), "gemm tuning");
+      check(cudaEventSynchronize(stop), "gemm tuning");
+      float t = 0;
+      check(cudaEventElapsedTime(&t, start, stop), "gemm tuning");
+      if (st != CUBLAS_STATUS_SUCCESS) t = 1e30f;
+      if (r > 0) ms.push_back(t);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
   }
 };
 
 Gemm::Gemm(size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
   check_lt(cublasLtCreate(&impl_->handle), "create handle");
   impl_->workspace_bytes = workspace_bytes;
-  // Opt-in autotuning for the engine (docs/cuda-engine.md): the chosen
-  // algorithms depend on timings, so runs are no longer bitwise repeatable.
-  if (const char* v = std::getenv("DUET_GEMM_AUTOTUNE"); v && *v) impl_->candidates = std::clamp(std::atoi(v), 1, 64);
   if (workspace_bytes) check(cudaMalloc(&impl_->workspace, workspace_bytes), "gemm workspace");
 }
 
 Gemm::~Gemm() = default;
 
-void Gemm::set_autotune(int candidates) { impl_->candidates = std::max(1, candidates); }
+void Gemm::tune(const std::vector<GemmParams>& shapes, int candidates, cudaStream_t stream) {
+  if (candidates < 2) return;
+  // One scratch block holding the largest a, b, d and bias of the shapes,
+  // filled with a non-zero bf16 pattern (timings on zeros run cooler).
+  size_t a_bytes = 0, b_bytes = 0, d_bytes = 0, bias_bytes = 0;
+  for (const GemmParams& p : shapes) {
+    if (p.m == 0 || p.n == 0 || p.k == 0) continue;
+    const Strides ld(p);
+    a_bytes = std::max(a_bytes, static_cast<size_t>((p.a_trans ? p.k : p.m) * ld.lda) * 2);
+    b_bytes = std::max(b_bytes, static_cast<size_t>((p.b_trans ? p.n : p.k) * ld.ldb) * 2);
+    d_bytes = std::max(d_bytes, static_cast<size_t>(p.m * ld.ldd) * (p.d_type == DType::BF16 ? 2 : 4));
+    if (p.bias) bias_bytes = std::max(bias_bytes, static_cast<size_t>(p.n) * 2);
+  }
+  const auto up = [](size_t x) { return (x + 255) / 256 * 256; };
+  const size_t total = up(a_bytes) + up(b_bytes) + up(d_bytes) + up(bias_bytes);
+  if (total == 0) return;
+  void* scratch = nullptr;
+  check(cudaMalloc(&scratch, total), "gemm tuning scratch");
+  auto* base = static_cast<char*>(scratch);
+  const auto release = [&] { cudaFree(scratch); };
+  try {
+    check(cudaMemsetAsync(scratch, 0x3c, up(a_bytes) + up(b_bytes) + up(d_bytes), stream), "gemm tuning");
+    check(cudaMemsetAsync(base + total - up(bias_bytes), 0, up(bias_bytes), stream), "gemm tuning");
+    for (GemmParams p : shapes) {
+      if (p.m == 0 || p.n == 0 || p.k == 0 || impl_->tuned.contains(tune_key(p))) continue;
+      const bool bias = p.bias != nullptr;
+      p.a = reinterpret_cast<const bf16*>(base);
+      p.b = reinterpret_cast<const bf16*>(base + up(a_bytes));
+      p.d = base + up(a_bytes) + up(b_bytes);
+      p.bias = bias ? reinterpret_cast<const bf16*>(base + total - up(bias_bytes)) : nullptr;
+      const Strides ld(p);
+      Plan plan = impl_->describe(p, ld);
+      const auto found = impl_->candidates(plan, p, candidates);
+      cublasLtMatmulAlgo_t chosen = found[0].algo;
+      const float first = impl_->time_algo(plan, found[0].algo, p, stream);
+      float best = first;
+      for (size_t i = 1; i < found.size(); ++i) {
+        const float t = impl_->time_algo(plan, found[i].algo, p, stream);
+        if (t < best) best = t, chosen = found[i].algo;
+      }
+      if (best > 0.99f * first) chosen = found[0].algo;  // within timing noise: keep the heuristic's
+      destroy(plan);
+      impl_->tuned[tune_key(p)] = chosen;
+    }
+  } catch (...) {
+    release();
+    throw;
+  }
+  release();
+}
+
+std::string Gemm::algorithms() const {
+  std::string text = "duet gemm algorithms 1 " + tuning_origin() + "\n";
+  for (const auto& [key, algo] : impl_->tuned) {
+    const auto& [m, n, k, at, bt, dt, bias] = key;
+    text += fmt::format("{} {} {} {:d} {:d} {} {:d}", m, n, k, at, bt, dt, bias);
+    for (uint64_t word : algo.data) text += fmt::format(" {:016x}", word);
+    text += "\n";
+  }
+  return text;
+}
+
+bool Gemm::use_algorithms(const std::string& text) {
+  std::istringstream in(text);
+  std::string header;
+  std::getline(in, header);
+  if (header != "duet gemm algorithms 1 " + tuning_origin()) return false;
+  std::map<TuneKey, cublasLtMatmulAlgo_t> read;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    std::istringstream fields(line);
+    int64_t m = 0, n = 0, k = 0;
+    int at = 0, bt = 0, dt = 0, bias = 0;
+    cublasLtMatmulAlgo_t algo{};
+    fields >> m >> n >> k >> at >> bt >> dt >> bias;
+    for (uint64_t& word : algo.data) fields >> std::hex >> word;
+    if (!fields || m <= 0 || n <= 0 || k <= 0) fail("gemm algorithms: unreadable line '{}'", line);
+    read[{m, n, k, at != 0, bt != 0, dt, bias != 0}] = algo;
+  }
+  for (const auto& [key, algo] : read) impl_->tuned[key] = algo;
+  return true;
+}
+
+int64_t Gemm::untuned_runs() const { return impl_->untuned_runs; }
 
 void Gemm::run(const GemmParams& p, cudaStream_t stream) {
   p.validate();
   if (p.m == 0 || p.n == 0) return;
-  const int64_t lda = packed_or(p.lda, p.a_trans ? p.m : p.k);
-  const int64_t ldb = packed_or(p.ldb, p.b_trans ? p.k : p.n);
-  const int64_t ldd = packed_or(p.ldd, p.n);
-  const Impl::Key key{p.m,         p.n,         p.k, lda, ldb, ldd, p.a_trans, p.b_trans, static_cast<int>(p.d_type),
+  const Strides ld(p);
+  const Impl::Key key{p.m,    p.n,       p.k,       ld.lda, ld.ldb, ld.ldd, p.a_trans, p.b_trans, static_cast<int>(p.d_type),
                       p.bias ? alignment_of(p.bias) : 0};
-  Plan& plan = impl_->plan_for(key, p, lda, ldb, ldd, stream);
+  Plan& plan = impl_->plan_for(key, p, ld);
+  if (!plan.tuned) ++impl_->untuned_runs;
   if (p.bias)
     check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)),
              "bias pointer");

@@ -12,12 +12,15 @@
 //   weight gradient  dW[out, in]   += dyᵀ · x                    (a_trans = true, fp32 D, beta 1)
 //
 // The algorithm for each distinct shape/type/transpose/bias key is chosen once
-// by cuBLASLt's heuristic and cached (no heuristic call in the steady state);
-// or, with autotuning (set_autotune, or DUET_GEMM_AUTOTUNE=N for the engine),
-// the fastest of N timed candidates, once per power-of-two bucket of m and k.
+// and cached (no heuristic call in the steady state): cuBLASLt's heuristic's
+// first, or the choice tune() made for the shape's power-of-two bucket of m
+// and k, the fastest of N timed candidates (the engine tunes at reserve,
+// before its first step: docs/cuda-engine.md, "Matrix products").
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
+#include <string>
 
 #include "backend/cuda/common.hpp"
 
@@ -39,6 +42,33 @@ struct GemmParams {
   void validate() const;  // throws duet::Error naming the field
 };
 
+// The engine's three products of a linear layer y[n, out] = x[n, in] · Wᵀ (+ bias),
+// W [out, in] as HF stores it, n tokens (the shapes listed above).
+inline GemmParams linear_forward(const bf16* x, const bf16* w, const bf16* bias, bf16* y, int64_t n, int64_t in,
+                                 int64_t out) {
+  GemmParams p;
+  p.a = x, p.b = w, p.d = y, p.d_type = DType::BF16, p.bias = bias;
+  p.b_trans = true, p.m = n, p.n = out, p.k = in;
+  return p;
+}
+inline GemmParams linear_input_grad(const bf16* dy, const bf16* w, void* dx, bool dx_f32, int64_t n, int64_t in,
+                                    int64_t out) {
+  GemmParams p;  // dx[n, in] = dy[n, out] · W[out, in]
+  p.a = dy, p.b = w, p.d = dx, p.d_type = dx_f32 ? DType::F32 : DType::BF16;
+  p.m = n, p.n = in, p.k = out;
+  return p;
+}
+inline GemmParams linear_weight_grad(const bf16* dy, const bf16* x, float* dw, int64_t n, int64_t in, int64_t out) {
+  GemmParams p;  // dW[out, in] += dyᵀ · x
+  p.a = dy, p.b = x, p.d = dw, p.d_type = DType::F32, p.a_trans = true, p.beta = 1.0f;
+  p.m = out, p.n = in, p.k = n;
+  return p;
+}
+
+// A non-null stand-in for a bias in shapes given to Gemm::tune, which reads
+// only shapes (whether there is a bias is part of one).
+inline const bf16* const kShapeOnlyBias = reinterpret_cast<const bf16*>(uintptr_t{256});
+
 // cuBLASLt's scratch: 32 MiB is what cuBLAS recommends on Hopper.
 inline constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
 
@@ -52,14 +82,26 @@ class Gemm {
 
   void run(const GemmParams& p, cudaStream_t stream);
 
-  // candidates > 1: on the first use of a product kind in a power-of-two
-  // bucket of m and k, time that many of the heuristic's algorithms on the
-  // product's operands (into a scratch output, allocated for that moment) and
-  // keep the fastest, instead of the heuristic's first; later shapes of the
-  // bucket reuse it where cuBLASLt accepts it. Set before the first run of any
-  // shape it should apply to; the environment's DUET_GEMM_AUTOTUNE sets it at
-  // construction.
-  void set_autotune(int candidates);
+  // For each shape's product kind (n, transposes, output type, bias) and
+  // power-of-two bucket of m and k: times `candidates` of the heuristic's
+  // algorithms on the shape (its pointers are not read: scratch operands are
+  // allocated for the call and freed after it) and keeps the fastest, unless
+  // the heuristic's first is within 1% of it. Later runs of any shape of the
+  // bucket use the choice where cuBLASLt accepts it. Buckets tuned before (or
+  // given by use_algorithms) are skipped; plans made before are kept.
+  // Synchronises `stream`.
+  void tune(const std::vector<GemmParams>& shapes, int candidates, cudaStream_t stream);
+
+  // The tuned choices as text, and back: a checkpoint keeps them so that a
+  // resumed run computes with its first run's algorithms (bf16's last bits
+  // depend on them). use_algorithms adds them to the tuned choices; it
+  // ignores (returns false) a text written with another cuBLASLt or GPU.
+  std::string algorithms() const;
+  bool use_algorithms(const std::string& text);
+
+  // Runs since construction whose bucket had no tuned choice (the engine's
+  // test that tuning at reserve covers every product a step makes).
+  int64_t untuned_runs() const;
 
  private:
   struct Impl;

@@ -4,6 +4,7 @@
 // through the same Gemm. Deterministic: no atomics (dH reaches d_hidden by the
 // grouped scatter, targets of one row summed in target order).
 #include <cmath>
+#include <vector>
 
 #include "backend/cuda/ops_device.cuh"
 #include "backend/cuda/ops_internal.hpp"
@@ -110,8 +111,8 @@ __global__ void softmax_grad_kernel(const float* z, bf16* g, int64_t ld, int64_t
 }
 
 // Z [nt, c] = Ht [nt, d] · W[v0 : v0 + c]ᵀ in fp32.
-void chunk_logits(Gemm& gemm, const TargetLogprobsShape& s, const Layout& l, const bf16* ht, const bf16* lm_head,
-                  float* z, int64_t v0, int64_t c, cudaStream_t stream) {
+GemmParams logits_product(const TargetLogprobsShape& s, const Layout& l, const bf16* ht, const bf16* lm_head, float* z,
+                          int64_t v0, int64_t c) {
   GemmParams p;
   p.a = ht;
   p.b = lm_head + v0 * s.hidden_dim;
@@ -120,7 +121,29 @@ void chunk_logits(Gemm& gemm, const TargetLogprobsShape& s, const Layout& l, con
   p.d_type = DType::F32;
   p.m = s.n_targets, p.n = c, p.k = s.hidden_dim;
   p.lda = s.hidden_dim, p.ldb = s.hidden_dim, p.ldd = l.ld;
-  gemm.run(p, stream);
+  return p;
+}
+
+// dHt [nt, d] (+)= G [nt, c] · W_c [c, d]; the first chunk overwrites.
+GemmParams hidden_grad_product(const TargetLogprobsShape& s, const Layout& l, const bf16* g, const bf16* w_c, float* dht,
+                               int64_t v0, int64_t c) {
+  GemmParams dh;
+  dh.a = g, dh.b = w_c, dh.d = dht, dh.d_type = DType::F32;
+  dh.m = s.n_targets, dh.n = s.hidden_dim, dh.k = c;
+  dh.lda = l.ld, dh.ldb = s.hidden_dim, dh.ldd = s.hidden_dim;
+  dh.beta = v0 == 0 ? 0.0f : 1.0f;
+  return dh;
+}
+
+// dW_c [c, d] += Gᵀ [c, nt] · Ht [nt, d]
+GemmParams head_grad_product(const TargetLogprobsShape& s, const Layout& l, const bf16* g, const bf16* ht, float* dw_c,
+                             int64_t c) {
+  GemmParams dw;
+  dw.a = g, dw.a_trans = true, dw.b = ht, dw.d = dw_c, dw.d_type = DType::F32;
+  dw.m = c, dw.n = s.hidden_dim, dw.k = s.n_targets;
+  dw.lda = l.ld, dw.ldb = s.hidden_dim, dw.ldd = s.hidden_dim;
+  dw.beta = 1.0f;
+  return dw;
 }
 
 int64_t chunk_of(const TargetLogprobsShape& s) { return s.vocab_chunk < s.vocab ? s.vocab_chunk : s.vocab; }
@@ -128,6 +151,22 @@ int64_t chunk_of(const TargetLogprobsShape& s) { return s.vocab_chunk < s.vocab 
 }  // namespace
 
 size_t target_logprobs_workspace_bytes(const TargetLogprobsShape& s) { return layout_for(s).total; }
+
+std::vector<GemmParams> target_logprobs_products(const TargetLogprobsShape& s, bool backward, bool head_grad) {
+  std::vector<GemmParams> products;
+  const Layout l = layout_for(s);
+  const int64_t chunk = chunk_of(s);
+  // Every chunk is `chunk` wide but the last, which may be narrower. (The
+  // pointers are not the products' own: only their shapes are read.)
+  std::vector<int64_t> widths{chunk};
+  if (s.vocab % chunk) widths.push_back(s.vocab % chunk);
+  for (const int64_t c : widths) {
+    products.push_back(logits_product(s, l, nullptr, nullptr, nullptr, 0, c));
+    if (backward) products.push_back(hidden_grad_product(s, l, nullptr, nullptr, nullptr, 0, c));
+    if (backward && head_grad) products.push_back(head_grad_product(s, l, nullptr, nullptr, nullptr, c));
+  }
+  return products;
+}
 
 void target_logprobs_forward(Gemm& gemm, const TargetLogprobsForward& p, cudaStream_t stream) {
   detail::validate(p);
@@ -144,7 +183,7 @@ void target_logprobs_forward(Gemm& gemm, const TargetLogprobsForward& p, cudaStr
   const int64_t chunk = chunk_of(p);
   for (int64_t v0 = 0; v0 < p.vocab; v0 += chunk) {
     const int64_t c = chunk < p.vocab - v0 ? chunk : p.vocab - v0;
-    chunk_logits(gemm, p, l, ht, p.lm_head, z, v0, c, stream);
+    gemm.run(logits_product(p, l, ht, p.lm_head, z, v0, c), stream);
     online_lse_kernel<<<static_cast<unsigned>(nt), kThreads, 0, stream>>>(z, l.ld, c, v0, p.target_ids, run_max,
                                                                           run_sum, z_target, z_sum);
     check_launch("target_logprobs");
@@ -168,26 +207,12 @@ void target_logprobs_backward(Gemm& gemm, const TargetLogprobsBackward& p, cudaS
   for (int64_t v0 = 0; v0 < p.vocab; v0 += chunk) {
     const int64_t c = chunk < p.vocab - v0 ? chunk : p.vocab - v0;
     const bf16* w = p.lm_head + v0 * hd;
-    chunk_logits(gemm, p, l, ht, p.lm_head, z, v0, c, stream);
+    gemm.run(logits_product(p, l, ht, p.lm_head, z, v0, c), stream);
     const dim3 grid(static_cast<unsigned>(nt), grid_for(c, kThreads));
     softmax_grad_kernel<<<grid, kThreads, 0, stream>>>(z, g, l.ld, c, v0, p.target_ids, p.lse, p.d_logp);
     check_launch("target_logprobs backward");
-    // dHt [nt, d] (+)= G [nt, c] · W_c [c, d]; the first chunk overwrites.
-    GemmParams dh;
-    dh.a = g, dh.b = w, dh.d = dht, dh.d_type = DType::F32;
-    dh.m = nt, dh.n = hd, dh.k = c;
-    dh.lda = l.ld, dh.ldb = hd, dh.ldd = hd;
-    dh.beta = v0 == 0 ? 0.0f : 1.0f;
-    gemm.run(dh, stream);
-    if (p.d_lm_head) {
-      // dW_c [c, d] += Gᵀ [c, nt] · Ht [nt, d]
-      GemmParams dw;
-      dw.a = g, dw.a_trans = true, dw.b = ht, dw.d = p.d_lm_head + v0 * hd, dw.d_type = DType::F32;
-      dw.m = c, dw.n = hd, dw.k = nt;
-      dw.lda = l.ld, dw.ldb = hd, dw.ldd = hd;
-      dw.beta = 1.0f;
-      gemm.run(dw, stream);
-    }
+    gemm.run(hidden_grad_product(p, l, g, w, dht, v0, c), stream);
+    if (p.d_lm_head) gemm.run(head_grad_product(p, l, g, ht, p.d_lm_head + v0 * hd, c), stream);
   }
   detail::grouped_rows_add(p.row_order, p.row_group_start, p.n_row_groups, p.target_rows, dht, p.d_hidden, hd, stream,
                            "target_logprobs backward");

@@ -11,6 +11,7 @@
 // prompt token predicting every response's first token, add in target order).
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "backend/cuda/common.hpp"
 #include "backend/cuda/gemm.hpp"
@@ -28,6 +29,11 @@ struct TargetLogprobsShape {
 // Any vocab_chunk works (it need not divide vocab nor be a multiple of 8: the
 // tiles' row stride is rounded up to 8 internally).
 size_t target_logprobs_workspace_bytes(const TargetLogprobsShape& s);
+
+// The matrix products the forward (and, with `backward`, the backward; with
+// `head_grad`, its LM-head gradient) runs for this shape, pointers unset:
+// what Gemm::tune times before a run.
+std::vector<GemmParams> target_logprobs_products(const TargetLogprobsShape& s, bool backward, bool head_grad);
 
 struct TargetLogprobsForward : TargetLogprobsShape {
   const bf16* hidden = nullptr;          // [n_rows, hidden_dim] (final normed states)

@@ -54,6 +54,28 @@ void DeviceLora::down_projection(const Pass& pass, int64_t layer, LoraModule m, 
   gemm.run(p, s);
 }
 
+std::vector<bc::GemmParams> DeviceLora::products(int64_t n, bool backward) const {
+  std::vector<bc::GemmParams> all;
+  const int64_t r = lora_.r;
+  const auto product = [&](int64_t m, int64_t cols, int64_t k, bool a_trans, bool b_trans, DType d_type) {
+    bc::GemmParams p;
+    p.m = m, p.n = cols, p.k = k, p.a_trans = a_trans, p.b_trans = b_trans, p.d_type = d_type;
+    all.push_back(p);
+  };
+  for (const Module& M : modules_) {
+    if (!M.on) continue;
+    product(n, r, M.in, false, true, DType::BF16);   // u = x_d Aᵀ
+    product(n, M.out, r, false, true, DType::BF16);  // y += s u Bᵀ
+    if (!backward) continue;
+    product(M.out, r, n, true, false, DType::F32);  // dB += s dyᵀ u
+    product(n, r, M.out, false, false, DType::BF16);  // du = s dy B
+    product(r, M.in, n, true, false, DType::F32);   // dA += duᵀ x_d
+    product(n, M.in, r, false, false, DType::F32);  // dx += du A
+    product(n, M.in, r, false, false, DType::BF16);
+  }
+  return all;
+}
+
 void DeviceLora::forward(const Pass& pass, int64_t layer, LoraModule m, const bf16* x, bf16* y, int64_t ldy,
                          int64_t n, bc::Gemm& gemm, cudaStream_t s) {
   const Module& M = modules_[m];

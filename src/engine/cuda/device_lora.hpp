@@ -47,6 +47,10 @@ class DeviceLora {
   // dx [n, in] (dense, fp32 or bf16) += the adapter's share.
   void backward(const Pass& pass, int64_t layer, LoraModule m, const bf16* x, const bf16* dy, int64_t ldy, void* dx,
                 bool dx_f32, int64_t n, backend::cuda::Gemm& gemm, cudaStream_t s);
+  // The products forward (and backward) runs for n tokens, pointers unset
+  // (DeviceTransformer::products); dx in both types, as dropout and the
+  // module decide.
+  std::vector<backend::cuda::GemmParams> products(int64_t n, bool backward) const;
 
  private:
   struct Module {

@@ -120,27 +120,41 @@ DeviceTransformer::LayerParams<const bf16*> DeviceTransformer::layer_weights(Wei
 void DeviceTransformer::linear(const bf16* x, const bf16* w, const bf16* bias, bf16* y, int64_t n, int64_t in,
                                int64_t out, cudaStream_t s) {
   const auto timed = timer_.scope(OpKind::matmul, s);
-  bc::GemmParams p;
-  p.a = x, p.b = w, p.d = y, p.d_type = DType::BF16, p.bias = bias;
-  p.b_trans = true, p.m = n, p.n = out, p.k = in;
-  gemm().run(p, s);
+  gemm().run(bc::linear_forward(x, w, bias, y, n, in, out), s);
 }
 
 void DeviceTransformer::linear_back(const bf16* x, const bf16* w, const bf16* dy, void* dx, bool dx_f32, float* dw,
                                     int64_t n, int64_t in, int64_t out, cudaStream_t s) {
   const auto timed = timer_.scope(OpKind::matmul, s);
-  if (dx) {  // dx[n, in] = dy[n, out] · W[out, in]
-    bc::GemmParams p;
-    p.a = dy, p.b = w, p.d = dx, p.d_type = dx_f32 ? DType::F32 : DType::BF16;
-    p.m = n, p.n = in, p.k = out;
-    gemm().run(p, s);
+  if (dx) gemm().run(bc::linear_input_grad(dy, w, dx, dx_f32, n, in, out), s);
+  if (dw) gemm().run(bc::linear_weight_grad(dy, x, dw, n, in, out), s);
+}
+
+std::vector<bc::GemmParams> DeviceTransformer::products(int64_t n, int64_t t, bool backward, bool weight_grads) const {
+  // The projections as layer_body and layer_backward run them (the input
+  // gradient in fp32 where a norm's backward reads it). A product missing
+  // here runs with the heuristic's algorithm: CudaEngineTuning's test counts them.
+  const int64_t d = c_.hidden_size, q = c_.q_size(), kv = c_.kv_size(), f = c_.intermediate_size;
+  const auto W = layer_params<const bf16*>(0, [](size_t) { return bc::kShapeOnlyBias; });
+  struct Projection {
+    bool bias;
+    int64_t in, out;
+    bool dx_f32;
+  };
+  const Projection projections[] = {
+      {W.qkv_b != nullptr, d, q + 2 * kv, true}, {W.o_b != nullptr, q, d, false}, {false, d, 2 * f, true}, {false, f, d, false}};
+  std::vector<bc::GemmParams> all;
+  for (const Projection& p : projections) {
+    all.push_back(bc::linear_forward(nullptr, nullptr, p.bias ? bc::kShapeOnlyBias : nullptr, nullptr, n, p.in, p.out));
+    if (backward) all.push_back(bc::linear_input_grad(nullptr, nullptr, nullptr, p.dx_f32, n, p.in, p.out));
+    if (backward && weight_grads) all.push_back(bc::linear_weight_grad(nullptr, nullptr, nullptr, n, p.in, p.out));
   }
-  if (dw) {  // dW[out, in] += dyᵀ · x
-    bc::GemmParams p;
-    p.a = dy, p.b = x, p.d = dw, p.d_type = DType::F32, p.a_trans = true, p.beta = 1.0f;
-    p.m = out, p.n = in, p.k = n;
-    gemm().run(p, s);
-  }
+  if (lora_)
+    for (const bc::GemmParams& p : lora_->products(n, backward)) all.push_back(p);
+  bc::TargetLogprobsShape ts;
+  ts.n_rows = n, ts.hidden_dim = d, ts.vocab = c_.vocab_size, ts.n_targets = t;
+  for (const bc::GemmParams& p : bc::target_logprobs_products(ts, backward, weight_grads)) all.push_back(p);
+  return all;
 }
 
 void DeviceTransformer::prepare(const DeviceBatch& b, cudaStream_t s) {

@@ -106,6 +106,11 @@ class DeviceTransformer {
   // so the weights' gathers and the gradients' reduces (zeros) match theirs.
   void pass_without_rows(WeightSource& weights, GradientSink* grads, bool backward, cudaStream_t stream);
 
+  // The matrix products a forward (and a backward; with weight_grads, one
+  // that accumulates the weights' gradients) of n tokens and t targets runs,
+  // pointers unset: what the engine tunes before its first step.
+  std::vector<backend::cuda::GemmParams> products(int64_t n, int64_t t, bool backward, bool weight_grads) const;
+
   // Made on first use: a transformer that only counts its carve needs no GPU.
   backend::cuda::Gemm& gemm();
   OpTimer& timer() { return timer_; }

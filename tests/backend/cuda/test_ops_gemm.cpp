@@ -1,10 +1,13 @@
 // cuBLASLt products (backend/cuda/gemm.hpp) against the product in double on
 // the same bf16 inputs: every transpose combination, bf16 and fp32 outputs,
 // beta = 1 accumulation, the bias epilogue, padded leading dimensions,
-// sizes that are not multiples of 8, and autotuned plans.
+// sizes that are not multiples of 8, and tuned plans (and their text).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "backend/cuda/gemm.hpp"
 #include "backend/cuda/ops_helpers.hpp"
@@ -139,20 +142,73 @@ TEST(CudaGemm, OddSizesAndPaddedLeadingDimensions) {
   check_product(gemm, rng, Shape{200, 328, 1000, false, true, DType::BF16, true, 0.0f, false});  // q/k/v with bias
 }
 
-TEST(CudaGemm, AutotunedPlansTunedAndReusedPerBucket) {
+// The products of one kind of layer at `tokens` tokens, as the engine runs them.
+std::vector<Shape> layer_products(int64_t tokens) {
+  return {Shape{tokens, 256, 192, false, true, DType::BF16, false, 0},      // forward
+          Shape{tokens, 192, 256, false, false, DType::F32, false, 0},      // input gradient
+          Shape{256, 192, tokens, true, false, DType::F32, false, 1.0f},    // weight gradient
+          Shape{tokens, 200, 64, false, true, DType::BF16, true, 0, true}};  // bias, padded
+}
+
+GemmParams shape_only(const Shape& s) {
+  GemmParams p;
+  p.m = s.m, p.n = s.n, p.k = s.k, p.a_trans = s.a_trans, p.b_trans = s.b_trans, p.d_type = s.d_type;
+  p.bias = s.bias ? backend::cuda::kShapeOnlyBias : nullptr;
+  return p;
+}
+
+TEST(CudaGemm, TunedPlansServeEveryTokenCountOfTheirBucket) {
   DUET_OPS_REQUIRE_GPU();
   DUET_SEEDED_RNG(rng);
   Gemm gemm;
-  gemm.set_autotune(8);
-  // The first shape of each kind tunes its power-of-two bucket of m and k
-  // (257..512 tokens here); the next ones, other token counts of the same
-  // bucket, reuse the tuned algorithm: every result stays within the bounds.
-  for (int64_t tokens : {384, 300, 512, 257}) {
-    check_product(gemm, rng, Shape{tokens, 256, 192, false, true, DType::BF16, false, 0});     // forward
-    check_product(gemm, rng, Shape{tokens, 192, 256, false, false, DType::F32, false, 0});     // input gradient
-    check_product(gemm, rng, Shape{256, 192, tokens, true, false, DType::F32, false, 1.0f});   // weight gradient
-    check_product(gemm, rng, Shape{tokens, 200, 64, false, true, DType::BF16, true, 0, true});  // bias, padded
+  // Tuned at the bucket's top (512 tokens, the engine's ladder of powers of
+  // two); other token counts of the bucket (257..512) use the choice: every
+  // result within the bounds, none run untuned.
+  std::vector<GemmParams> shapes;
+  for (const Shape& s : layer_products(512)) shapes.push_back(shape_only(s));
+  gemm.tune(shapes, 8, nullptr);
+  for (int64_t tokens : {384, 300, 512, 257})
+    for (const Shape& s : layer_products(tokens)) check_product(gemm, rng, s);
+  EXPECT_EQ(gemm.untuned_runs(), 0);
+  // A token count of the next bucket had no tuning: cuBLASLt's heuristic, counted.
+  check_product(gemm, rng, layer_products(513)[0]);
+  EXPECT_EQ(gemm.untuned_runs(), 2);  // check_product runs it twice
+}
+
+TEST(CudaGemm, TunedAlgorithmsRoundTripAsText) {
+  DUET_OPS_REQUIRE_GPU();
+  DUET_SEEDED_RNG(rng);
+  Gemm first, second, untuned;
+  std::vector<GemmParams> shapes;
+  for (int64_t tokens : {64, 512})
+    for (const Shape& s : layer_products(tokens)) shapes.push_back(shape_only(s));
+  first.tune(shapes, 16, nullptr);
+  const std::string text = first.algorithms();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1 + static_cast<long>(shapes.size()));
+  ASSERT_TRUE(second.use_algorithms(text));
+  EXPECT_EQ(second.algorithms(), text);
+  // The second computes with the first's algorithms: the same bits, no tuning of its own.
+  const Shape s = layer_products(448)[2];  // the weight gradient: fp32, accumulating
+  const std::vector<double> a = random_bf16_values(rng, s.k * s.m), b = random_bf16_values(rng, s.k * s.n);
+  DeviceArray<bf16> da(to_bf16(a)), db(to_bf16(b));
+  const std::vector<double> d0 = random_values(rng, s.m * s.n);
+  std::vector<std::vector<float>> results;
+  for (Gemm* g : {&first, &second}) {
+    DeviceArray<float> dd(to_f32(d0));
+    GemmParams p = shape_only(s);
+    p.a = da.get(), p.b = db.get(), p.d = dd.get(), p.beta = s.beta;
+    g->run(p, nullptr);
+    results.push_back(dd.download());
   }
+  expect_same_bits(results[1], results[0], "second Gemm with the first's algorithms");
+  EXPECT_EQ(second.untuned_runs(), 0);
+  // Another GPU or cuBLASLt (the header names them): not used; a damaged line fails.
+  std::string other = text;
+  other.replace(other.find("cublasLt"), 8, "cublasXX");
+  EXPECT_FALSE(untuned.use_algorithms(other));
+  EXPECT_EQ(untuned.algorithms(), text.substr(0, text.find('\n') + 1));
+  expect_error([&] { untuned.use_algorithms(text.substr(0, text.find('\n') + 1) + "12 x\n"); },
+               "gemm algorithms: unreadable line");
 }
 
 TEST(CudaGemm, Validation) {

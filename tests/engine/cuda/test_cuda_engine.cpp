@@ -19,7 +19,9 @@
 //     micro-batches a step, and resumes from its own and stage 0's checkpoints.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -460,6 +462,50 @@ TEST(CudaLoraTraining, ThirtyStepsFollowTheCpuCurve) {
   EXPECT_LT(gap, 0.05);  // the full-model test's bound and reasoning
   EXPECT_LT(ref.loss.back(), 0.5);  // the adapter learns the task at all
   EXPECT_GE(shared.held_out_accuracy, std::min(ref.held_out_accuracy, 0.95));
+}
+
+// Tuning at reserve (docs/cuda-engine.md, "Matrix products") covers every
+// product a step brings: rows of many lengths up to the reserved bound, the
+// reference's forward, the policy's forward and backward, the optimizer;
+// Qwen2 (the q/k/v bias epilogue, tied LM head) and a LoRA adapter with
+// dropout (its thin products, dx in fp32 through the mask). None runs with
+// an algorithm no tuning chose. Two candidates keep the timing short.
+TEST(CudaEngineTuning, EveryProductOfAStepIsTuned) {
+  DUET_SEEDED_RNG(rng);
+  TempDir tmp;
+  struct Env {
+    Env() { setenv("DUET_GEMM_AUTOTUNE", "2", 1); }
+    ~Env() { unsetenv("DUET_GEMM_AUTOTUNE"); }
+  } env;
+  for (const bool lora : {false, true}) {
+    SCOPED_TRACE(lora ? "llama with LoRA" : "qwen2");
+    const auto config = cuda_tiny_config(lora ? model::Architecture::Llama : model::Architecture::Qwen2);
+    EngineOptions o;
+    o.device = "cuda";
+    o.model = write_model(tmp.path / (lora ? "llama" : "qwen2"), config, rng());
+    if (lora) {
+      o.lora = all_linear(0.1);
+      o.lora_seed = rng(), o.reference_is_base = true;
+    } else {
+      o.reference = o.model;
+    }
+    const auto examples = testing::random_examples(rng, 16, config.vocab_size, 150, 90, 3);
+    std::vector<Batch> rows = batches(examples, layout::Layout::paired, 0);
+    for (int64_t pack : {300, 900})
+      for (auto& b : batches(examples, layout::Layout::shared, pack)) rows.push_back(std::move(b));
+    int64_t tokens = 0, targets = 0;
+    for (const Batch& b : rows)
+      tokens = std::max(tokens, b.n_tokens() - b.padding), targets = std::max(targets, b.n_targets());
+    CudaEngine engine(o);
+    engine.set_training(true);
+    engine.reserve(tokens, targets);
+    const std::string algorithms = engine.product_algorithms();
+    EXPECT_GT(std::count(algorithms.begin(), algorithms.end(), '\n'), 20) << algorithms;
+    score_and_backprop(engine, rows, random_response_weights(rng, examples));
+    engine.optimizer_step(1e-3);
+    EXPECT_EQ(engine.untuned_products(), 0);
+    EXPECT_EQ(engine.product_algorithms(), algorithms);  // nothing tuned after reserve
+  }
 }
 
 #ifdef DUET_WITH_NCCL
