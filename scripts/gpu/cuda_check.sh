@@ -220,6 +220,7 @@ print("checkpoint-4 keeps", max(0, t.count("\n") - 1), "tuned algorithms;", t.sp
         for t in 0 16; do
           DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench --arch llama-3.2-1b --profile hh-rlhf,capybara \
             --layout shared+packed --examples-per-step 64 > "$OUT/tuning_bench1b_t${t}_$pass.txt" 2>&1 || rc=1
+          [ $pass = 1 ] || continue  # 8B: one pass (device time)
           DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench --arch llama-3.1-8b --no-optimizer --profile capybara \
             --layout shared+packed --examples-per-step 32 --steps 2 --warmup 1 > "$OUT/tuning_bench8b_t${t}_$pass.txt" 2>&1 || rc=1
         done
