@@ -20,9 +20,11 @@ namespace duet::backend::cuda {
 // than 64/128, ...), with what to do.
 void attention_check_supported(const AttentionShape& s);
 
-// Device scratch for a shape: the plan (32 bytes per 64 tokens) and the
+// Device scratch for a shape: the plan (32 bytes per 64 tokens), the
 // backward's D_i = rowsum(dO∘O) (4 · n_tokens · n_q_heads bytes, overwritten by
-// every backward call: backward calls sharing a workspace must not overlap).
+// every backward call) and the Hopper forward's work counter (256 bytes, zeroed
+// by the plan, counted up and back to zero by each forward): calls sharing a
+// workspace must not overlap (forward or backward).
 size_t attention_workspace_bytes(const AttentionShape& s);
 
 // Once per batch, before any forward/backward on this workspace and ordered
@@ -30,7 +32,8 @@ size_t attention_workspace_bytes(const AttentionShape& s);
 // query block the range of key tiles classify_tile keeps. visible_until /
 // positions are device pointers in s. The GPU uses its own tiles (64 keys;
 // 128 or 64 queries); s.tile_q / s.tile_k are the CPU reference's. Every
-// kernel is deterministic (no atomics): bitwise reproducible results.
+// kernel is deterministic: bitwise reproducible results (the one atomic, the
+// Hopper forward's work counter, only decides which CTA computes an output).
 void attention_plan(const AttentionShape& s, void* workspace, cudaStream_t stream);
 
 struct AttentionForward : AttentionShape {

@@ -44,13 +44,16 @@ struct GranuleStats {
 inline int64_t n_granules(int64_t n_tokens) { return (n_tokens + kGranule - 1) / kGranule; }
 inline size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
-// Workspace: [GranuleStats x n_granules][float delta x n_tokens x n_q_heads].
+// Workspace: [GranuleStats x n_granules][float delta x n_tokens x n_q_heads]
+// [int32 x 2: the Hopper forward's work counter (next item, CTAs done), zeroed
+// by the plan, left zero by every forward].
 struct PlanLayout {
-  size_t stats_bytes = 0, delta_offset = 0, total = 0;
+  size_t stats_bytes = 0, delta_offset = 0, counter_offset = 0, total = 0;
   explicit PlanLayout(const AttentionShape& s) {
     stats_bytes = align_up(sizeof(GranuleStats) * static_cast<size_t>(n_granules(s.n_tokens)), 256);
     delta_offset = stats_bytes;
-    total = delta_offset + align_up(sizeof(float) * static_cast<size_t>(s.n_tokens * s.n_q_heads), 256);
+    counter_offset = delta_offset + align_up(sizeof(float) * static_cast<size_t>(s.n_tokens * s.n_q_heads), 256);
+    total = counter_offset + 256;
   }
 };
 

@@ -1,10 +1,14 @@
-// Hopper forward (sm_90a): one CTA of three warpgroups per (query head, 128
-// queries). Warpgroup 0 is the producer: it loads Q once (cp.async) and, per
-// non-skipped key tile of 128, K and V with the tensor-copy engine (TMA,
-// issued by one thread) and the keys' visible_until / positions (cp.async)
+// Hopper forward (sm_90a): a persistent grid (one CTA of three warpgroups per
+// multiprocessor) over work items (query head, 128 queries), longest rows
+// first, each CTA taking the next item from a counter in the workspace when
+// it starts one (so the next item's Q and K/V load while the last one's
+// products and output finish). Warpgroup 0 is the producer: per item Q, per
+// non-skipped key tile of 128 K and V, all with the tensor-copy engine (TMA,
+// issued by one thread), and the keys' visible_until / positions (cp.async),
 // into a ring of 128-byte-swizzled stages (2 at hd128, 3 at hd64) completing
-// on mbarriers, and posts each tile (its index and whether it is Partial) to
-// the consumers; K goes back to it after S = Q Kᵀ, V after O += P V.
+// on mbarriers; it posts each tile (index, Partial, last of its item) to the
+// consumers; K goes back to it after S = Q Kᵀ, V after O += P V, Q after the
+// item's last S.
 // Warpgroups 1 and 2 are consumers of 64 query rows each: S with wgmma
 // m64n128k16 (both operands from shared memory), masked online softmax in fp32
 // (log2 domain), P rounded to bf16 straight from the accumulators into wgmma A
@@ -19,9 +23,12 @@
 // (aligned to 128), Skip when both are skipped, Full when both are Full, else
 // Partial (per-element mask from the staged visible_until / positions, which
 // also hides zero-filled keys past n_tokens). The mask is exact in every
-// case, so classification only saves work.
+// case, so classification only saves work. Each output row is computed by one
+// CTA in a fixed order whichever CTA takes its item: the results do not
+// depend on the schedule.
 #include "backend/cuda/attention_sm90.cuh"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -33,7 +40,7 @@ namespace duet::backend::cuda {
 namespace attn::sm90 {
 namespace {
 
-constexpr int kRows = 128;   // queries per CTA: two consumer warpgroups of 64
+constexpr int kRows = 128;   // queries per item: two consumer warpgroups of 64
 constexpr int kTileN = 128;  // keys per tile: two plan granules
 // Ring stages: 2 at hd128 (160 KB with Q), 3 at hd64 (112 KB).
 template <int D>
@@ -43,98 +50,132 @@ constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
 
 struct Args {
-  CUtensorMap k_map, v_map;  // K and V in boxes of 64 columns x 128 keys, 128-byte swizzle (tile_map)
-  const bf16* q;
+  // Q, K and V in boxes of 64 columns x 128 rows, 128-byte swizzle (tile_map)
+  CUtensorMap q_map, k_map, v_map;
   bf16* o;
   float* lse;
-  int64_t q_stride, o_stride;
-  int n_q_heads, rep;
+  int32_t* counter;  // the workspace's work counter: next item (past the grid's first), CTAs done
+  int64_t o_stride;
+  int n_q_heads, rep, n_blocks, n_items;
   float scale_log2;
   MaskArgs m;
 };
 
-// Shared memory (Layout): Q once [D/64][128][64]; per stage K (a) and V (b)
+// Item w: query head w % heads of block n_blocks − 1 − w / heads (the longest
+// rows of every head first; the counter hands items out in this order).
+struct Item {
+  int h, q0;
+  __device__ Item(const Args& a, int w) : h(w % a.n_q_heads), q0((a.n_blocks - 1 - w / a.n_q_heads) * kRows) {}
+};
+
+// Shared memory (Layout): Q [D/64][128][64]; per stage K (a) and V (b)
 // [D/64][128][64] (SW128), visible_until and positions [128] int32; the
-// mbarriers: once = Q, full_a = K (+ scalars), full_b = V, empty.
+// mbarriers: once = Q, full_a = K (+ scalars), full_b = V, empty, empty_b;
+// then (Extra) q_empty (the consumers are done with Q) and three ints: the
+// consumers' item, and the producer's next item (two slots, by item parity).
 template <int D>
 using Smem = Layout<D, 1, kRows, kTileN, kStages<D>, 2>;
+template <int D>
+struct Extra {
+  static constexpr uint32_t q_empty = Smem<D>::bars + 8 * (1 + 4 * kStages<D>), items = q_empty + 8;
+  static constexpr size_t bytes = Smem<D>::bytes + 8 + 16;
+};
+
+// Tile codes on the board: 4 t + 2 (last tile of its item) + (Partial); -1 ends.
+constexpr int kLast = 2, kPartial = 1;
 
 template <int D>
 __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Smem<D>;
+  using X = Extra<D>;
   constexpr int S = kStages<D>;
-  const Cta<L, S> cta(kConsumers, true, 1);  // tiles posted to the consumers; V by one tensor copy
+  // Tiles posted to the consumers; V and Q each by one tensor copy.
+  const Cta<L, S> cta(kConsumers, true, 1, 1);
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
   const Ring<S>& ring = cta.ring;
-
   const int tid = threadIdx.x, wg = tid / 128;
+  if (tid == 0) {
+    mbar_init(base + X::q_empty, kConsumers);
+    mbar_init_fence();
+  }
+  __syncthreads();
+  const uint32_t q_empty = base + X::q_empty;
+  int32_t* items = reinterpret_cast<int32_t*>(smem + X::items);
   const int n = a.m.n_tokens, window = a.m.window;
-  // Query blocks in the grid's slow dimension, last first: the longest rows of
-  // every head start first.
-  const int block = gridDim.y - 1 - blockIdx.y;
-  const int h = blockIdx.x, kvh = h / a.rep, q0 = block * kRows;
   const StepBoard<S> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
 
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<kProducerRegs>();
-    const KeyStream keys(a.m, q0);
-    load_tile<D, kRows>(base + L::once(0), a.q + h * D, a.q_stride, q0, n, tid);
-    cp_async_arrive(ring.once());
-    // Per tile t: the keys' visible_until / positions by the 128 threads'
-    // cp.async (full_a's 128 arrivals), K and V by the tensor-copy engine,
-    // issued by thread 0 (its arrival on full_a posts the tile).
-    auto copy = [&](uint32_t dst, const CUtensorMap* map, int t, uint32_t bar) {
-      mbar_arrive_expect_tx(bar, kTileN * D * 2);
-#pragma unroll
-      for (int c = 0; c < D / 64; ++c)
-        tma_load_2d(dst + c * kTileN * 128, map, kvh * D + c * 64, t * kTileN, bar);
+    auto copy = [&](uint32_t dst, const CUtensorMap* map, int col0, int row0, uint32_t bar) {
+      tma_tile<D, kTileN>(dst, map, col0, row0, bar);
     };
-    int i = 0;
-    for (int t = keys.next(keys.first); t <= keys.last; t = keys.next(t + 1), ++i) {
-      const int s = i % S;
-      const uint32_t parity = ((i / S) - 1) & 1;
-      if (i >= S) mbar_wait(ring.empty(s), parity);
-      load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), a.m, t * kTileN, tid);
-      cp_async_arrive(ring.full_a(s));
-      if (tid == 0) {
-        board.codes[s] = 2 * t + (keys.kind(t) == TileKind::Partial);
-        copy(base + L::a(s), &a.k_map, t, ring.full_a(s));
-        if (i >= S) mbar_wait(ring.empty_b(s), parity);
-        copy(base + L::b(s), &a.v_map, t, ring.full_b(s));
+    int i = 0;  // ring steps so far
+    for (int k = 0, w = blockIdx.x; w < a.n_items; ++k) {
+      // The next item's index, asked for now so that it is back by the end of this one.
+      int next = 0;
+      if (tid == 0) next = gridDim.x + atomicAdd(a.counter, 1);
+      const Item item(a, w);
+      const int kvh = item.h / a.rep;
+      const KeyStream keys(a.m, item.q0);
+      // Per tile t: the keys' visible_until / positions by the 128 threads'
+      // cp.async (full_a's 128 arrivals), K and V by the tensor-copy engine,
+      // issued by thread 0 (its arrival on full_a posts the tile); Q with the
+      // item's first K, once the consumers are done with the last item's.
+      bool first = true;
+      for (int t = keys.next(keys.first); t <= keys.last; ++i, first = false) {
+        const int t_next = keys.next(t + 1), s = i % S;
+        const uint32_t parity = ((i / S) - 1) & 1;
+        if (i >= S) mbar_wait(ring.empty(s), parity);
+        load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), a.m, t * kTileN, tid);
+        cp_async_arrive(ring.full_a(s));
+        if (tid == 0) {
+          board.codes[s] = 4 * t + (t_next > keys.last ? kLast : 0) + (keys.kind(t) == TileKind::Partial ? kPartial : 0);
+          copy(base + L::a(s), &a.k_map, kvh * D, t * kTileN, ring.full_a(s));
+          if (first) {
+            if (k > 0) mbar_wait(q_empty, (k - 1) & 1);
+            items[0] = w;
+            copy(base + L::once(0), &a.q_map, item.h * D, item.q0, ring.once());
+          }
+          if (i >= S) mbar_wait(ring.empty_b(s), parity);
+          copy(base + L::b(s), &a.v_map, kvh * D, t * kTileN, ring.full_b(s));
+        }
+        t = t_next;
       }
+      // The next item to every producer thread (slots by parity: a slot is
+      // written again only after everyone passed the next barrier).
+      if (tid == 0) items[1 + (k & 1)] = next;
+      asm volatile("bar.sync 3, 128;\n" ::: "memory");
+      w = items[1 + (k & 1)];
     }
     board.finish(i);
+    // The last CTA to finish leaves the counter at zero for the next forward.
+    if (tid == 0 && atomicAdd(a.counter + 1, 1) == static_cast<int>(gridDim.x) - 1) {
+      a.counter[0] = 0;
+      a.counter[1] = 0;
+    }
     return;
   }
 
-  // ---- consumers: warpgroup cw owns query rows q0 + 64 cw .. + 63
+  // ---- consumers: warpgroup cw owns query rows q0 + 64 cw .. + 63 of each item
   setmaxnreg_inc<kConsumerRegs>();
   const int cw = wg - 1, warp = (tid / 32) % 4, lane = tid % 32;
-  const int row0 = q0 + cw * 64 + warp * 16 + lane / 4;
-  const int rows[2] = {row0, row0 + 8};
-  int pos[2] = {0, 0};
-  if (window > 0)
-    for (int r = 0; r < 2; ++r) pos[r] = rows[r] < n ? a.m.positions[rows[r]] : 0;
-
-  float o[D / 8][4];
-  zero(o);
-  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const uint32_t q_base = base + L::once(0) + cw * 64 * 128;
+  float o[D / 8][4];
   float sc[kTileN / 8][4];      // S = Q Kᵀ of a tile (64 x 128 per warpgroup), then P in fp32
   uint32_t pa[kTileN / 16][4];  // P in bf16: the A operand of O += P V
   float alpha[2];               // the rows' rescale factor of the last softmax
-  // S of the tile posted in stage st (code 2 t + Partial), issued, not waited for.
-  auto issue_s = [&](int st) {
-    fence_proxy_async();
-    gemm_ss<D, kTileN>(sc, q_base, kRows, base + L::a(st), kTileN);
-  };
-  // The masked online softmax of S (tile code >> 1, in stage st): P in sc
-  // (fp32), the running max and sum updated, alpha = the factor O must take.
+  float m_run[2], l_run[2];
+  int rows[2], pos[2];
+  // S of the tile in stage st, issued, not waited for (Q, K by tensor copy:
+  // their mbarriers make them visible to wgmma, no proxy fence).
+  auto issue_s = [&](int st) { gemm_ss<D, kTileN>(sc, q_base, kRows, base + L::a(st), kTileN); };
+  // The masked online softmax of S (tile code, in stage st): P in sc (fp32),
+  // the running max and sum updated, alpha = the factor O must take.
   auto softmax = [&](int st, int code) {
-    if (code & 1) {  // Partial: hidden scores to -inf, in a pass of its own (off the Full tiles' path)
-      const int t = code >> 1;
+    if (code & kPartial) {  // hidden scores to -inf, in a pass of its own (off the Full tiles' path)
+      const int t = code >> 2;
       const int32_t* vu = reinterpret_cast<const int32_t*>(smem + L::scalar(0, st));
       const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, st));
 #pragma unroll
@@ -179,94 +220,130 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         l_run[e / 2] += p;
       }
   };
+  // K of a stage goes back to the producer once S is in (Full tiles) or after
+  // the softmax (Partial: the mask reads the stage's visible_until / positions).
+  auto release_k = [&](int st, int code, bool after_softmax) {
+    if (((code & kPartial) != 0) == after_softmax) mbar_arrive(ring.empty(st));
+  };
 
-  // Tile i: S_i issued, then O += P_{i-1} V_{i-1} right behind it; the
-  // softmax of S_i runs while the tensor cores do P_{i-1} V_{i-1} (FA3's
+  // Per item: tile i: S_i issued, then O += P_{i-1} V_{i-1} right behind it;
+  // the softmax of S_i runs while the tensor cores do P_{i-1} V_{i-1} (FA3's
   // intra-warpgroup overlap); then O is rescaled and P_i rounded into pa.
-  // K of a stage goes back to the producer after the softmax (which reads the
-  // stage's visible_until / positions), V after its product. Every wait sits
-  // inside the iteration (no wgmma in flight over the loop edge, which would
-  // serialise them, C7515).
+  // Every wait sits inside the iteration (no wgmma in flight over the loop
+  // edge, which would serialise them, C7515). The turns go on across items
+  // (both consumers take the same number).
   if (cw == 1) turn_give(cw);  // warpgroup 0 issues first
-  mbar_wait(ring.once(), 0);
-  mbar_wait(ring.full_a(0), 0);
-  int code = board.codes[0];  // never -1: the diagonal tile is always there
-  turn_wait(cw);
-  issue_s(0);
-  turn_give(cw);
-  wgmma_wait<0>();
-  pin(sc);
-  softmax(0, code);  // o is zero: no rescale
-  mbar_arrive(ring.empty(0));
-  to_a_fragments<kTileN / 8>(pa, sc);
-  int i = 1;
-  for (;; ++i) {
-    const int s = i % S, sp = (i - 1) % S;
+  int i = 0;                   // ring steps so far
+  for (int k = 0;; ++k) {
+    int s = i % S;
     mbar_wait(ring.full_a(s), (i / S) & 1);
-    code = board.codes[s];
-    if (code < 0) break;
-    mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
+    int code = board.codes[s];
+    if (code < 0) break;  // no items left
+    mbar_wait(ring.once(), k & 1);
+    const Item item(a, items[0]);
+    const int row0 = item.q0 + cw * 64 + warp * 16 + lane / 4;
+    rows[0] = row0, rows[1] = row0 + 8;
+    pos[0] = pos[1] = 0;
+    if (window > 0)
+      for (int r = 0; r < 2; ++r) pos[r] = rows[r] < n ? a.m.positions[rows[r]] : 0;
+    zero(o);
+    m_run[0] = m_run[1] = -INFINITY;
+    l_run[0] = l_run[1] = 0.f;
+
     turn_wait(cw);
     issue_s(s);
-    fence_proxy_async();
-    pin(o);
-    pin(pa);
-    gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
     turn_give(cw);
-    wgmma_wait<1>();  // S_i
-    pin(sc);
-    softmax(s, code);
-    mbar_arrive(ring.empty(s));
-    wgmma_wait<0>();  // O += P_{i-1} V_{i-1}
-    pin(o);
-    pin(pa);
-    mbar_arrive(ring.empty_b(sp));
-    // o · 1 = o: skipped where no row of the warp has a new maximum
-    if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f)) {
-#pragma unroll
-      for (int nt = 0; nt < D / 8; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) o[nt][e] *= alpha[e / 2];
-    }
-    to_a_fragments<kTileN / 8>(pa, sc);
-  }
-  {  // O += P V of the last tile
-    const int sp = (i - 1) % S;
-    mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
-    turn_wait(cw);
-    fence_proxy_async();
-    pin(o);
-    pin(pa);
-    gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
-    turn_give(cw);
-    if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
     wgmma_wait<0>();
-    pin(o);
-    pin(pa);
-  }
-
-  float inv[2];
+    pin(sc);
+    if (code & kLast) mbar_arrive(q_empty);
+    release_k(s, code, false);
+    softmax(s, code);  // o is zero: no rescale
+    release_k(s, code, true);
+    to_a_fragments<kTileN / 8>(pa, sc);
+    for (++i; !(code & kLast); ++i) {
+      s = i % S;
+      const int sp = (i - 1) % S;
+      mbar_wait(ring.full_a(s), (i / S) & 1);
+      code = board.codes[s];
+      mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
+      turn_wait(cw);
+      issue_s(s);
+      pin(o);
+      pin(pa);
+      gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
+      turn_give(cw);
+      wgmma_wait<1>();  // S_i
+      pin(sc);
+      if (code & kLast) mbar_arrive(q_empty);
+      release_k(s, code, false);
+      softmax(s, code);
+      release_k(s, code, true);
+      wgmma_wait<0>();  // O += P_{i-1} V_{i-1}
+      pin(o);
+      pin(pa);
+      mbar_arrive(ring.empty_b(sp));
+      // o · 1 = o: skipped where no row of the warp has a new maximum
+      if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f)) {
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
-    l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
-    inv[r] = l_run[r] > 0.f ? 1.f / l_run[r] : 0.f;
-    if (lane % 4 == 0 && rows[r] < n)
-      a.lse[static_cast<int64_t>(rows[r]) * a.n_q_heads + h] = (m_run[r] + log2f(l_run[r])) * kLn2;
+        for (int nt = 0; nt < D / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) o[nt][e] *= alpha[e / 2];
+      }
+      to_a_fragments<kTileN / 8>(pa, sc);
+    }
+    {  // O += P V of the item's last tile
+      const int sp = (i - 1) % S;
+      mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
+      turn_wait(cw);
+      pin(o);
+      pin(pa);
+      gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
+      turn_give(cw);
+      wgmma_wait<0>();
+      pin(o);
+      pin(pa);
+      mbar_arrive(ring.empty_b(sp));
+    }
+
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
+      l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
+      inv[r] = l_run[r] > 0.f ? 1.f / l_run[r] : 0.f;
+      if (lane % 4 == 0 && rows[r] < n)
+        a.lse[static_cast<int64_t>(rows[r]) * a.n_q_heads + item.h] = (m_run[r] + log2f(l_run[r])) * kLn2;
+    }
+    store_rows<D>(a.o + item.h * D, a.o_stride, o, item.q0 + cw * 64 + warp * 16, n, lane, inv[0], inv[1]);
   }
-  store_rows<D>(a.o + h * D, a.o_stride, o, q0 + cw * 64 + warp * 16, n, lane, inv[0], inv[1]);
+  if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
 #else
   __trap();  // built for sm_90a only
 #endif
 }
 
+// The persistent grid: one CTA per multiprocessor (at most one per item).
+// DUET_ATTENTION_SM90_CTAS caps it (tests: many items per CTA on small rows).
+int grid_size(int n_items) {
+  static const int sms = [] {
+    int device = 0, count = 0;
+    check(cudaGetDevice(&device), "attention forward (sm90): cudaGetDevice");
+    check(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
+          "attention forward (sm90): multiprocessor count");
+    return count;
+  }();
+  int ctas = sms;
+  if (const char* e = std::getenv("DUET_ATTENTION_SM90_CTAS"); e != nullptr && std::atoi(e) > 0)
+    ctas = std::min(ctas, std::atoi(e));
+  return std::min(ctas, n_items);
+}
+
 template <int D>
-void launch(const Args& args, int n_tokens, int n_q_heads, cudaStream_t stream) {
-  constexpr size_t bytes = Smem<D>::bytes;
+void launch(const Args& args, cudaStream_t stream) {
+  constexpr size_t bytes = Extra<D>::bytes;
   static const bool once = (allow_shared(forward_sm90_kernel<D>, bytes), true);
   (void)once;
-  const dim3 grid(n_q_heads, (n_tokens + kRows - 1) / kRows);
-  forward_sm90_kernel<D><<<grid, kThreads, bytes, stream>>>(args);
+  forward_sm90_kernel<D><<<grid_size(args.n_items), kThreads, bytes, stream>>>(args);
   check_launch("attention forward (sm90)");
 }
 
@@ -347,15 +424,23 @@ void attention_forward_sm90(const AttentionForward& p, cudaStream_t stream) {
          "mma.sync kernel", op);
   if (p.n_tokens == 0) return;
   const int64_t width = p.n_kv_heads * p.head_dim;
-  const attn::sm90::Args a{attn::sm90::tile_map(p.k, p.k_row_stride, p.n_tokens, width, attn::sm90::kTileN),
-                           attn::sm90::tile_map(p.v, p.v_row_stride, p.n_tokens, width, attn::sm90::kTileN),
-                           p.q, p.o, p.lse, p.q_row_stride, p.o_row_stride,
-                           static_cast<int>(p.n_q_heads), static_cast<int>(p.n_q_heads / p.n_kv_heads),
-                           static_cast<float>(attn::kLog2e / std::sqrt(static_cast<double>(p.head_dim))),
-                           attn::mask_args(p, p.workspace)};
-  const int n = static_cast<int>(p.n_tokens), hq = static_cast<int>(p.n_q_heads);
-  if (p.head_dim == 64) attn::sm90::launch<64>(a, n, hq, stream);
-  else attn::sm90::launch<128>(a, n, hq, stream);
+  const int n_blocks = static_cast<int>((p.n_tokens + attn::sm90::kRows - 1) / attn::sm90::kRows);
+  const attn::sm90::Args a{
+      attn::sm90::tile_map(p.q, p.q_row_stride, p.n_tokens, p.n_q_heads * p.head_dim, attn::sm90::kRows),
+      attn::sm90::tile_map(p.k, p.k_row_stride, p.n_tokens, width, attn::sm90::kTileN),
+      attn::sm90::tile_map(p.v, p.v_row_stride, p.n_tokens, width, attn::sm90::kTileN),
+      p.o,
+      p.lse,
+      reinterpret_cast<int32_t*>(static_cast<unsigned char*>(p.workspace) + attn::PlanLayout(p).counter_offset),
+      p.o_row_stride,
+      static_cast<int>(p.n_q_heads),
+      static_cast<int>(p.n_q_heads / p.n_kv_heads),
+      n_blocks,
+      n_blocks * static_cast<int>(p.n_q_heads),
+      static_cast<float>(attn::kLog2e / std::sqrt(static_cast<double>(p.head_dim))),
+      attn::mask_args(p, p.workspace)};
+  if (p.head_dim == 64) attn::sm90::launch<64>(a, stream);
+  else attn::sm90::launch<128>(a, stream);
 }
 
 }  // namespace duet::backend::cuda

@@ -116,6 +116,9 @@ void attention_plan(const AttentionShape& s, void* workspace, cudaStream_t strea
   check_launch("attention plan (tile statistics)");
   attn::tile_range_kernel<<<granules, 128, 0, stream>>>(stats, n, attn::mask_args(s, workspace).window);
   check_launch("attention plan (tile ranges)");
+  // The Hopper forward's work counter starts at zero (each forward leaves it so).
+  check(cudaMemsetAsync(static_cast<unsigned char*>(workspace) + attn::PlanLayout(s).counter_offset, 0, 8, stream),
+        "attention plan: cudaMemsetAsync");
 }
 
 }  // namespace duet::backend::cuda

@@ -288,9 +288,10 @@ struct Ring {
   // Thread 0, then __syncthreads() by all. full_a completes with the 128
   // producer threads' cp.async, and with a step posted (StepBoard) one more;
   // full_b with b_arrivals (128 cp.async; 1 where a tensor copy alone fills b;
-  // 129 where both do, the backward's dK/dV pass: D_i and dO).
-  __device__ void init(uint32_t consumers, bool posted, uint32_t b_arrivals) const {
-    mbar_init(once(), 128);
+  // 129 where both do, the backward's dK/dV pass: D_i and dO); once with
+  // once_arrivals (128 cp.async; 1 where a tensor copy loads it, the forward's Q).
+  __device__ void init(uint32_t consumers, bool posted, uint32_t b_arrivals, uint32_t once_arrivals) const {
+    mbar_init(once(), once_arrivals);
     for (int s = 0; s < kStages; ++s) {
       mbar_init(full_a(s), posted ? 129 : 128);
       mbar_init(full_b(s), b_arrivals);
@@ -312,12 +313,13 @@ struct Cta {
   uint32_t base;
   unsigned char* smem;
   Ring<kStages> ring;
-  __device__ explicit Cta(uint32_t consumers, bool posted = false, uint32_t b_arrivals = 128) {
+  __device__ explicit Cta(uint32_t consumers, bool posted = false, uint32_t b_arrivals = 128,
+                          uint32_t once_arrivals = 128) {
     const uint32_t raw = smem_u32(dynamic_smem);
     base = (raw + 1023) & ~1023u;
     smem = dynamic_smem + (base - raw);
     ring = Ring<kStages>{base + L::bars};
-    if (threadIdx.x == 0) ring.init(consumers, posted, b_arrivals);
+    if (threadIdx.x == 0) ring.init(consumers, posted, b_arrivals, once_arrivals);
     __syncthreads();
   }
 };

@@ -20,12 +20,13 @@
 namespace duet::test {
 namespace {
 
-// An environment variable set to 1 or 0 for one scope, restored after.
+// An environment variable set (to 1 or 0, or a value) for one scope, restored after.
 class Sm90Env {
  public:
-  Sm90Env(const char* name, bool on) : name_(name) {
+  Sm90Env(const char* name, bool on) : Sm90Env(name, on ? "1" : "0") {}
+  Sm90Env(const char* name, const char* value) : name_(name) {
     if (const char* v = std::getenv(name)) saved_ = v;
-    setenv(name, on ? "1" : "0", 1);
+    setenv(name, value, 1);
   }
   ~Sm90Env() {
     if (saved_) setenv(name_, saved_->c_str(), 1);
@@ -132,6 +133,33 @@ TEST_F(CudaAttentionSm90, CausalRow) {
       c.forest.used = n;
       check_case(c);
     }
+}
+
+// The forward's persistent grid capped at a few CTAs, so that each CTA runs
+// many work items one after the other (the other tests' rows have fewer
+// items than the GPU has multiprocessors): random forests at both head dims
+// (one with a window) and a causal row, then runs on 3 and 7 CTAs bitwise equal.
+TEST_F(CudaAttentionSm90, PersistentGridWithFewCtas) {
+  DUET_SEEDED_RNG(rng);
+  Sm90Env ctas("DUET_ATTENTION_SM90_CTAS", "3");
+  ForestShape shape;
+  shape.max_segment = 120;
+  shape.pad_fraction = 0.2;
+  for (int64_t dim : {64, 128}) {
+    check_case(make_attn_case(rng, odd_length(rng, 600, 900), 8, 2, dim, dim == 64 ? 50 : 0, shape));
+    AttnCase c = make_attn_case(rng, 1000, 4, 1, dim, 0, ForestShape{});
+    for (int64_t i = 0; i < 1000; ++i) {
+      c.forest.visible_until[i] = 1000;
+      c.forest.position[i] = static_cast<int32_t>(i);
+    }
+    c.forest.used = 1000;
+    check_case(c);
+    const AttnOutputs first = run_with(c, true, false, true);
+    Sm90Env other("DUET_ATTENTION_SM90_CTAS", "7");  // another schedule, the same results
+    const AttnOutputs again = run_with(c, true, false, true);
+    EXPECT_EQ(std::memcmp(first.o.data(), again.o.data(), first.o.size() * sizeof(double)), 0) << "o";
+    EXPECT_EQ(std::memcmp(first.lse.data(), again.lse.data(), first.lse.size() * sizeof(double)), 0) << "lse";
+  }
 }
 
 // Padding-heavy rows (whole tiles skipped, lonely query blocks); classified
