@@ -1,19 +1,20 @@
 // The engine's matrix products through duet's Gemm against the fastest of
 // cuBLASLt's top 16 candidates timed on the same shape: "within 5% of
-// cuBLAS's best". Three plans per product:
-//   heuristic  the engine's default, cuBLASLt's first algorithm;
-//   bucket     the engine's (tuning at reserve, 16 candidates): tuned on the
-//              same product at 8192 tokens, the top of the power-of-two
-//              bucket, and used at 6144, as rows of other lengths use it;
+// cuBLAS's best". Four plans per product and token count T:
+//   heuristic  cuBLASLt's first algorithm (DUET_GEMM_AUTOTUNE=0);
+//   octave     tuned (16 candidates) at the end of T's power-of-two bucket
+//              (8192 for T = 5120 .. 8192) and used at T;
+//   half       the engine's: tuned at the end of T's half-octave bucket
+//              (6144 for 4097 .. 6144, 8192 for 6145 .. 8192);
 //   best       tuned on exactly this shape.
-// Shapes of Llama-3.2-1B and Llama-3.1-8B at 6144 tokens: the forward
-// products (q/k/v fused, o, gate/up fused, down), the input gradients, the
-// weight gradients (fp32, accumulated), and an LM-head chunk (4096 targets x
-// 8192 vocabulary rows, fp32 logits). CUDA events, random bf16 operands; the
-// plans' runs alternate (so clock and temperature drift fall on all alike),
-// each timed as a burst of 5 back-to-back products, median of 20 bursts after
-// 3 warm-up bursts.
-//   bench_gemm_cuda [--repeats N]
+// Shapes of Llama-3.2-1B and Llama-3.1-8B at T = 5120, 6144 and 7168 tokens:
+// the forward products (q/k/v fused, o, gate/up fused, down), the input
+// gradients, the weight gradients (fp32, accumulated), and an LM-head chunk
+// (T/2 targets x 8192 vocabulary rows, fp32 logits). CUDA events, random bf16
+// operands; the plans' runs alternate (so clock and temperature drift fall on
+// all alike), each timed as a burst of 5 back-to-back products, median of N
+// bursts after 3 warm-up bursts.
+//   bench_gemm_cuda [--repeats N]   (default 12)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -62,7 +63,7 @@ std::vector<Shape> model_shapes(const char* model, int64_t d, int64_t q, int64_t
           dx("qkv", d, qkv, cu::DType::F32), dx("o", q, d, cu::DType::BF16), dx("gate_up", d, 2 * f, cu::DType::F32),
           dx("down", f, d, cu::DType::BF16), dw("qkv", d, qkv), dw("o", q, d), dw("gate_up", d, 2 * f),
           dw("down", f, d),
-          Shape{std::string(model) + " lm_head chunk", 4096, 8192, d, false, true, cu::DType::F32, 0.0f, false}};
+          Shape{std::string(model) + " lm_head chunk", T / 2, 8192, d, false, true, cu::DType::F32, 0.0f, false}};
 }
 
 // Median milliseconds per product of each plan, the plans' bursts alternating.
@@ -97,11 +98,14 @@ std::vector<float> time_plans(const std::vector<cu::Gemm*>& plans, const cu::Gem
 }  // namespace
 
 int main(int argc, char** argv) {
-  int repeats = 20;
+  int repeats = 12;
   for (int i = 1; i + 1 < argc; ++i)
     if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
-  auto shapes = model_shapes("1B", 2048, 2048, 512, 8192, 6144);
-  for (auto& s : model_shapes("8B", 4096, 4096, 1024, 14336, 6144)) shapes.push_back(s);
+  std::vector<Shape> shapes;
+  for (int64_t T : {5120, 6144, 7168}) {
+    for (auto& s : model_shapes("1B", 2048, 2048, 512, 8192, T)) shapes.push_back(s);
+    for (auto& s : model_shapes("8B", 4096, 4096, 1024, 14336, T)) shapes.push_back(s);
+  }
   size_t largest = 0;
   for (const auto& s : shapes) largest = std::max({largest, size_t(s.m * s.k), size_t(s.k * s.n), size_t(s.m * s.n)});
   std::vector<uint16_t> host(largest);
@@ -113,25 +117,34 @@ int main(int argc, char** argv) {
   ok(cudaMemcpy(a, host.data(), largest * 2, cudaMemcpyHostToDevice), "copy");
   ok(cudaMemcpy(b, host.data(), largest * 2, cudaMemcpyHostToDevice), "copy");
   ok(cudaMemset(d, 0, largest * 4), "memset");
-  cu::Gemm heuristic, bucket, best;
-  std::printf("%-22s %6s %6s %6s %9s %9s %9s %7s %7s\n", "product", "m", "n", "k", "heur TF/s", "bucket", "best",
-              "heur", "bucket");
-  double worst_h = 1e9, worst_b = 1e9;
+  cu::Gemm heuristic, octave(cu::kGemmWorkspaceBytes, 1), half(cu::kGemmWorkspaceBytes, 2);
+  std::printf("%-22s %6s %6s %6s %9s %7s %7s %7s\n", "product", "m", "n", "k", "best TF/s", "heur", "octave", "half");
+  double worst[3] = {1e9, 1e9, 1e9}, sum[3] = {0, 0, 0};
   for (const auto& s : shapes) {
     cu::GemmParams p;
     p.a = static_cast<cu::bf16*>(a), p.b = static_cast<cu::bf16*>(b), p.d = d, p.d_type = s.d_type;
     p.a_trans = s.a_trans, p.b_trans = s.b_trans, p.m = s.m, p.n = s.n, p.k = s.k, p.beta = s.beta;
-    cu::GemmParams top = p;  // the bucket plan is tuned at the bucket's top, 8192 tokens
-    (s.tokens_in_k ? top.k : top.m) = 8192;
-    bucket.tune({top}, 16, nullptr);
+    for (cu::Gemm* g : {&octave, &half}) {  // tuned at the end of the token count's bucket, as the engine does
+      cu::GemmParams end = p;
+      int64_t& tokens = s.tokens_in_k ? end.k : end.m;
+      tokens = g->bucket_of(tokens);
+      g->tune({end}, 16, nullptr);
+    }
+    cu::Gemm best;
     best.tune({p}, 16, nullptr);
     const double flop = 2.0 * s.m * s.n * s.k;
-    const auto t = time_plans({&heuristic, &bucket, &best}, p, repeats);
-    const double r_h = t[2] / t[0], r_b = t[2] / t[1];  // 1 = as fast as the best candidate
-    worst_h = std::min(worst_h, r_h), worst_b = std::min(worst_b, r_b);
-    std::printf("%-22s %6lld %6lld %6lld %9.1f %9.1f %9.1f %7.3f %7.3f\n", s.name.c_str(), (long long)s.m,
-                (long long)s.n, (long long)s.k, flop / t[0] / 1e9, flop / t[1] / 1e9, flop / t[2] / 1e9, r_h, r_b);
+    const auto t = time_plans({&heuristic, &octave, &half, &best}, p, repeats);
+    double r[3];
+    for (int j = 0; j < 3; ++j) {
+      r[j] = t[3] / t[static_cast<size_t>(j)];  // 1 = as fast as the best candidate
+      worst[j] = std::min(worst[j], r[j]), sum[j] += r[j];
+    }
+    std::printf("%-22s %6lld %6lld %6lld %9.1f %7.3f %7.3f %7.3f\n", s.name.c_str(), (long long)s.m, (long long)s.n,
+                (long long)s.k, flop / t[3] / 1e9, r[0], r[1], r[2]);
   }
-  std::printf("worst ratio (best time / plan's time): heuristic %.3f, bucket-tuned %.3f\n", worst_h, worst_b);
+  const double n = static_cast<double>(shapes.size());
+  std::printf("ratio to the best (best time / plan's time), worst and mean over %zu products: heuristic %.3f %.3f, "
+              "octave-tuned %.3f %.3f, half-octave-tuned %.3f %.3f\n",
+              shapes.size(), worst[0], sum[0] / n, worst[1], sum[1] / n, worst[2], sum[2] / n);
   return 0;
 }

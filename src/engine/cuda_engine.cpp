@@ -220,16 +220,16 @@ int tuning_candidates() {
   return v && *v ? std::clamp(std::atoi(v), 0, 64) : 16;
 }
 
-// The products of rows of 1, 2, 4, ... tokens and targets, up to the
-// largest: one shape per power-of-two bucket (Gemm tunes per bucket).
-std::vector<backend::cuda::GemmParams> tuning_shapes(const cuda::DeviceTransformer& model, int64_t tokens,
+// The products of rows of every bucket's largest token and target count up
+// to the largest row (Gemm tunes one choice per bucket).
+std::vector<backend::cuda::GemmParams> tuning_shapes(const cuda::DeviceTransformer& model,
+                                                     const backend::cuda::Gemm& gemm, int64_t tokens,
                                                      int64_t targets, bool backward, bool weight_grads) {
   std::vector<backend::cuda::GemmParams> shapes;
-  for (int64_t n = 1;; n *= 2) {
+  for (const int64_t n : gemm.buckets_up_to(std::max(tokens, targets)))
     for (const auto& p : model.products(std::min(n, tokens), std::min(n, targets), backward, weight_grads))
       shapes.push_back(p);
-    if (n >= tokens && n >= targets) return shapes;
-  }
+  return shapes;
 }
 
 }  // namespace
@@ -241,7 +241,7 @@ void CudaEngine::tune_products(int64_t tokens, int64_t targets) {
   backend::cuda::Gemm& gemm = model_->gemm();
   const bool backward = trained().has_grads() || grads_;
   const auto tune_here = [&] {
-    gemm.tune(tuning_shapes(*model_, tokens, targets, backward, backward && !adapter_), candidates, stream_);
+    gemm.tune(tuning_shapes(*model_, gemm, tokens, targets, backward, backward && !adapter_), candidates, stream_);
   };
   if (comm_ && comm_->size() > 1) {  // every rank computes with rank 0's choices
     std::string text;

@@ -96,17 +96,21 @@ struct Strides {
         ldd(packed_or(p.ldd, p.n)) {}
 };
 
-int64_t bucket(int64_t x) { return int64_t{1} << std::bit_width(static_cast<uint64_t>(x - 1)); }
-
-// What a tuned choice applies to: the product kind and the power-of-two
-// buckets of m and k. The engine's token dimension (m of the forward and
-// input-gradient products, k of the weight gradients) changes with every
-// row; a bucket's choice serves all its token counts.
-using TuneKey = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool>;
-
-TuneKey tune_key(const GemmParams& p) {
-  return {bucket(p.m), p.n, bucket(p.k), p.a_trans, p.b_trans, static_cast<int>(p.d_type), p.bias != nullptr};
+// The smallest bucket end >= x: powers of two, and with two buckets per
+// octave also 1.5 times them (3, 6, 12, ... 6144, 12288).
+int64_t bucket_end(int64_t x, int per_octave) {
+  if (x <= 1) return 1;
+  const int64_t p = static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(x)));
+  if (p == x) return x;
+  if (per_octave == 2 && p >= 2 && x <= p + p / 2) return p + p / 2;
+  return 2 * p;
 }
+
+// What a tuned choice applies to: the product kind and the buckets of m and
+// k. The engine's token dimension (m of the forward and input-gradient
+// products, k of the weight gradients) changes with every row; a bucket's
+// choice serves all its token counts.
+using TuneKey = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool>;
 
 // The cuBLASLt version and the GPU a tuned choice was timed on.
 std::string tuning_origin() {
@@ -130,6 +134,12 @@ struct Gemm::Impl {
   std::map<Key, Plan> plans;
   std::map<TuneKey, cublasLtMatmulAlgo_t> tuned;
   int64_t untuned_runs = 0;
+  int buckets_per_octave = 2;
+
+  TuneKey tune_key(const GemmParams& p) const {
+    return {bucket_end(p.m, buckets_per_octave), p.n, bucket_end(p.k, buckets_per_octave), p.a_trans, p.b_trans,
+            static_cast<int>(p.d_type), p.bias != nullptr};
+  }
 
   ~Impl() {
     for (auto& [key, plan] : plans) destroy(plan);
@@ -239,9 +249,12 @@ struct Gemm::Impl {
   }
 };
 
-Gemm::Gemm(size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
+Gemm::Gemm(size_t workspace_bytes, int buckets_per_octave) : impl_(std::make_unique<Impl>()) {
+  if (buckets_per_octave != 1 && buckets_per_octave != 2)
+    fail("gemm: buckets_per_octave must be 1 or 2, not {}", buckets_per_octave);
   check_lt(cublasLtCreate(&impl_->handle), "create handle");
   impl_->workspace_bytes = workspace_bytes;
+  impl_->buckets_per_octave = buckets_per_octave;
   if (workspace_bytes) check(cudaMalloc(&impl_->workspace, workspace_bytes), "gemm workspace");
 }
 
@@ -271,7 +284,7 @@ void Gemm::tune(const std::vector<GemmParams>& shapes, int candidates, cudaStrea
     check(cudaMemsetAsync(scratch, 0x3c, up(a_bytes) + up(b_bytes) + up(d_bytes), stream), "gemm tuning");
     check(cudaMemsetAsync(base + total - up(bias_bytes), 0, up(bias_bytes), stream), "gemm tuning");
     for (GemmParams p : shapes) {
-      if (p.m == 0 || p.n == 0 || p.k == 0 || impl_->tuned.contains(tune_key(p))) continue;
+      if (p.m == 0 || p.n == 0 || p.k == 0 || impl_->tuned.contains(impl_->tune_key(p))) continue;
       const bool bias = p.bias != nullptr;
       p.a = reinterpret_cast<const bf16*>(base);
       p.b = reinterpret_cast<const bf16*>(base + up(a_bytes));
@@ -289,7 +302,7 @@ void Gemm::tune(const std::vector<GemmParams>& shapes, int candidates, cudaStrea
       }
       if (best > 0.99f * first) chosen = found[0].algo;  // within timing noise: keep the heuristic's
       destroy(plan);
-      impl_->tuned[tune_key(p)] = chosen;
+      impl_->tuned[impl_->tune_key(p)] = chosen;
     }
   } catch (...) {
     release();
@@ -298,8 +311,17 @@ void Gemm::tune(const std::vector<GemmParams>& shapes, int candidates, cudaStrea
   release();
 }
 
+int64_t Gemm::bucket_of(int64_t x) const { return bucket_end(x, impl_->buckets_per_octave); }
+
+std::vector<int64_t> Gemm::buckets_up_to(int64_t max) const {
+  std::vector<int64_t> ends{1};
+  while (ends.back() < max) ends.push_back(bucket_of(ends.back() + 1));
+  return ends;
+}
+
 std::string Gemm::algorithms() const {
-  std::string text = "duet gemm algorithms 1 " + tuning_origin() + "\n";
+  std::string text = fmt::format("duet gemm algorithms 1 buckets/octave {} {}\n", impl_->buckets_per_octave,
+                                 tuning_origin());
   for (const auto& [key, algo] : impl_->tuned) {
     const auto& [m, n, k, at, bt, dt, bias] = key;
     text += fmt::format("{} {} {} {:d} {:d} {} {:d}", m, n, k, at, bt, dt, bias);
@@ -313,7 +335,8 @@ bool Gemm::use_algorithms(const std::string& text) {
   std::istringstream in(text);
   std::string header;
   std::getline(in, header);
-  if (header != "duet gemm algorithms 1 " + tuning_origin()) return false;
+  if (header != fmt::format("duet gemm algorithms 1 buckets/octave {} {}", impl_->buckets_per_octave, tuning_origin()))
+    return false;
   std::map<TuneKey, cublasLtMatmulAlgo_t> read;
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;

@@ -74,8 +74,10 @@ inline constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
 
 class Gemm {
  public:
-  // workspace_bytes: cuBLASLt's scratch.
-  explicit Gemm(size_t workspace_bytes = kGemmWorkspaceBytes);
+  // workspace_bytes: cuBLASLt's scratch. buckets_per_octave: how finely tune()
+  // divides token counts, 1 (buckets end at powers of two) or 2 (at powers of
+  // two and 1.5 times them: a bucket's counts are within 1.5x of the one tuned).
+  explicit Gemm(size_t workspace_bytes = kGemmWorkspaceBytes, int buckets_per_octave = 2);
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
@@ -91,6 +93,10 @@ class Gemm {
   // given by use_algorithms) are skipped; plans made before are kept.
   // Synchronises `stream`.
   void tune(const std::vector<GemmParams>& shapes, int candidates, cudaStream_t stream);
+  // The bucket a count falls in, named by its largest count (the one tune()
+  // should be given), and every bucket up to and including max's.
+  int64_t bucket_of(int64_t x) const;
+  std::vector<int64_t> buckets_up_to(int64_t max) const;
 
   // The tuned choices as text, and back: a checkpoint keeps them so that a
   // resumed run computes with its first run's algorithms (bf16's last bits

@@ -161,13 +161,21 @@ TEST(CudaGemm, TunedPlansServeEveryTokenCountOfTheirBucket) {
   DUET_OPS_REQUIRE_GPU();
   DUET_SEEDED_RNG(rng);
   Gemm gemm;
-  // Tuned at the bucket's top (512 tokens, the engine's ladder of powers of
-  // two); other token counts of the bucket (257..512) use the choice: every
-  // result within the bounds, none run untuned.
+  // Buckets end at powers of two and 1.5 times them (the engine's default).
+  EXPECT_EQ(gemm.bucket_of(1), 1);
+  EXPECT_EQ(gemm.bucket_of(5), 6);
+  EXPECT_EQ(gemm.bucket_of(7), 8);
+  EXPECT_EQ(gemm.bucket_of(6145), 8192);
+  EXPECT_EQ(gemm.buckets_up_to(13), (std::vector<int64_t>{1, 2, 3, 4, 6, 8, 12, 16}));
+  EXPECT_EQ(Gemm(backend::cuda::kGemmWorkspaceBytes, 1).bucket_of(5), 8);
+  // Tuned at the ends of the buckets 257..384 and 385..512, as the engine
+  // tunes its ladder; other token counts of each bucket use its choice:
+  // every result within the bounds, none run untuned.
   std::vector<GemmParams> shapes;
-  for (const Shape& s : layer_products(512)) shapes.push_back(shape_only(s));
+  for (int64_t end : {384, 512})
+    for (const Shape& s : layer_products(end)) shapes.push_back(shape_only(s));
   gemm.tune(shapes, 8, nullptr);
-  for (int64_t tokens : {384, 300, 512, 257})
+  for (int64_t tokens : {384, 300, 512, 257, 400})
     for (const Shape& s : layer_products(tokens)) check_product(gemm, rng, s);
   EXPECT_EQ(gemm.untuned_runs(), 0);
   // A token count of the next bucket had no tuning: cuBLASLt's heuristic, counted.
