@@ -480,7 +480,9 @@ void CudaEngine::enable_data_parallel(dist::Communicator& comm, int zero_stage) 
          comm.size(), rank_, ranks_);
   if (comm.size() > 1 && comm.backend() != "nccl")
     fail("internal: the CUDA engine's ranks need the NCCL communicator (got {})", comm.backend());
-  if (lora_) fail("--use-peft with several ranks: LoRA is not data parallel yet; run one process");
+  if (lora_)
+    fail("--use-peft with several ranks: the CUDA engine's LoRA is not data parallel yet; run one process (the CPU "
+         "engine, --device cpu, trains LoRA on several ranks)");
   comm_ = &comm;
   if (grads_) grads_->set_communicator(comm);
   if (!grads_ && trained().has_grads()) {  // ZeRO-0/1: the whole gradient, summed over the ranks

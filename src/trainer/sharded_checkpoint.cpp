@@ -19,7 +19,8 @@ engine::ShardedAdamW& sharded_of(engine::Engine& engine) {
 }  // namespace
 
 void save_sharded_checkpoint(dist::Communicator& comm, engine::Engine& engine, const fs::path& dir,
-                             const TrainerState& state, const fs::path& tokenizer_source) {
+                             const TrainerState& state, const fs::path& tokenizer_source,
+                             const std::string& base_model) {
   engine::ShardedAdamW& sharded = sharded_of(engine);
   engine.gather_weights();  // ZeRO-3: rank 0 writes every weight
   const auto write_mine = [&](const fs::path& folder) {
@@ -36,8 +37,8 @@ void save_sharded_checkpoint(dist::Communicator& comm, engine::Engine& engine, c
                                     comm.barrier_unbounded();  // the folder exists: the others write
                                     comm.barrier_unbounded();  // they have written
                                   }};
-    save_checkpoint(dir, {engine.config(), engine.master_weights(), nullptr, &state, tokenizer_source, nullptr, {},
-                          &shards});
+    save_checkpoint(dir, {engine.config(), engine.master_weights(), nullptr, &state, tokenizer_source, engine.lora(),
+                          base_model, &shards});
   } else {
     comm.barrier_unbounded();
     write_mine(dir.string() + ".tmp");  // the folder save_checkpoint fills before its rename

@@ -13,8 +13,11 @@
 namespace duet::trainer {
 
 // Collective; the engine must be data parallel (sharded_optimizer() set).
+// With LoRA (engine.lora()) the weights are written as PEFT's adapter files,
+// naming `base_model` as their base.
 void save_sharded_checkpoint(dist::Communicator& comm, engine::Engine& engine, const std::filesystem::path& dir,
-                             const TrainerState& state, const std::filesystem::path& tokenizer_source);
+                             const TrainerState& state, const std::filesystem::path& tokenizer_source,
+                             const std::string& base_model = {});
 
 // Collective: restores this rank's master weights and AdamW moments from `dir`
 // and gathers the weights; returns the saved trainer state.

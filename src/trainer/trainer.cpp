@@ -117,10 +117,6 @@ Trainer::Trainer(TrainOptions options, dist::Communicator* comm) : o_(std::move(
   eo.adamw = {o_.adam_beta1, o_.adam_beta2, o_.adam_epsilon, o_.weight_decay, o_.max_grad_norm};
   eo.rank = comm_->rank(), eo.ranks = comm_->size(), eo.zero_stage = static_cast<int>(o_.zero_stage);
   engine_ = engine::make_engine(eo);
-  if (o_.use_peft && (comm_->size() > 1 || o_.zero_stage > 0))
-    fail("--use-peft with {} ranks / --zero-stage {}: LoRA is not data parallel yet; run one process without "
-         "--zero-stage",
-         comm_->size(), o_.zero_stage);
   if (comm_->size() > 1 || o_.zero_stage > 0) engine_->enable_data_parallel(*comm_, static_cast<int>(o_.zero_stage));
   // The starting weights, before a resume replaces them (with LoRA: the base's, and the adapter's).
   const uint64_t model_hash = hash_weights(engine_->base_weights());
@@ -372,7 +368,7 @@ nlohmann::json Trainer::evaluate() {
 void Trainer::save_checkpoint_now() {
   const fs::path dir = o_.out / fmt::format("checkpoint-{}", state_.global_step);
   if (engine_->sharded_optimizer()) {
-    save_sharded_checkpoint(*comm_, *engine_, dir, state_, tokenizer_dir_);
+    save_sharded_checkpoint(*comm_, *engine_, dir, state_, tokenizer_dir_, o_.model.string());
   } else {  // the optimizer whole on every rank (one process, or the CUDA engine's ZeRO 0): rank 0 writes it
     if (main_rank())
       save_checkpoint(dir, {engine_->config(), engine_->master_weights(), &engine_->optimizer(), &state_,
@@ -432,11 +428,11 @@ int Trainer::run() {
   if (const engine::LoraConfig* lora = engine_->lora()) {
     // As peft's print_trainable_parameters.
     const auto trainable = engine_->master_weights().values().size(), base = engine_->base_weights().values().size();
-    log_->message(fmt::format("LoRA r {} alpha {} (scaling {:g}) dropout {:g} on {}: trainable params {} || all params "
-                              "{} || trainable% {:.4f}",
-                              lora->r, lora->alpha, lora->scaling(), lora->dropout, fmt::join(lora->target_modules, ","),
-                              trainable, trainable + base, 100.0 * static_cast<double>(trainable) /
-                                                               static_cast<double>(trainable + base)));
+    say(fmt::format("LoRA r {} alpha {} (scaling {:g}) dropout {:g} on {}: trainable params {} || all params "
+                    "{} || trainable% {:.4f}",
+                    lora->r, lora->alpha, lora->scaling(), lora->dropout, fmt::join(lora->target_modules, ","),
+                    trainable, trainable + base,
+                    100.0 * static_cast<double>(trainable) / static_cast<double>(trainable + base)));
   }
   const LrSchedule schedule = make_schedule(o_, total_steps_);
   const StopSignals stop_signals;

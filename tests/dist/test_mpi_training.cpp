@@ -2,7 +2,7 @@
 // cases): 2 and 3 ranks give the one-process loss curve to 1e-6 relative at
 // ZeRO stages 1-3, with coupled losses too, and with pairs split unevenly
 // (11 unpacked examples per step: no rank count here divides them); a
-// checkpoint of 2 ranks resumes on 3; a rank that throws, is killed or hangs
+// checkpoint of 2 ranks resumes on 3; LoRA on ranks; a rank that throws, is killed or hangs
 // ends the whole job within seconds.
 #include <gtest/gtest.h>
 
@@ -191,6 +191,31 @@ void expect_same_steps(const fs::path& one, const fs::path& many, int64_t from, 
     ASSERT_TRUE(a.count(step) && b.count(step)) << what << ": step " << step << " not logged";
     EXPECT_NEAR(b.at(step), a.at(step), kTolerance * std::abs(a.at(step))) << what << " step " << step;
   }
+}
+
+// LoRA (the CPU engine) on ranks: the adapter's gradients are summed and its
+// AdamW state sharded like a full model's, with dropout (its mask is the
+// batch's, whichever rank scores it); the checkpoint and the final output are
+// PEFT adapter folders, and a checkpoint of 3 ranks resumes in one process.
+TEST(MpiTraining, LoraOnRanksGivesTheOneProcessCurveAndResumes) {
+  RunSetup s;
+  SCOPED_TRACE(s.trace());
+  const std::string lora = "--use-peft --lora-r 4 --lora-alpha 8 --lora-dropout 0.1 --max-steps 5 --save-steps 2";
+  ASSERT_EQ(run(s.train("one", lora)), 0) << read_file(s.dir / "one.log");
+  for (int stage : {0, 2}) {
+    const std::string out = "np3z" + std::to_string(stage);
+    ASSERT_EQ(run(mpirun(3) + s.train(out, lora + " --zero-stage " + std::to_string(stage))), 0)
+        << read_file(s.dir / (out + ".log"));
+    expect_same_curve(s.dir / "one", s.dir / out, 5, "LoRA, " + out);
+    for (const fs::path& folder : {s.dir / out / "checkpoint-2", s.dir / out}) {
+      EXPECT_TRUE(fs::exists(folder / "adapter_config.json")) << folder;
+      EXPECT_TRUE(fs::exists(folder / "adapter_model.safetensors")) << folder;
+      EXPECT_FALSE(fs::exists(folder / "model.safetensors")) << folder;
+    }
+  }
+  ASSERT_EQ(run(s.train("back", lora + " --resume-from-checkpoint " + (s.dir / "np3z2" / "checkpoint-4").string())), 0)
+      << read_file(s.dir / "back.log");
+  expect_same_steps(s.dir / "one", s.dir / "back", 5, 5, "LoRA on 3 ranks, then one process");
 }
 
 TEST(MpiTraining, CheckpointsMoveBetweenOneProcessAndRanks) {

@@ -15,7 +15,8 @@ using bc::check;
 void check_zero_stage(int zero_stage, bool lora) {
   if (zero_stage < 0 || zero_stage > 3) fail("--zero-stage {}: must be 0, 1, 2 or 3", zero_stage);
   if (zero_stage > 0 && lora)
-    fail("--use-peft with --zero-stage {}: LoRA is not data parallel yet; run one process without --zero-stage",
+    fail("--use-peft with --zero-stage {}: the CUDA engine's LoRA is not data parallel yet; run one process without "
+         "--zero-stage (the CPU engine, --device cpu, trains LoRA on several ranks)",
          zero_stage);
 }
 
