@@ -447,11 +447,23 @@ double CudaEngine::optimizer_step(double lr) {
     return norm;
   }
   if (reduced_) reduced_->finish_step(stream_);  // summed over the ranks (what the last backward has not summed)
+  if (adapter_) sum_adapter_gradients();
   if (!shard_) return trained().step(lr, stream_);
   const double norm = shard_->step(lr, model_params_->grads(), piece_weights(), stream_);
   share_weights();
   host_master_stale_ = true;
   return norm;
+}
+
+// LoRA on several ranks: the adapter's gradients (megabytes) summed in one
+// all-reduce before the step; every rank then takes the same step.
+void CudaEngine::sum_adapter_gradients() {
+  dist::DeviceCollectives* device = comm_ ? comm_->device() : nullptr;
+  if (!device) return;  // one process
+  check(cudaStreamSynchronize(stream_), "finishing the backward");  // NCCL's stream reads what it wrote
+  const dist::DeviceCollectives::Part part{adapter_->grads(), adapter_->numel(), 0};
+  device->all_reduce_sum({&part, 1});
+  device->wait("the all-reduce of the adapter's gradients");
 }
 
 cuda::PieceWeights CudaEngine::piece_weights() const {
@@ -480,10 +492,8 @@ void CudaEngine::enable_data_parallel(dist::Communicator& comm, int zero_stage) 
          comm.size(), rank_, ranks_);
   if (comm.size() > 1 && comm.backend() != "nccl")
     fail("internal: the CUDA engine's ranks need the NCCL communicator (got {})", comm.backend());
-  if (lora_)
-    fail("--use-peft with several ranks: the CUDA engine's LoRA is not data parallel yet; run one process (the CPU "
-         "engine, --device cpu, trains LoRA on several ranks)");
   comm_ = &comm;
+  if (adapter_) return;  // LoRA (stage 0, check_zero_stage): the adapter's gradients are summed at the step
   if (grads_) grads_->set_communicator(comm);
   if (!grads_ && trained().has_grads()) {  // ZeRO-0/1: the whole gradient, summed over the ranks
     reduced_ = std::make_unique<cuda::ReducedGradients>(config_, model_params_->layout(), trained().grads());

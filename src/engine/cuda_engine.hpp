@@ -97,6 +97,7 @@ class CudaEngine final : public Engine {
   cuda::PieceWeights piece_weights() const;
   // After the shard's bf16 pieces changed: every rank's whole again (stages 1-2), or the outer tensors (3).
   void share_weights();
+  void sum_adapter_gradients();  // LoRA on several ranks, before the step
   cuda::DeviceLora::Pass adapter_pass(const Batch& batch, bool with_grads) const;
   // What is trained: the adapter under LoRA, else the model.
   cuda::DeviceParameters& trained() const { return adapter_ ? *adapter_ : *model_params_; }

@@ -86,6 +86,14 @@ fs::path write_model(const fs::path& dir, const model::ModelConfig& c, uint64_t 
   return dir;
 }
 
+// Options of a CUDA engine on a fresh random model folder of `config` in `tmp`.
+EngineOptions cuda_options(const TempDir& tmp, const model::ModelConfig& config, std::mt19937_64& rng) {
+  EngineOptions o;
+  o.model = write_model(tmp.path / "model", config, rng());
+  o.device = "cuda";
+  return o;
+}
+
 std::vector<Batch> batches(const std::vector<layout::TokenizedExample>& ex, layout::Layout layout, int64_t pack) {
   std::vector<Batch> out;
   for (const auto& row : layout::pack_examples(ex, layout, pack, 0)) out.push_back(make_batch(row));
@@ -332,9 +340,7 @@ TEST(CudaEngineState, HostMirrorRoundTripIsExact) {
   DUET_SEEDED_RNG(rng);
   TempDir tmp;
   const auto config = cuda_tiny_config(model::Architecture::Qwen2);
-  EngineOptions o;
-  o.model = write_model(tmp.path / "model", config, rng());
-  o.device = "cuda";
+  const EngineOptions o = cuda_options(tmp, config, rng);
   CudaEngine a(o), b(o);
   const auto ex = testing::random_examples(rng, 6, config.vocab_size, 40, 30, 2);
   const auto bs = batches(ex, layout::Layout::shared, 200);
@@ -569,6 +575,7 @@ TEST(CudaEngineDataParallel, OneNcclRankGivesTheOneProcessRun) {
   const auto next = marked.score_policy(bs[1]);
   EXPECT_THROW(marked.backprop(bs[1], std::vector<double>(next.size(), 1.0)), Error);
 }
+
 #endif
 
 bool same(std::span<const float> a, std::span<const float> b) {
@@ -766,6 +773,31 @@ void expect_empty_passes_change_nothing(int stage) {
 
 TEST(CudaEngineZeroTwo, EmptyPassesChangeNothing) { expect_empty_passes_change_nothing(2); }
 TEST(CudaEngineZeroThree, EmptyPassesChangeNothing) { expect_empty_passes_change_nothing(3); }
+#endif
+
+#ifdef DUET_WITH_NCCL
+// LoRA with ranks (ZeRO stage 0): the adapter's gradients are all-reduced
+// before the step; with one NCCL rank the sum copies, so the run is the one
+// process's bit for bit (log-probs, gradients, norms, the adapter after three
+// steps). Several ranks need several GPUs.
+TEST(CudaEngineDataParallel, LoraOnOneNcclRankGivesTheOneProcessRun) {
+  DUET_SEEDED_RNG(rng);
+  TempDir tmp;
+  const auto config = cuda_tiny_config(model::Architecture::Llama);
+  EngineOptions o = cuda_options(tmp, config, rng);
+  o.lora = all_linear(0.1);
+  o.lora_seed = rng(), o.reference_is_base = true;
+  dist::Launch one;
+  dist::NcclCommunicator comm(one, nullptr, 60);
+  CudaEngine alone(o), ranked(o);
+  ranked.enable_data_parallel(comm, 0);
+  for (CudaEngine* e : {&alone, &ranked}) e->set_training(true);
+  const auto ex = testing::random_examples(rng, 8, config.vocab_size, 60, 30, 2);
+  const auto bs = batches(ex, layout::Layout::shared, 200);
+  const std::map<Key, double> weight = random_response_weights(rng, ex);
+  for (int step = 0; step < 3; ++step) expect_identical_step({&alone, &ranked}, bs, weight, step);
+  EXPECT_TRUE(same(alone.master_weights().values(), ranked.master_weights().values()));
+}
 #endif
 
 }  // namespace
