@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -241,7 +242,9 @@ void CudaEngine::tune_products(int64_t tokens, int64_t targets) {
   backend::cuda::Gemm& gemm = model_->gemm();
   const bool backward = trained().has_grads() || grads_;
   const auto tune_here = [&] {
-    gemm.tune(tuning_shapes(*model_, gemm, tokens, targets, backward, backward && !adapter_), candidates, stream_);
+    if (!gemm.tune(tuning_shapes(*model_, gemm, tokens, targets, backward, backward && !adapter_), candidates, stream_))
+      std::fprintf(stderr, "duet: the matrix products are not tuned (no GPU memory free for the tuning's scratch "
+                           "operands): cuBLASLt's heuristic chooses their algorithms\n");
   };
   if (comm_ && comm_->size() > 1) {  // every rank computes with rank 0's choices
     std::string text;

@@ -260,8 +260,8 @@ Gemm::Gemm(size_t workspace_bytes, int buckets_per_octave) : impl_(std::make_uni
 
 Gemm::~Gemm() = default;
 
-void Gemm::tune(const std::vector<GemmParams>& shapes, int candidates, cudaStream_t stream) {
-  if (candidates < 2) return;
+bool Gemm::tune(const std::vector<GemmParams>& shapes, int candidates, cudaStream_t stream) {
+  if (candidates < 2) return true;
   // One scratch block holding the largest a, b, d and bias of the shapes,
   // filled with a non-zero bf16 pattern (timings on zeros run cooler).
   size_t a_bytes = 0, b_bytes = 0, d_bytes = 0, bias_bytes = 0;
@@ -275,9 +275,14 @@ void Gemm::tune(const std::vector<GemmParams>& shapes, int candidates, cudaStrea
   }
   const auto up = [](size_t x) { return (x + 255) / 256 * 256; };
   const size_t total = up(a_bytes) + up(b_bytes) + up(d_bytes) + up(bias_bytes);
-  if (total == 0) return;
+  if (total == 0) return true;
   void* scratch = nullptr;
-  check(cudaMalloc(&scratch, total), "gemm tuning scratch");
+  const cudaError_t allocated = cudaMalloc(&scratch, total);
+  if (allocated == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // not a sticky error: clear it, and tune nothing
+    return false;
+  }
+  check(allocated, "gemm tuning scratch");
   auto* base = static_cast<char*>(scratch);
   const auto release = [&] { cudaFree(scratch); };
   try {
@@ -309,6 +314,7 @@ void Gemm::tune(const std::vector<GemmParams>& shapes, int candidates, cudaStrea
     throw;
   }
   release();
+  return true;
 }
 
 int64_t Gemm::bucket_of(int64_t x) const { return bucket_end(x, impl_->buckets_per_octave); }

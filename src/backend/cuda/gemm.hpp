@@ -92,7 +92,9 @@ class Gemm {
   // bucket use the choice where cuBLASLt accepts it. Buckets tuned before (or
   // given by use_algorithms) are skipped; plans made before are kept.
   // Synchronises `stream`.
-  void tune(const std::vector<GemmParams>& shapes, int candidates, cudaStream_t stream);
+  // Returns false, having tuned nothing, when the scratch does not fit in
+  // the GPU's free memory (the heuristic's algorithms then serve).
+  bool tune(const std::vector<GemmParams>& shapes, int candidates, cudaStream_t stream);
   // The bucket a count falls in, named by its largest count (the one tune()
   // should be given), and every bucket up to and including max's.
   int64_t bucket_of(int64_t x) const;

@@ -174,7 +174,7 @@ TEST(CudaGemm, TunedPlansServeEveryTokenCountOfTheirBucket) {
   std::vector<GemmParams> shapes;
   for (int64_t end : {384, 512})
     for (const Shape& s : layer_products(end)) shapes.push_back(shape_only(s));
-  gemm.tune(shapes, 8, nullptr);
+  ASSERT_TRUE(gemm.tune(shapes, 8, nullptr));
   for (int64_t tokens : {384, 300, 512, 257, 400})
     for (const Shape& s : layer_products(tokens)) check_product(gemm, rng, s);
   EXPECT_EQ(gemm.untuned_runs(), 0);
@@ -190,7 +190,7 @@ TEST(CudaGemm, TunedAlgorithmsRoundTripAsText) {
   std::vector<GemmParams> shapes;
   for (int64_t tokens : {64, 512})
     for (const Shape& s : layer_products(tokens)) shapes.push_back(shape_only(s));
-  first.tune(shapes, 16, nullptr);
+  ASSERT_TRUE(first.tune(shapes, 16, nullptr));
   const std::string text = first.algorithms();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1 + static_cast<long>(shapes.size()));
   ASSERT_TRUE(second.use_algorithms(text));
