@@ -238,7 +238,7 @@ std::vector<backend::cuda::GemmParams> tuning_shapes(const cuda::DeviceTransform
 void CudaEngine::tune_products(int64_t tokens, int64_t targets) {
   const int candidates = tuning_candidates();
   if (candidates < 2 || tokens <= 0) return;
-  tokens = (tokens + 63) / 64 * 64;  // a row's device tokens: cuda::device_tokens
+  tokens = cuda::device_tokens_at_most(tokens);
   backend::cuda::Gemm& gemm = model_->gemm();
   const bool backward = trained().has_grads() || grads_;
   const auto tune_here = [&] {
@@ -461,12 +461,9 @@ double CudaEngine::optimizer_step(double lr) {
 // LoRA on several ranks: the adapter's gradients (megabytes) summed in one
 // all-reduce before the step; every rank then takes the same step.
 void CudaEngine::sum_adapter_gradients() {
-  dist::DeviceCollectives* device = comm_ ? comm_->device() : nullptr;
-  if (!device) return;  // one process
+  if (!comm_) return;  // one process
   check(cudaStreamSynchronize(stream_), "finishing the backward");  // NCCL's stream reads what it wrote
-  const dist::DeviceCollectives::Part part{adapter_->grads(), adapter_->numel(), 0};
-  device->all_reduce_sum({&part, 1});
-  device->wait("the all-reduce of the adapter's gradients");
+  comm_->all_reduce_sum(adapter_->grads(), adapter_->numel());
 }
 
 cuda::PieceWeights CudaEngine::piece_weights() const {

@@ -365,8 +365,8 @@ void Gemm::run(const GemmParams& p, cudaStream_t stream) {
   p.validate();
   if (p.m == 0 || p.n == 0) return;
   const Strides ld(p);
-  const Impl::Key key{p.m,    p.n,       p.k,       ld.lda, ld.ldb, ld.ldd, p.a_trans, p.b_trans, static_cast<int>(p.d_type),
-                      p.bias ? alignment_of(p.bias) : 0};
+  const Impl::Key key{p.m,       p.n,       p.k, ld.lda, ld.ldb, ld.ldd, p.a_trans,
+                      p.b_trans, static_cast<int>(p.d_type), p.bias ? alignment_of(p.bias) : 0};
   Plan& plan = impl_->plan_for(key, p, ld);
   if (!plan.tuned) ++impl_->untuned_runs;
   if (p.bias)

@@ -39,9 +39,10 @@ void stage(std::span<const T> v, T* dst, char*& cursor, cudaStream_t stream) {
 
 }  // namespace
 
+int64_t device_tokens_at_most(int64_t used) { return (used + 63) / 64 * 64; }
+
 int64_t device_tokens(const Batch& batch) {
-  const int64_t used = batch.n_tokens() - batch.padding;
-  return std::min(batch.n_tokens(), (used + 63) / 64 * 64);
+  return std::min(batch.n_tokens(), device_tokens_at_most(batch.n_tokens() - batch.padding));
 }
 
 void upload_batch(const Batch& batch, DeviceBatch& dev, PinnedBuffer& host, cudaStream_t stream) {

@@ -31,6 +31,8 @@ DeviceBatch carve_batch(Arena& arena, int64_t max_tokens, int64_t max_targets);
 // The tokens of `batch` the GPU computes: its trailing padding left out, but
 // rounded up to a multiple of 64 (steadier product shapes), never past the row.
 int64_t device_tokens(const Batch& batch);
+// The most a row of `used` real tokens can bring: `used` rounded up as above.
+int64_t device_tokens_at_most(int64_t used);
 
 // Fills `host` (pinned, grown as needed) with the arrays of the batch's first
 // device_tokens(batch) tokens and its targets and copies them into `dev` on
