@@ -218,15 +218,15 @@ print("checkpoint-4 keeps", max(0, t.count("\n") - 1), "tuned algorithms;", t.sp
         "$w/full/checkpoint-4/trainer_state.json" | tee -a "$OUT/tuning_resume.txt"
       for pass in 1 2; do  # alternating, so drift falls on both alike
         for t in 0 16; do
-          t0=$(date +%s.%N)  # the wall time's difference between t=16 and t=0 is the tuning's cost
+          w0=$(date +%s.%N)  # the wall time's difference between t=16 and t=0 is the tuning's cost
           DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench --arch llama-3.2-1b --profile hh-rlhf,capybara \
             --layout shared+packed --examples-per-step 64 > "$OUT/tuning_bench1b_t${t}_$pass.txt" 2>&1 || rc=1
-          python3 -c "import time; print(round(time.time() - $t0, 1))" > "$OUT/tuning_bench1b_t${t}_$pass.txt.wall"
+          python3 -c "import time; print(round(time.time() - $w0, 1))" > "$OUT/tuning_bench1b_t${t}_$pass.txt.wall"
           [ $pass = 1 ] || continue  # 8B: one pass (device time)
-          t0=$(date +%s.%N)
+          w0=$(date +%s.%N)
           DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench --arch llama-3.1-8b --no-optimizer --profile capybara \
             --layout shared+packed --examples-per-step 32 --steps 2 --warmup 1 > "$OUT/tuning_bench8b_t${t}_$pass.txt" 2>&1 || rc=1
-          python3 -c "import time; print(round(time.time() - $t0, 1))" > "$OUT/tuning_bench8b_t${t}_$pass.txt.wall"
+          python3 -c "import time; print(round(time.time() - $w0, 1))" > "$OUT/tuning_bench8b_t${t}_$pass.txt.wall"
         done
       done
       for f in "$OUT"/tuning_bench*.txt; do echo "== $(basename "$f") ($(cat "$f.wall") s wall)"; grep -E "packed" "$f"; done
@@ -242,3 +242,7 @@ print("checkpoint-4 keeps", max(0, t.count("\n") - 1), "tuned algorithms;", t.sp
 done
 echo "== summary"
 printf '%s\n' "${summary[@]}"
+# The device tool returns only a few files: past 6, everything goes into one archive.
+if [ "$(find "$OUT" -type f | wc -l)" -gt 6 ]; then
+  tar -C "$OUT" -czf /tmp/duet-logs.tgz . && find "$OUT" -mindepth 1 -delete && mv /tmp/duet-logs.tgz "$OUT/logs.tgz"
+fi
