@@ -5,7 +5,7 @@
 # last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
 #   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer|lora|auto|zero3|tuning]...
 #   (default: tests compare attention steps; BENCH_ARGS / PEER_ARGS override the
-#   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds)
+#   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds, TUNING_PASSES (default 2) how often the tuning step alternates)
 set -uo pipefail
 OUT=${OUT:-/tmp/duet-out}
 mkdir -p "$OUT"
@@ -216,7 +216,7 @@ PY
       python3 -c 'import json,sys; t = json.load(open(sys.argv[1])).get("product_algorithms", "")
 print("checkpoint-4 keeps", max(0, t.count("\n") - 1), "tuned algorithms;", t.split("\n")[0])' \
         "$w/full/checkpoint-4/trainer_state.json" | tee -a "$OUT/tuning_resume.txt"
-      for pass in 1 2; do  # alternating, so drift falls on both alike
+      for pass in $(seq "${TUNING_PASSES:-2}"); do  # alternating, so drift falls on both alike
         for t in 0 16; do
           w0=$(date +%s.%N)  # the wall time's difference between t=16 and t=0 is the tuning's cost
           DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench --arch llama-3.2-1b --profile hh-rlhf,capybara \

@@ -221,6 +221,14 @@ int tuning_candidates() {
   return v && *v ? std::clamp(std::atoi(v), 0, 64) : 16;
 }
 
+// DUET_GEMM_REFINE: how many of each bucket's fastest candidates refinement
+// times again at every token count (default 3; 0: the bucket's choice serves
+// all its counts).
+int refine_candidates() {
+  const char* v = std::getenv("DUET_GEMM_REFINE");
+  return v && *v ? std::clamp(std::atoi(v), 0, 64) : 3;
+}
+
 // The products of rows of every bucket's largest token and target count up
 // to the largest row (Gemm tunes one choice per bucket).
 std::vector<backend::cuda::GemmParams> tuning_shapes(const cuda::DeviceTransformer& model,
@@ -229,6 +237,20 @@ std::vector<backend::cuda::GemmParams> tuning_shapes(const cuda::DeviceTransform
   std::vector<backend::cuda::GemmParams> shapes;
   for (const int64_t n : gemm.buckets_up_to(std::max(tokens, targets)))
     for (const auto& p : model.products(std::min(n, tokens), std::min(n, targets), backward, weight_grads))
+      shapes.push_back(p);
+  return shapes;
+}
+
+// The products of every row a run can bring: rows are multiples of 64 tokens
+// on the device (device_tokens) and the LM head's targets are rounded up to
+// 64 too, so each count up to the largest row is one of these.
+std::vector<backend::cuda::GemmParams> exact_shapes(const cuda::DeviceTransformer& model, int64_t tokens,
+                                                    int64_t targets, bool backward, bool weight_grads) {
+  std::vector<backend::cuda::GemmParams> shapes;
+  const int64_t padded_targets = cuda::device_tokens_at_most(targets);
+  for (int64_t n = 64; n <= std::max(tokens, padded_targets); n += 64)
+    for (const auto& p :
+         model.products(n <= tokens ? n : 0, n <= padded_targets ? n : 0, backward, weight_grads))
       shapes.push_back(p);
   return shapes;
 }
@@ -242,7 +264,9 @@ void CudaEngine::tune_products(int64_t tokens, int64_t targets) {
   backend::cuda::Gemm& gemm = model_->gemm();
   const bool backward = trained().has_grads() || grads_;
   const auto tune_here = [&] {
-    if (!gemm.tune(tuning_shapes(*model_, gemm, tokens, targets, backward, backward && !adapter_), candidates, stream_))
+    const bool weight_grads = backward && !adapter_;
+    if (!gemm.tune(tuning_shapes(*model_, gemm, tokens, targets, backward, weight_grads), candidates, stream_) ||
+        !gemm.refine(exact_shapes(*model_, tokens, targets, backward, weight_grads), refine_candidates(), stream_))
       std::fprintf(stderr, "duet: the matrix products are not tuned (no GPU memory free for the tuning's scratch "
                            "operands): cuBLASLt's heuristic chooses their algorithms\n");
   };

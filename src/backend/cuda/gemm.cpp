@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
+#include <cstring>
 #include <map>
+#include <set>
 #include <sstream>
 #include <tuple>
 #include <vector>
@@ -107,10 +109,63 @@ int64_t bucket_end(int64_t x, int per_octave) {
 }
 
 // What a tuned choice applies to: the product kind and the buckets of m and
-// k. The engine's token dimension (m of the forward and input-gradient
-// products, k of the weight gradients) changes with every row; a bucket's
-// choice serves all its token counts.
+// k (or, for refine()'s choices, m and k themselves). The engine's token
+// dimension (m of the forward and input-gradient products, k of the weight
+// gradients) changes with every row; a bucket's choice serves all its token
+// counts but those refine() found a faster one for.
 using TuneKey = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool>;
+
+bool same_algo(const cublasLtMatmulAlgo_t& a, const cublasLtMatmulAlgo_t& b) {
+  return std::memcmp(a.data, b.data, sizeof(a.data)) == 0;
+}
+
+// Scratch operands for timing the shapes: one block holding the largest a, b,
+// d and bias among them, filled with a non-zero bf16 pattern (timings on zeros
+// run cooler). ok() is false when the block does not fit in free memory.
+class TuningScratch {
+ public:
+  TuningScratch(const std::vector<GemmParams>& shapes, cudaStream_t stream) {
+    for (const GemmParams& p : shapes) {
+      if (p.m == 0 || p.n == 0 || p.k == 0) continue;
+      const Strides ld(p);
+      a_ = std::max(a_, up(static_cast<size_t>((p.a_trans ? p.k : p.m) * ld.lda) * 2));
+      b_ = std::max(b_, up(static_cast<size_t>((p.b_trans ? p.n : p.k) * ld.ldb) * 2));
+      d_ = std::max(d_, up(static_cast<size_t>(p.m * ld.ldd) * (p.d_type == DType::BF16 ? 2 : 4)));
+      if (p.bias) bias_ = std::max(bias_, up(static_cast<size_t>(p.n) * 2));
+    }
+    const size_t total = a_ + b_ + d_ + bias_;
+    if (total == 0) return;
+    const cudaError_t allocated = cudaMalloc(&base_, total);
+    if (allocated == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // not a sticky error: clear it; ok() says it failed
+      base_ = nullptr, failed_ = true;
+      return;
+    }
+    check(allocated, "gemm tuning scratch");
+    check(cudaMemsetAsync(base_, 0x3c, a_ + b_ + d_, stream), "gemm tuning");
+    check(cudaMemsetAsync(base_ + a_ + b_ + d_, 0, bias_, stream), "gemm tuning");
+  }
+  ~TuningScratch() {
+    if (base_) cudaFree(base_);
+  }
+  TuningScratch(const TuningScratch&) = delete;
+  TuningScratch& operator=(const TuningScratch&) = delete;
+  bool ok() const { return !failed_; }
+  // The shape with its operands in the block.
+  GemmParams bind(GemmParams p) const {
+    p.a = reinterpret_cast<const bf16*>(base_);
+    p.b = reinterpret_cast<const bf16*>(base_ + a_);
+    p.d = base_ + a_ + b_;
+    p.bias = p.bias ? reinterpret_cast<const bf16*>(base_ + a_ + b_ + d_) : nullptr;
+    return p;
+  }
+
+ private:
+  static size_t up(size_t x) { return (x + 255) / 256 * 256; }
+  char* base_ = nullptr;
+  size_t a_ = 0, b_ = 0, d_ = 0, bias_ = 0;
+  bool failed_ = false;
+};
 
 // The cuBLASLt version and the GPU a tuned choice was timed on.
 std::string tuning_origin() {
@@ -132,13 +187,21 @@ struct Gemm::Impl {
   // m, n, k, lda, ldb, ldd, a_trans, b_trans, d_type, bias alignment (0 = no bias)
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, int, int32_t>;
   std::map<Key, Plan> plans;
-  std::map<TuneKey, cublasLtMatmulAlgo_t> tuned;
+  std::map<TuneKey, cublasLtMatmulAlgo_t> tuned;  // by bucket
+  // Each bucket tuned here (not given by use_algorithms), its candidates
+  // fastest first (its choice first): what refine() tries.
+  std::map<TuneKey, std::vector<cublasLtMatmulAlgo_t>> ranked;
+  std::map<TuneKey, cublasLtMatmulAlgo_t> exact;  // refine()'s choices, by exact m and k
+  std::set<TuneKey> refined;                      // exact shapes refine() timed
   int64_t untuned_runs = 0;
   int buckets_per_octave = 2;
 
   TuneKey tune_key(const GemmParams& p) const {
     return {bucket_end(p.m, buckets_per_octave), p.n, bucket_end(p.k, buckets_per_octave), p.a_trans, p.b_trans,
             static_cast<int>(p.d_type), p.bias != nullptr};
+  }
+  static TuneKey exact_key(const GemmParams& p) {
+    return {p.m, p.n, p.k, p.a_trans, p.b_trans, static_cast<int>(p.d_type), p.bias != nullptr};
   }
 
   ~Impl() {
@@ -218,20 +281,23 @@ struct Gemm::Impl {
     if (it != plans.end()) return it->second;
     Plan plan = describe(p, ld);
     plan.algo = candidates(plan, p, 1)[0].algo;
-    if (const auto t = tuned.find(tune_key(p)); t != tuned.end() && accepts(plan, t->second))
+    if (const auto e = exact.find(exact_key(p)); e != exact.end() && accepts(plan, e->second))
+      plan.algo = e->second, plan.tuned = true;
+    else if (const auto t = tuned.find(tune_key(p)); t != tuned.end() && accepts(plan, t->second))
       plan.algo = t->second, plan.tuned = true;
     return plans.emplace(key, plan).first->second;
   }
 
-  // Median of 5 timed runs (after one to warm up) of `algo` on the plan,
+  // Median of `timed` runs (after one to warm up) of `algo` on the plan,
   // reading a and b and writing d (beta 0).
-  float time_algo(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmParams& p, cudaStream_t stream) {
+  float time_algo(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmParams& p, cudaStream_t stream,
+                  int timed = 5) {
     const float zero = 0.0f;
     cudaEvent_t start, stop;
     check(cudaEventCreate(&start), "gemm tuning");
     check(cudaEventCreate(&stop), "gemm tuning");
     std::vector<float> ms;
-    for (int r = 0; r < 6; ++r) {
+    for (int r = 0; r <= timed; ++r) {
       check(cudaEventRecord(start, stream), "gemm tuning");
       const cublasStatus_t st = cublasLtMatmul(handle, plan.desc, &p.alpha, p.b, plan.a, p.a, plan.b, &zero, p.d,
                                                plan.d, p.d, plan.d, &algo, workspace, workspace_bytes, stream);
@@ -262,60 +328,74 @@ Gemm::~Gemm() = default;
 
 bool Gemm::tune(const std::vector<GemmParams>& shapes, int candidates, cudaStream_t stream) {
   if (candidates < 2) return true;
-  // One scratch block holding the largest a, b, d and bias of the shapes,
-  // filled with a non-zero bf16 pattern (timings on zeros run cooler).
-  size_t a_bytes = 0, b_bytes = 0, d_bytes = 0, bias_bytes = 0;
-  for (const GemmParams& p : shapes) {
-    if (p.m == 0 || p.n == 0 || p.k == 0) continue;
-    const Strides ld(p);
-    a_bytes = std::max(a_bytes, static_cast<size_t>((p.a_trans ? p.k : p.m) * ld.lda) * 2);
-    b_bytes = std::max(b_bytes, static_cast<size_t>((p.b_trans ? p.n : p.k) * ld.ldb) * 2);
-    d_bytes = std::max(d_bytes, static_cast<size_t>(p.m * ld.ldd) * (p.d_type == DType::BF16 ? 2 : 4));
-    if (p.bias) bias_bytes = std::max(bias_bytes, static_cast<size_t>(p.n) * 2);
+  const TuningScratch scratch(shapes, stream);
+  if (!scratch.ok()) return false;
+  for (const GemmParams& shape : shapes) {
+    if (shape.m == 0 || shape.n == 0 || shape.k == 0 || impl_->tuned.contains(impl_->tune_key(shape))) continue;
+    const GemmParams p = scratch.bind(shape);
+    Plan plan = impl_->describe(p, Strides(p));
+    const auto found = impl_->candidates(plan, p, candidates);
+    std::vector<std::pair<float, size_t>> times;  // (ms, candidate)
+    for (size_t i = 0; i < found.size(); ++i) times.emplace_back(impl_->time_algo(plan, found[i].algo, p, stream), i);
+    destroy(plan);
+    const float first = times[0].first;
+    std::stable_sort(times.begin(), times.end());
+    if (times[0].first > 0.99f * first)  // within timing noise: keep the heuristic's
+      std::stable_partition(times.begin(), times.end(), [](const auto& t) { return t.second == 0; });
+    std::vector<cublasLtMatmulAlgo_t>& ranking = impl_->ranked[impl_->tune_key(p)];
+    ranking.clear();
+    for (const auto& [ms, i] : times) ranking.push_back(found[i].algo);
+    impl_->tuned[impl_->tune_key(p)] = ranking[0];
   }
-  const auto up = [](size_t x) { return (x + 255) / 256 * 256; };
-  const size_t total = up(a_bytes) + up(b_bytes) + up(d_bytes) + up(bias_bytes);
-  if (total == 0) return true;
-  void* scratch = nullptr;
-  const cudaError_t allocated = cudaMalloc(&scratch, total);
-  if (allocated == cudaErrorMemoryAllocation) {
-    cudaGetLastError();  // not a sticky error: clear it, and tune nothing
-    return false;
-  }
-  check(allocated, "gemm tuning scratch");
-  auto* base = static_cast<char*>(scratch);
-  const auto release = [&] { cudaFree(scratch); };
-  try {
-    check(cudaMemsetAsync(scratch, 0x3c, up(a_bytes) + up(b_bytes) + up(d_bytes), stream), "gemm tuning");
-    check(cudaMemsetAsync(base + total - up(bias_bytes), 0, up(bias_bytes), stream), "gemm tuning");
-    for (GemmParams p : shapes) {
-      if (p.m == 0 || p.n == 0 || p.k == 0 || impl_->tuned.contains(impl_->tune_key(p))) continue;
-      const bool bias = p.bias != nullptr;
-      p.a = reinterpret_cast<const bf16*>(base);
-      p.b = reinterpret_cast<const bf16*>(base + up(a_bytes));
-      p.d = base + up(a_bytes) + up(b_bytes);
-      p.bias = bias ? reinterpret_cast<const bf16*>(base + total - up(bias_bytes)) : nullptr;
-      const Strides ld(p);
-      Plan plan = impl_->describe(p, ld);
-      const auto found = impl_->candidates(plan, p, candidates);
-      cublasLtMatmulAlgo_t chosen = found[0].algo;
-      const float first = impl_->time_algo(plan, found[0].algo, p, stream);
-      float best = first;
-      for (size_t i = 1; i < found.size(); ++i) {
-        const float t = impl_->time_algo(plan, found[i].algo, p, stream);
-        if (t < best) best = t, chosen = found[i].algo;
-      }
-      if (best > 0.99f * first) chosen = found[0].algo;  // within timing noise: keep the heuristic's
-      destroy(plan);
-      impl_->tuned[impl_->tune_key(p)] = chosen;
-    }
-  } catch (...) {
-    release();
-    throw;
-  }
-  release();
   return true;
 }
+
+bool Gemm::refine(const std::vector<GemmParams>& shapes, int keep, cudaStream_t stream) {
+  if (keep < 1) return true;
+  std::vector<GemmParams> todo;
+  std::set<TuneKey> queued;
+  for (const GemmParams& p : shapes) {
+    if (p.m == 0 || p.n == 0 || p.k == 0) continue;
+    const TuneKey bucket = impl_->tune_key(p), key = Impl::exact_key(p);
+    if (!impl_->ranked.contains(bucket) || impl_->exact.contains(key) ||
+        impl_->refined.contains(key) || !queued.insert(key).second)
+      continue;
+    todo.push_back(p);
+  }
+  if (todo.empty()) return true;
+  const TuningScratch scratch(todo, stream);
+  if (!scratch.ok()) return false;
+  for (const GemmParams& shape : todo) {
+    const GemmParams p = scratch.bind(shape);
+    const std::vector<cublasLtMatmulAlgo_t>& ranking = impl_->ranked.at(impl_->tune_key(p));
+    Plan plan = impl_->describe(p, Strides(p));
+    // What a run would use without refinement comes first: the bucket's
+    // choice, or the heuristic's first where cuBLASLt refuses that here.
+    const cublasLtMatmulAlgo_t heuristic = impl_->candidates(plan, p, 1)[0].algo;
+    std::vector<cublasLtMatmulAlgo_t> tried;
+    const auto add = [&](const cublasLtMatmulAlgo_t& algo) {
+      if (impl_->accepts(plan, algo) &&
+          std::none_of(tried.begin(), tried.end(), [&](const auto& t) { return same_algo(t, algo); }))
+        tried.push_back(algo);
+    };
+    add(ranking[0]);
+    add(heuristic);
+    for (size_t i = 1; i < ranking.size() && i < static_cast<size_t>(keep); ++i) add(ranking[i]);
+    float base = 0, best = 0;
+    size_t chosen = 0;
+    for (size_t i = 0; i < tried.size(); ++i) {
+      const float t = impl_->time_algo(plan, tried[i], p, stream, 3);
+      if (i == 0) base = best = t;
+      if (t < best) best = t, chosen = i;
+    }
+    destroy(plan);
+    if (chosen != 0 && best < 0.99f * base) impl_->exact[Impl::exact_key(p)] = tried[chosen];
+    impl_->refined.insert(Impl::exact_key(p));
+  }
+  return true;
+}
+
+int64_t Gemm::refined_shapes() const { return static_cast<int64_t>(impl_->exact.size()); }
 
 int64_t Gemm::bucket_of(int64_t x) const { return bucket_end(x, impl_->buckets_per_octave); }
 
@@ -325,15 +405,21 @@ std::vector<int64_t> Gemm::buckets_up_to(int64_t max) const {
   return ends;
 }
 
+// The text: a header naming the format, the bucketing and where the choices
+// were timed, then one line per choice: "bucket" or "exact", m n k a_trans
+// b_trans d_type bias, and the algorithm's eight words in hex. (Format 1 had
+// bucket lines only, without the word.)
 std::string Gemm::algorithms() const {
-  std::string text = fmt::format("duet gemm algorithms 1 buckets/octave {} {}\n", impl_->buckets_per_octave,
+  std::string text = fmt::format("duet gemm algorithms 2 buckets/octave {} {}\n", impl_->buckets_per_octave,
                                  tuning_origin());
-  for (const auto& [key, algo] : impl_->tuned) {
-    const auto& [m, n, k, at, bt, dt, bias] = key;
-    text += fmt::format("{} {} {} {:d} {:d} {} {:d}", m, n, k, at, bt, dt, bias);
-    for (uint64_t word : algo.data) text += fmt::format(" {:016x}", word);
-    text += "\n";
-  }
+  for (const auto* choices : {&impl_->tuned, &impl_->exact})
+    for (const auto& [key, algo] : *choices) {
+      const auto& [m, n, k, at, bt, dt, bias] = key;
+      text += fmt::format("{} {} {} {} {:d} {:d} {} {:d}", choices == &impl_->tuned ? "bucket" : "exact", m, n, k, at,
+                          bt, dt, bias);
+      for (uint64_t word : algo.data) text += fmt::format(" {:016x}", word);
+      text += "\n";
+    }
   return text;
 }
 
@@ -341,21 +427,26 @@ bool Gemm::use_algorithms(const std::string& text) {
   std::istringstream in(text);
   std::string header;
   std::getline(in, header);
-  if (header != fmt::format("duet gemm algorithms 1 buckets/octave {} {}", impl_->buckets_per_octave, tuning_origin()))
-    return false;
-  std::map<TuneKey, cublasLtMatmulAlgo_t> read;
+  const std::string rest = fmt::format("buckets/octave {} {}", impl_->buckets_per_octave, tuning_origin());
+  const bool v1 = header == "duet gemm algorithms 1 " + rest;
+  if (!v1 && header != "duet gemm algorithms 2 " + rest) return false;
+  std::map<TuneKey, cublasLtMatmulAlgo_t> buckets, exact;
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     std::istringstream fields(line);
+    std::string kind = "bucket";
+    if (!v1) fields >> kind;
     int64_t m = 0, n = 0, k = 0;
     int at = 0, bt = 0, dt = 0, bias = 0;
     cublasLtMatmulAlgo_t algo{};
     fields >> m >> n >> k >> at >> bt >> dt >> bias;
     for (uint64_t& word : algo.data) fields >> std::hex >> word;
-    if (!fields || m <= 0 || n <= 0 || k <= 0) fail("gemm algorithms: unreadable line '{}'", line);
-    read[{m, n, k, at != 0, bt != 0, dt, bias != 0}] = algo;
+    if (!fields || m <= 0 || n <= 0 || k <= 0 || (kind != "bucket" && kind != "exact"))
+      fail("gemm algorithms: unreadable line '{}'", line);
+    (kind == "bucket" ? buckets : exact)[{m, n, k, at != 0, bt != 0, dt, bias != 0}] = algo;
   }
-  for (const auto& [key, algo] : read) impl_->tuned[key] = algo;
+  for (const auto& [key, algo] : buckets) impl_->tuned[key] = algo, impl_->ranked.erase(key);  // not refined
+  for (const auto& [key, algo] : exact) impl_->exact[key] = algo;
   return true;
 }
 

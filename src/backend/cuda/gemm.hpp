@@ -13,9 +13,10 @@
 //
 // The algorithm for each distinct shape/type/transpose/bias key is chosen once
 // and cached (no heuristic call in the steady state): cuBLASLt's heuristic's
-// first, or the choice tune() made for the shape's power-of-two bucket of m
-// and k, the fastest of N timed candidates (the engine tunes at reserve,
-// before its first step: docs/cuda-engine.md, "Matrix products").
+// first; or the choice tune() made for the shape's bucket of m and k, the
+// fastest of N timed candidates; or, where refine() found a faster one at the
+// shape's own m and k, that (the engine tunes and refines at reserve, before
+// its first step: docs/cuda-engine.md, "Matrix products").
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -95,6 +96,14 @@ class Gemm {
   // Returns false, having tuned nothing, when the scratch does not fit in
   // the GPU's free memory (the heuristic's algorithms then serve).
   bool tune(const std::vector<GemmParams>& shapes, int candidates, cudaStream_t stream);
+  // After tune(): for each shape (its own m and k, not a bucket's end), times
+  // the bucket's choice, the next `keep` - 1 of the bucket's ranking and the
+  // heuristic's first at this shape, and keeps the fastest for exactly this
+  // m and k where it beats the bucket's choice by more than 1% (a bucket's
+  // choice is not the best at every count in it). Skips shapes whose bucket
+  // is untuned or came from use_algorithms (a resumed run computes with the
+  // saved choices alone). Synchronises `stream`; false as tune().
+  bool refine(const std::vector<GemmParams>& shapes, int keep, cudaStream_t stream);
   // The bucket a count falls in, named by its largest count (the one tune()
   // should be given), and every bucket up to and including max's.
   int64_t bucket_of(int64_t x) const;
@@ -106,6 +115,9 @@ class Gemm {
   // ignores (returns false) a text written with another cuBLASLt or GPU.
   std::string algorithms() const;
   bool use_algorithms(const std::string& text);
+
+  // How many exact shapes refine() gave a choice of their own.
+  int64_t refined_shapes() const;
 
   // Runs since construction whose bucket had no tuned choice (the engine's
   // test that tuning at reserve covers every product a step makes).

@@ -219,6 +219,62 @@ TEST(CudaGemm, TunedAlgorithmsRoundTripAsText) {
                "gemm algorithms: unreadable line");
 }
 
+TEST(CudaGemm, RefinedChoicesServeTheirExactCountsAndRoundTripAsText) {
+  DUET_OPS_REQUIRE_GPU();
+  DUET_SEEDED_RNG(rng);
+  Gemm first, second, old_format;
+  // Buckets tuned at their ends (384, 512), then every count the engine's
+  // rows can bring in them (multiples of 64) refined, as the engine does.
+  std::vector<GemmParams> ends, counts;
+  for (int64_t end : {384, 512})
+    for (const Shape& s : layer_products(end)) ends.push_back(shape_only(s));
+  for (int64_t tokens = 320; tokens <= 512; tokens += 64)
+    for (const Shape& s : layer_products(tokens)) counts.push_back(shape_only(s));
+  EXPECT_TRUE(first.refine(counts, 4, nullptr));  // nothing tuned yet: nothing to refine
+  EXPECT_EQ(first.refined_shapes(), 0);
+  ASSERT_TRUE(first.tune(ends, 8, nullptr));
+  ASSERT_TRUE(first.refine(counts, 4, nullptr));
+  const int64_t refined = first.refined_shapes();
+  EXPECT_LE(refined, static_cast<int64_t>(counts.size()));
+  for (int64_t tokens = 320; tokens <= 512; tokens += 64)
+    for (const Shape& s : layer_products(tokens)) check_product(first, rng, s);
+  EXPECT_EQ(first.untuned_runs(), 0);
+  // The text carries the exact choices; a Gemm given it refines nothing more
+  // (a resumed run computes with the saved choices alone).
+  const std::string text = first.algorithms();
+  EXPECT_EQ(text.substr(0, text.find('\n')).find("duet gemm algorithms 2 "), 0u);
+  ASSERT_TRUE(second.use_algorithms(text));
+  EXPECT_EQ(second.refined_shapes(), refined);
+  ASSERT_TRUE(second.refine(counts, 4, nullptr));
+  EXPECT_EQ(second.algorithms(), text);
+  // An exact line for one count (the 448-token forward, given the algorithm
+  // its bucket, 385..512, chose) is read, counted and used.
+  const std::string header = text.substr(0, text.find('\n') + 1);
+  const std::string bucket = "\nbucket 512 256 192 0 1 0 0 ";  // the forward's kind at 512
+  ASSERT_NE(text.find(bucket), std::string::npos) << text;
+  const size_t words = text.find(bucket) + bucket.size();
+  Gemm injected;
+  ASSERT_TRUE(injected.use_algorithms(header + "exact 448 256 192 0 1 0 0 " +
+                                      text.substr(words, text.find('\n', words) - words) + "\n"));
+  EXPECT_EQ(injected.refined_shapes(), 1);
+  check_product(injected, rng, layer_products(448)[0]);
+  EXPECT_EQ(injected.untuned_runs(), 0);
+  // Format 1 (session 7's checkpoints: bucket lines without the word) is still read.
+  std::string v1 = "duet gemm algorithms 1 " + header.substr(std::string("duet gemm algorithms 2 ").size());
+  for (size_t at = header.size(); at < text.size();) {
+    const size_t end = text.find('\n', at) + 1;
+    const std::string line = text.substr(at, end - at);
+    if (line.rfind("bucket ", 0) == 0) v1 += line.substr(7);
+    at = end;
+  }
+  ASSERT_TRUE(old_format.use_algorithms(v1));
+  EXPECT_EQ(old_format.refined_shapes(), 0);
+  check_product(old_format, rng, layer_products(448)[2]);
+  EXPECT_EQ(old_format.untuned_runs(), 0);
+  expect_error([&] { old_format.use_algorithms(header + "nearly 64 64 64 0 0 0 0\n"); },
+               "gemm algorithms: unreadable line");
+}
+
 TEST(CudaGemm, Validation) {
   DUET_OPS_REQUIRE_GPU();
   Gemm gemm;
