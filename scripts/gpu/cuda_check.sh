@@ -5,7 +5,8 @@
 # last. Carry: .debs (scripts/gpu/gather_debs.sh). See docs/gpu-machine.md.
 #   scripts/gpu/cuda_check.sh [sm90|tests|engine|compare|gemm|attention|steps|peer|lora|auto|zero3|tuning]...
 #   (default: tests compare attention steps; BENCH_ARGS / PEER_ARGS override the
-#   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds, TUNING_PASSES (default 2) how often the tuning step alternates)
+#   whole-step benchmarks' arguments, PEER_TIMEOUT bounds the peer in seconds, TUNING_PASSES (default 2) how often the tuning step alternates,
+#   TUNING_MODELS (default "1b 8b") which models it runs)
 set -uo pipefail
 OUT=${OUT:-/tmp/duet-out}
 mkdir -p "$OUT"
@@ -218,15 +219,15 @@ print("checkpoint-4 keeps", max(0, t.count("\n") - 1), "tuned algorithms;", t.sp
         "$w/full/checkpoint-4/trainer_state.json" | tee -a "$OUT/tuning_resume.txt"
       for pass in $(seq "${TUNING_PASSES:-2}"); do  # alternating, so drift falls on both alike
         for t in 0 16; do
-          w0=$(date +%s.%N)  # the wall time's difference between t=16 and t=0 is the tuning's cost
-          DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench --arch llama-3.2-1b --profile hh-rlhf,capybara \
-            --layout shared+packed --examples-per-step 64 > "$OUT/tuning_bench1b_t${t}_$pass.txt" 2>&1 || rc=1
-          python3 -c "import time; print(round(time.time() - $w0, 1))" > "$OUT/tuning_bench1b_t${t}_$pass.txt.wall"
-          [ $pass = 1 ] || continue  # 8B: one pass (device time)
-          w0=$(date +%s.%N)
-          DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench --arch llama-3.1-8b --no-optimizer --profile capybara \
-            --layout shared+packed --examples-per-step 32 --steps 2 --warmup 1 > "$OUT/tuning_bench8b_t${t}_$pass.txt" 2>&1 || rc=1
-          python3 -c "import time; print(round(time.time() - $w0, 1))" > "$OUT/tuning_bench8b_t${t}_$pass.txt.wall"
+          for model in ${TUNING_MODELS:-1b 8b}; do
+            [ "$model" = 8b ] && [ "$pass" != 1 ] && continue  # 8B: one pass (device time)
+            if [ "$model" = 1b ]; then bench_args=(--arch llama-3.2-1b --profile hh-rlhf,capybara --examples-per-step 64)
+            else bench_args=(--arch llama-3.1-8b --no-optimizer --profile capybara --examples-per-step 32 --steps 2 --warmup 1); fi
+            f="$OUT/tuning_bench${model}_t${t}_$pass.txt"
+            w0=$(date +%s.%N)  # the wall time's difference between t=16 and t=0 is the tuning's cost
+            DUET_GEMM_AUTOTUNE=$t timeout 200 "$DUET" bench "${bench_args[@]}" --layout shared+packed > "$f" 2>&1 || rc=1
+            python3 -c "import time; print(round(time.time() - $w0, 1))" > "$f.wall"
+          done
         done
       done
       for f in "$OUT"/tuning_bench*.txt; do echo "== $(basename "$f") ($(cat "$f.wall") s wall)"; grep -E "packed" "$f"; done
