@@ -80,8 +80,14 @@ struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
-  bool tuned = false;  // algo is a tuned bucket's choice
+  bool tuned = false;     // algo is a tuned bucket's (or refined) choice
+  bool bf16_out = false;  // D is bf16: split-K partial sums must stay fp32 (kFp32Reductions)
 };
+
+// Split-K schemes that sum the partial products in fp32 (the compute type):
+// the others (in place, in the output type) would round them to bf16 before
+// adding when D is bf16, an error the fp32 accumulation rule forbids.
+constexpr uint32_t kFp32Reductions = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
 
 void destroy(Plan& plan) {
   cublasLtMatrixLayoutDestroy(plan.a);
@@ -213,6 +219,7 @@ struct Gemm::Impl {
   // Descriptors and layouts of the product (no algorithm yet).
   Plan describe(const GemmParams& p, const Strides& ld) {
     Plan plan;
+    plan.bf16_out = p.d_type == DType::BF16;
     const cudaDataType_t d_type = p.d_type == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F;
     check_lt(cublasLtMatmulDescCreate(&plan.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul descriptor");
     // First operand (cuBLASLt's A) is our B, second (cuBLASLt's B) is our A.
@@ -253,6 +260,9 @@ struct Gemm::Impl {
     for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
       cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
+    if (plan.bf16_out)
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &kFp32Reductions,
+                                           sizeof(kFp32Reductions));
     std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(std::max(1, count)));
     int found = 0;
     const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, pref,
@@ -268,8 +278,16 @@ struct Gemm::Impl {
     return results;
   }
 
-  // Whether cuBLASLt runs `algo` on the plan's shape within the workspace.
+  // Whether cuBLASLt runs `algo` on the plan's shape within the workspace,
+  // summing in fp32 (a saved text's choice, or another count's, may not).
   bool accepts(const Plan& plan, const cublasLtMatmulAlgo_t& algo) {
+    uint32_t scheme = 0;
+    size_t written = 0;
+    if (plan.bf16_out &&
+        (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme),
+                                              &written) != CUBLAS_STATUS_SUCCESS ||
+         (scheme & ~kFp32Reductions) != 0))
+      return false;
     cublasLtMatmulHeuristicResult_t result{};
     return cublasLtMatmulAlgoCheck(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, &algo, &result) ==
                CUBLAS_STATUS_SUCCESS &&
@@ -289,17 +307,17 @@ struct Gemm::Impl {
   }
 
   // Median of `timed` runs (after one to warm up) of `algo` on the plan,
-  // reading a and b and writing d (beta 0).
+  // reading a and b and writing d (with the product's beta: an accumulating
+  // product reads d too, which changes which algorithm is fastest).
   float time_algo(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmParams& p, cudaStream_t stream,
                   int timed = 5) {
-    const float zero = 0.0f;
     cudaEvent_t start, stop;
     check(cudaEventCreate(&start), "gemm tuning");
     check(cudaEventCreate(&stop), "gemm tuning");
     std::vector<float> ms;
     for (int r = 0; r <= timed; ++r) {
       check(cudaEventRecord(start, stream), "gemm tuning");
-      const cublasStatus_t st = cublasLtMatmul(handle, plan.desc, &p.alpha, p.b, plan.a, p.a, plan.b, &zero, p.d,
+      const cublasStatus_t st = cublasLtMatmul(handle, plan.desc, &p.alpha, p.b, plan.a, p.a, plan.b, &p.beta, p.d,
                                                plan.d, p.d, plan.d, &algo, workspace, workspace_bytes, stream);
       check(cudaEventRecord(stop, stream), "gemm tuning");
       check(cudaEventSynchronize(stop), "gemm tuning");

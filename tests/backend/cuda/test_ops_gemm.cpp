@@ -275,6 +275,35 @@ TEST(CudaGemm, RefinedChoicesServeTheirExactCountsAndRoundTripAsText) {
                "gemm algorithms: unreadable line");
 }
 
+TEST(CudaGemm, ThinProductsSumInFp32WhateverTheTuningChooses) {
+  // A LoRA adapter's products are thin (rank 8 or 16) with a long sum, where
+  // cuBLASLt offers split-K algorithms; those reducing in bf16 (in place or
+  // in the output type) would round the partial sums. Tuned and refined over
+  // many counts, every bf16 product must stay within twice naive bf16's error.
+  DUET_OPS_REQUIRE_GPU();
+  DUET_SEEDED_RNG(rng);
+  Gemm gemm;
+  const auto thin = [](int64_t tokens, int64_t rank) {
+    return std::vector<Shape>{Shape{tokens, rank, 2048, false, true, DType::BF16, false, 0},   // x · Aᵀ
+                              Shape{tokens, 2048, rank, false, true, DType::BF16, false, 0},   // (x Aᵀ) · Bᵀ
+                              Shape{rank, 2048, tokens, true, false, DType::F32, false, 1.0f}};  // dA
+  };
+  std::vector<GemmParams> ends, counts;
+  for (int64_t rank : {8, 16}) {
+    for (int64_t end : gemm.buckets_up_to(512))
+      if (end >= 64)
+        for (const Shape& s : thin(end, rank)) ends.push_back(shape_only(s));
+    for (int64_t tokens = 64; tokens <= 512; tokens += 64)
+      for (const Shape& s : thin(tokens, rank)) counts.push_back(shape_only(s));
+  }
+  ASSERT_TRUE(gemm.tune(ends, 16, nullptr));
+  ASSERT_TRUE(gemm.refine(counts, 8, nullptr));
+  for (int64_t rank : {8, 16})
+    for (int64_t tokens : {192, 448, 512})
+      for (const Shape& s : thin(tokens, rank)) check_product(gemm, rng, s);
+  EXPECT_EQ(gemm.untuned_runs(), 0);
+}
+
 TEST(CudaGemm, Validation) {
   DUET_OPS_REQUIRE_GPU();
   Gemm gemm;
