@@ -32,6 +32,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "backend/cuda/attention_forward_sm90.hpp"
 
@@ -108,12 +109,50 @@ __device__ inline void prefetch_tile_l2(const CUtensorMap* map, int col0, int ro
                  : "memory");
 }
 
+// The tiles of an item as the producer steps over them: next(t) is the
+// first tile from t on that is not skipped (> keys.last when none is left),
+// partial(t) whether tile t (one next() returned, before the next call) is
+// Partial. TileScan, for a whole warp: lane l classifies tile base + l of a
+// window of 32 at once (one round of loads per 32 tiles), the warp's ballots
+// keep which are live and which Partial, and next() is a bit search.
+// TileWalk: each call classifies (KeyStream), one tile after the other.
+struct TileScan {
+  const KeyStream& keys;
+  int lane, base = 0;
+  uint32_t live = 0, part = 0;
+  __device__ TileScan(const KeyStream& k, int l) : keys(k), lane(l) { fill(k.first); }
+  __device__ void fill(int b) {
+    base = b;
+    const int t = b + lane;
+    const TileKind kind = t <= keys.last ? keys.kind(t) : TileKind::Skip;
+    live = __ballot_sync(0xffffffffu, kind != TileKind::Skip);
+    part = __ballot_sync(0xffffffffu, kind == TileKind::Partial);
+  }
+  __device__ int next(int t) {
+    while (t <= keys.last) {
+      if (t >= base + 32) fill(t);
+      const uint32_t m = live >> (t - base);
+      if (m != 0) return t + __ffs(m) - 1;
+      t = base + 32;
+    }
+    return t;
+  }
+  __device__ bool partial(int t) const { return (part >> (t - base)) & 1u; }
+};
+struct TileWalk {
+  const KeyStream& keys;
+  __device__ TileWalk(const KeyStream& k, int) : keys(k) {}
+  __device__ int next(int t) const { return keys.next(t); }
+  __device__ bool partial(int t) const { return keys.kind(t) == TileKind::Partial; }
+};
+
 // SK K stages, SV V stages; kMerge: an item's first S = Q Kᵀ issued in one
 // turn with the last item's final O += P V (the epilogue under the S).
-template <int D, int SK, int SV, bool kMerge>
+template <int D, int SK, int SV, bool kMerge, bool kScan>
 __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Smem<D, SK, SV>;
+  using Tiles = std::conditional_t<kScan, TileScan, TileWalk>;
   const uint32_t raw = smem_u32(dynamic_smem);
   const uint32_t base = (raw + 1023) & ~1023u;
   unsigned char* smem = dynamic_smem + (base - raw);
@@ -160,16 +199,18 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         }
         const int kvh = item.h / a.rep;
         const KeyStream keys(a.m, item.q0);
+        Tiles tiles(keys, lane);
         bool first = true;
-        for (int t = keys.next(keys.first); t <= keys.last; ++i, first = false) {
-          const int t_next = keys.next(t + 1), s = i % SK;
+        for (int t = tiles.next(keys.first); t <= keys.last; ++i, first = false) {
+          const bool partial = tiles.partial(t);
+          const int t_next = tiles.next(t + 1), s = i % SK;
           if (i >= SK) mbar_wait(base + L::k_empty(s), ((i / SK) - 1) & 1);
 #pragma unroll
           for (int r = 0; r < 4; ++r)
             load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), a.m, t * kTileN, lane + 32 * r);
           cp_async_arrive(base + L::k_full(s));
           if (lane == 0) {
-            codes[s] = 4 * t + (t_next > keys.last ? kLast : 0) + (keys.kind(t) == TileKind::Partial ? kPartial : 0);
+            codes[s] = 4 * t + (t_next > keys.last ? kLast : 0) + (partial ? kPartial : 0);
             tma_tile<D, kTileN>(base + L::k(s), &a.k_map, kvh * D, t * kTileN, base + L::k_full(s));
             if (first) {
               if (k > 0) mbar_wait(base + L::q_empty, (k - 1) & 1);
@@ -198,9 +239,10 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         a.counter[0] = 0;
         a.counter[1] = 0;
       }
-    } else if (warp == 1 && lane == 0) {
+    } else if (warp == 1) {
       // V: the same items (posted by the K warp) and tiles (the same
-      // classification), each into its stage once the consumers handed it back.
+      // classification), each into its stage once the consumers handed it
+      // back (lane 0 issues the copies).
       int j = 0;  // V steps so far
       for (int k = 0;; ++k) {
         mbar_wait(base + L::posted(k % kItemSlots), (k / kItemSlots) & 1);
@@ -209,10 +251,12 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         const Item item(a, w);
         const int kvh = item.h / a.rep;
         const KeyStream keys(a.m, item.q0);
-        for (int t = keys.next(keys.first); t <= keys.last; t = keys.next(t + 1), ++j) {
+        Tiles tiles(keys, lane);
+        for (int t = tiles.next(keys.first); t <= keys.last; t = tiles.next(t + 1), ++j) {
           const int s = j % SV;
           if (j >= SV) mbar_wait(base + L::v_empty(s), ((j / SV) - 1) & 1);
-          tma_tile<D, kTileN>(base + L::v(s), &a.v_map, kvh * D, t * kTileN, base + L::v_full(s));
+          if (lane == 0) tma_tile<D, kTileN>(base + L::v(s), &a.v_map, kvh * D, t * kTileN, base + L::v_full(s));
+          __syncwarp();
         }
       }
     }
@@ -452,27 +496,27 @@ int grid_size(int n_items) {
   return std::min(ctas, n_items);
 }
 
-template <int D, int SK, int SV, bool kMerge>
+template <int D, int SK, int SV, bool kMerge, bool kScan>
 void launch_variant(const Args& args, cudaStream_t stream) {
   constexpr size_t bytes = Smem<D, SK, SV>::bytes;
-  static const bool once = (allow_shared(forward_sm90_kernel<D, SK, SV, kMerge>, bytes), true);
+  static const bool once = (allow_shared(forward_sm90_kernel<D, SK, SV, kMerge, kScan>, bytes), true);
   (void)once;
-  forward_sm90_kernel<D, SK, SV, kMerge><<<grid_size(args.n_items), kThreads, bytes, stream>>>(args);
+  forward_sm90_kernel<D, SK, SV, kMerge, kScan><<<grid_size(args.n_items), kThreads, bytes, stream>>>(args);
   check_launch("attention forward (sm90)");
 }
 
-// EXPLORATION ONLY (session 8): DUET_ATTENTION_SM90_VARIANT picks the stages
-// and the item-edge merge; removed once measured.
+// EXPLORATION ONLY (session 8): DUET_ATTENTION_SM90_VARIANT picks the stages,
+// the item-edge merge and the warp-wide tile scan; removed once measured.
 template <int D>
 void launch(const Args& args, cudaStream_t stream) {
   const char* e = std::getenv("DUET_ATTENTION_SM90_VARIANT");
-  const int v = e != nullptr ? std::atoi(e) : 2;
+  const int v = e != nullptr ? std::atoi(e) : 4;
   constexpr int k2 = D == 64 ? 3 : 2, k3 = k2 + 1, sv = D == 64 ? 3 : 2;
   switch (v) {
-    case 0: launch_variant<D, k2, sv, false>(args, stream); break;
-    case 1: launch_variant<D, k3, sv, false>(args, stream); break;
-    case 3: launch_variant<D, k2, sv, true>(args, stream); break;
-    default: launch_variant<D, k3, sv, true>(args, stream); break;
+    case 0: launch_variant<D, k2, sv, false, false>(args, stream); break;
+    case 5: launch_variant<D, k3, sv, false, true>(args, stream); break;
+    case 6: launch_variant<D, k2, sv, true, true>(args, stream); break;
+    default: launch_variant<D, k2, sv, false, true>(args, stream); break;  // 4
   }
 }
 
