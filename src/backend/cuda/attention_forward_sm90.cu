@@ -516,6 +516,7 @@ void launch(const Args& args, cudaStream_t stream) {
     case 0: launch_variant<D, k2, sv, false, false>(args, stream); break;
     case 5: launch_variant<D, k3, sv, false, true>(args, stream); break;
     case 6: launch_variant<D, k2, sv, true, true>(args, stream); break;
+    case 7: launch_variant<D, k3, sv, true, true>(args, stream); break;
     default: launch_variant<D, k2, sv, false, true>(args, stream); break;  // 4
   }
 }
