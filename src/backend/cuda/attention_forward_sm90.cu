@@ -2,13 +2,14 @@
 // multiprocessor) over work items (query head, 128 queries), longest rows
 // first, each CTA taking the next item from a counter in the workspace when
 // it starts one (so the next item's Q and K/V load while the last one's
-// products and output finish). Warpgroup 0 is the producer: per item Q, per
-// non-skipped key tile of 128 K and V, all with the tensor-copy engine (TMA,
-// issued by one thread), and the keys' visible_until / positions (cp.async),
-// into a ring of 128-byte-swizzled stages (2 at hd128, 3 at hd64) completing
-// on mbarriers; it posts each tile (index, Partial, last of its item) to the
-// consumers; K goes back to it after S = Q Kᵀ, V after O += P V, Q after the
-// item's last S.
+// products and output finish). Warpgroup 0 is the producer, two warps of it
+// working apart: warp 0 loads per item Q, per non-skipped key tile of 128 K
+// (tensor-copy engine, TMA, issued by lane 0) with the keys' visible_until /
+// positions (cp.async, the warp's 32 lanes), and posts each tile (index,
+// Partial, last of its item) to the consumers; warp 1 loads V (TMA) into its
+// own ring, so that K never waits for a V stage. Stages are 128-byte swizzled
+// (2 K and 2 V at hd128, 3 and 3 at hd64) and complete on mbarriers; K goes
+// back after S = Q Kᵀ, V after O += P V, Q after the item's last S.
 // Warpgroups 1 and 2 are consumers of 64 query rows each: S with wgmma
 // m64n128k16 (both operands from shared memory), masked online softmax in fp32
 // (log2 domain), P rounded to bf16 straight from the accumulators into wgmma A
@@ -32,7 +33,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <type_traits>
 
 #include "backend/cuda/attention_forward_sm90.hpp"
 
@@ -46,7 +46,7 @@ constexpr int kTileN = 128;  // keys per tile: two plan granules
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
-constexpr int kItemSlots = 8;  // items posted from the K warp to the V thread (see Smem)
+constexpr int kItemSlots = 8;  // items posted from the K warp to the V warp (see Smem)
 
 struct Args {
   // Q, K and V in boxes of 64 columns x 128 rows, 128-byte swizzle (tile_map)
@@ -70,12 +70,12 @@ struct Item {
 // Shared memory, from a 1024-aligned base: Q [D/64][128][64]; SK stages of K
 // and SV of V, each [D/64][128][64] (SW128); per K stage the keys'
 // visible_until and positions [128] int32 and the tile's code (the board);
-// the items posted to the V thread (kItemSlots) and the consumers' item; the
+// the items posted to the V warp (kItemSlots) and the consumers' item; the
 // mbarriers: q_full / q_empty, per K stage k_full / k_empty, per V stage
 // v_full / v_empty, per item slot item_posted.
 template <int D, int SK, int SV>
 struct Smem {
-  static_assert(SK <= 4, "the item slots assume the K warp at most SK + 2 items ahead of the V thread");
+  static_assert(SK <= 4, "the item slots assume the K warp at most SK + 2 items ahead of the V warp");
   static constexpr uint32_t tile = kTileN * D * 2;
   static constexpr uint32_t q = 0;
   static constexpr uint32_t k(int s) { return (1 + s) * tile; }
@@ -83,7 +83,7 @@ struct Smem {
   static constexpr uint32_t scalars = (1 + SK + SV) * tile;
   static constexpr uint32_t scalar(int j, int s) { return scalars + (j * SK + s) * kTileN * 4; }
   static constexpr uint32_t codes = scalars + 2 * SK * kTileN * 4;
-  static constexpr uint32_t items = codes + 4 * SK;  // [kItemSlots] for the V thread, then the consumers'
+  static constexpr uint32_t items = codes + 4 * SK;  // [kItemSlots] for the V warp, then the consumers'
   static constexpr uint32_t bars = (items + 4 * (kItemSlots + 1) + 7) / 8 * 8;
   static constexpr uint32_t q_full = bars, q_empty = bars + 8;
   static constexpr uint32_t k_full(int s) { return bars + 16 + 8 * s; }
@@ -97,8 +97,9 @@ struct Smem {
 // Tile codes on the board: 4 t + 2 (last tile of its item) + (Partial); -1 ends.
 constexpr int kLast = 2, kPartial = 1;
 
-// The next item's Q into L2 (the tensor-copy engine's prefetch), so that its
-// load after the consumers hand Q back hits L2.
+// An item's Q into L2 (the tensor-copy engine's prefetch) when the K warp,
+// ahead of the consumers, starts the item, so that its load, once the
+// consumers hand the last item's Q back, hits L2.
 template <int D>
 __device__ inline void prefetch_tile_l2(const CUtensorMap* map, int col0, int row0) {
 #pragma unroll
@@ -111,34 +112,7 @@ __device__ inline void prefetch_tile_l2(const CUtensorMap* map, int col0, int ro
 
 // The tiles of an item as the producer steps over them: next(t) is the
 // first tile from t on that is not skipped (> keys.last when none is left),
-// partial(t) whether tile t (one next() returned, before the next call) is
-// Partial. TileScan, for a whole warp: lane l classifies tile base + l of a
-// window of 32 at once (one round of loads per 32 tiles), the warp's ballots
-// keep which are live and which Partial, and next() is a bit search.
-// TileWalk: each call classifies (KeyStream), one tile after the other.
-struct TileScan {
-  const KeyStream& keys;
-  int lane, base = 0;
-  uint32_t live = 0, part = 0;
-  __device__ TileScan(const KeyStream& k, int l) : keys(k), lane(l) { fill(k.first); }
-  __device__ void fill(int b) {
-    base = b;
-    const int t = b + lane;
-    const TileKind kind = t <= keys.last ? keys.kind(t) : TileKind::Skip;
-    live = __ballot_sync(0xffffffffu, kind != TileKind::Skip);
-    part = __ballot_sync(0xffffffffu, kind == TileKind::Partial);
-  }
-  __device__ int next(int t) {
-    while (t <= keys.last) {
-      if (t >= base + 32) fill(t);
-      const uint32_t m = live >> (t - base);
-      if (m != 0) return t + __ffs(m) - 1;
-      t = base + 32;
-    }
-    return t;
-  }
-  __device__ bool partial(int t) const { return (part >> (t - base)) & 1u; }
-};
+// partial(t) whether tile t is Partial; each call classifies (KeyStream).
 struct TileWalk {
   const KeyStream& keys;
   __device__ TileWalk(const KeyStream& k, int) : keys(k) {}
@@ -146,13 +120,19 @@ struct TileWalk {
   __device__ bool partial(int t) const { return keys.kind(t) == TileKind::Partial; }
 };
 
-// SK K stages, SV V stages; kMerge: an item's first S = Q Kᵀ issued in one
-// turn with the last item's final O += P V (the epilogue under the S).
-template <int D, int SK, int SV, bool kMerge, bool kScan>
+// Ring stages of K (with the keys' scalars) and of V: 2 and 2 at hd128 (160 KB
+// with Q), 3 and 3 at hd64 (112 KB). (Session 8: a third K stage at hd128 was
+// slower, with the K and V loads apart or not.)
+template <int D>
+constexpr int kStagesK = D == 64 ? 3 : 2;
+template <int D>
+constexpr int kStagesV = D == 64 ? 3 : 2;
+
+template <int D>
 __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int SK = kStagesK<D>, SV = kStagesV<D>;
   using L = Smem<D, SK, SV>;
-  using Tiles = std::conditional_t<kScan, TileScan, TileWalk>;
   const uint32_t raw = smem_u32(dynamic_smem);
   const uint32_t base = (raw + 1023) & ~1023u;
   unsigned char* smem = dynamic_smem + (base - raw);
@@ -173,14 +153,14 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   }
   __syncthreads();
   int32_t* codes = reinterpret_cast<int32_t*>(smem + L::codes);
-  int32_t* items = reinterpret_cast<int32_t*>(smem + L::items);  // [kItemSlots]: the V thread's; [kItemSlots]: the consumers'
+  int32_t* items = reinterpret_cast<int32_t*>(smem + L::items);  // [kItemSlots]: the V warp's; [kItemSlots]: the consumers'
   const int n = a.m.n_tokens, window = a.m.window;
 
-  if (wg == 0) {  // ---- producer: warp 0 K (and Q), lane 0 of warp 1 V; the other warps leave
+  if (wg == 0) {  // ---- producer: warp 0 K (and Q), warp 1 V; the other two warps leave
     setmaxnreg_dec<kProducerRegs>();
     const int warp = tid / 32;
     if (warp == 0) {
-      // Per item: its index posted to the V thread, Q prefetched into L2; per
+      // Per item: its index posted to the V warp, Q prefetched into L2; per
       // tile t: the keys' visible_until / positions by the warp's cp.async (4
       // per lane), K by the tensor-copy engine (lane 0, whose arrival also posts
       // the tile); Q with the item's first K, once the consumers are done with
@@ -199,7 +179,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         }
         const int kvh = item.h / a.rep;
         const KeyStream keys(a.m, item.q0);
-        Tiles tiles(keys, lane);
+        TileWalk tiles(keys, lane);
         bool first = true;
         for (int t = tiles.next(keys.first); t <= keys.last; ++i, first = false) {
           const bool partial = tiles.partial(t);
@@ -223,7 +203,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         }
         w = __shfl_sync(0xffffffffu, next, 0);
       }
-      // The end: -1 on the board in the next K stage and to the V thread.
+      // The end: -1 on the board in the next K stage and to the V warp.
       const int s = i % SK;
       if (i >= SK) mbar_wait(base + L::k_empty(s), ((i / SK) - 1) & 1);
       if (lane == 0) {
@@ -251,7 +231,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         const Item item(a, w);
         const int kvh = item.h / a.rep;
         const KeyStream keys(a.m, item.q0);
-        Tiles tiles(keys, lane);
+        TileWalk tiles(keys, lane);
         for (int t = tiles.next(keys.first); t <= keys.last; t = tiles.next(t + 1), ++j) {
           const int s = j % SV;
           if (j >= SV) mbar_wait(base + L::v_empty(s), ((j / SV) - 1) & 1);
@@ -361,9 +341,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   // intra-warpgroup overlap); then O is rescaled and P_i rounded into pa.
   // Every wait sits inside the iteration (no wgmma in flight over the loop
   // edge, which would serialise them, C7515). The turns go on across items
-  // (both consumers take the same number). With kMerge, an item's first S
-  // goes with the last item's final P V (one turn), and the last item's
-  // epilogue runs under that S.
+  // (both consumers take the same number).
   // An item's first tile alone (no product of the last item to go with it):
   // S, the softmax (o is zero: no rescale), P into pa.
   auto first_step = [&](int st, int cd) {
@@ -428,50 +406,22 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
       code = codes[s];
       mbar_wait(base + L::v_full(sv), ((i - 1) / SV) & 1);
       ++k;
-      if (kMerge && code >= 0) {
-        // O += P V of the last tile and the next item's first S in one turn;
-        // the last item's epilogue under the S.
-        mbar_wait(base + L::q_full, k & 1);
-        const int w = items[kItemSlots];
-        turn_wait(cw);
-        pin(o);
-        pin(pa);
-        issue_pv(sv);
-        issue_s(s);
-        turn_give(cw);
-        wgmma_wait<1>();  // O += P V
-        pin(o);
-        pin(pa);
-        mbar_arrive(base + L::v_empty(sv));
-        finish_item(item);
-        zero(o);
-        wgmma_wait<0>();  // S
-        pin(sc);
-        item = Item(a, w);
-        start_item(item);
-        if (code & kLast) mbar_arrive(base + L::q_empty);
-        release_k(s, code, false);
-        softmax(s, code);  // o is zero: no rescale
-        release_k(s, code, true);
-        to_a_fragments<kTileN / 8>(pa, sc);
-      } else {
-        turn_wait(cw);
-        pin(o);
-        pin(pa);
-        issue_pv(sv);
-        turn_give(cw);
-        wgmma_wait<0>();
-        pin(o);
-        pin(pa);
-        mbar_arrive(base + L::v_empty(sv));
-        finish_item(item);
-        if (code < 0) break;
-        mbar_wait(base + L::q_full, k & 1);
-        item = Item(a, items[kItemSlots]);
-        start_item(item);
-        zero(o);
-        first_step(s, code);
-      }
+      turn_wait(cw);
+      pin(o);
+      pin(pa);
+      issue_pv(sv);
+      turn_give(cw);
+      wgmma_wait<0>();
+      pin(o);
+      pin(pa);
+      mbar_arrive(base + L::v_empty(sv));
+      finish_item(item);
+      if (code < 0) break;
+      mbar_wait(base + L::q_full, k & 1);
+      item = Item(a, items[kItemSlots]);
+      start_item(item);
+      zero(o);
+      first_step(s, code);
     }
   }
   if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
@@ -496,29 +446,13 @@ int grid_size(int n_items) {
   return std::min(ctas, n_items);
 }
 
-template <int D, int SK, int SV, bool kMerge, bool kScan>
-void launch_variant(const Args& args, cudaStream_t stream) {
-  constexpr size_t bytes = Smem<D, SK, SV>::bytes;
-  static const bool once = (allow_shared(forward_sm90_kernel<D, SK, SV, kMerge, kScan>, bytes), true);
-  (void)once;
-  forward_sm90_kernel<D, SK, SV, kMerge, kScan><<<grid_size(args.n_items), kThreads, bytes, stream>>>(args);
-  check_launch("attention forward (sm90)");
-}
-
-// EXPLORATION ONLY (session 8): DUET_ATTENTION_SM90_VARIANT picks the stages,
-// the item-edge merge and the warp-wide tile scan; removed once measured.
 template <int D>
 void launch(const Args& args, cudaStream_t stream) {
-  const char* e = std::getenv("DUET_ATTENTION_SM90_VARIANT");
-  const int v = e != nullptr ? std::atoi(e) : 4;
-  constexpr int k2 = D == 64 ? 3 : 2, k3 = k2 + 1, sv = D == 64 ? 3 : 2;
-  switch (v) {
-    case 0: launch_variant<D, k2, sv, false, false>(args, stream); break;
-    case 5: launch_variant<D, k3, sv, false, true>(args, stream); break;
-    case 6: launch_variant<D, k2, sv, true, true>(args, stream); break;
-    case 7: launch_variant<D, k3, sv, true, true>(args, stream); break;
-    default: launch_variant<D, k2, sv, false, true>(args, stream); break;  // 4
-  }
+  constexpr size_t bytes = Smem<D, kStagesK<D>, kStagesV<D>>::bytes;
+  static const bool once = (allow_shared(forward_sm90_kernel<D>, bytes), true);
+  (void)once;
+  forward_sm90_kernel<D><<<grid_size(args.n_items), kThreads, bytes, stream>>>(args);
+  check_launch("attention forward (sm90)");
 }
 
 }  // namespace
