@@ -2,13 +2,14 @@
 // multiprocessor) over work items (query head, 128 queries), longest rows
 // first, each CTA taking the next item from a counter in the workspace when
 // it starts one (so the next item's Q and K/V load while the last one's
-// products and output finish). Warpgroup 0 is the producer: per item Q, per
-// non-skipped key tile of 128 K and V, all with the tensor-copy engine (TMA,
-// issued by one thread), and the keys' visible_until / positions (cp.async),
-// into a ring of 128-byte-swizzled stages (2 at hd128, 3 at hd64) completing
-// on mbarriers; it posts each tile (index, Partial, last of its item) to the
-// consumers; K goes back to it after S = Q Kᵀ, V after O += P V, Q after the
-// item's last S.
+// products and output finish). Warpgroup 0 is the producer, two warps of it
+// working apart: warp 0 loads per item Q, per non-skipped key tile of 128 K
+// (tensor-copy engine, TMA, issued by lane 0) with the keys' visible_until /
+// positions (cp.async, the warp's 32 lanes), and posts each tile (index,
+// Partial, last of its item) to the consumers; warp 1 loads V (TMA) into its
+// own ring, so that K never waits for a V stage. Stages are 128-byte swizzled
+// (2 K and 2 V at hd128, 3 and 3 at hd64) and complete on mbarriers; K goes
+// back after S = Q Kᵀ, V after O += P V, Q after the item's last S.
 // Warpgroups 1 and 2 are consumers of 64 query rows each: S with wgmma
 // m64n128k16 (both operands from shared memory), masked online softmax in fp32
 // (log2 domain), P rounded to bf16 straight from the accumulators into wgmma A
@@ -42,12 +43,10 @@ namespace {
 
 constexpr int kRows = 128;   // queries per item: two consumer warpgroups of 64
 constexpr int kTileN = 128;  // keys per tile: two plan granules
-// Ring stages: 2 at hd128 (160 KB with Q), 3 at hd64 (112 KB).
-template <int D>
-constexpr int kStages = D == 64 ? 3 : 2;
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128·56 + 256·224 ≤ 65536
+constexpr int kItemSlots = 8;  // items posted from the K warp to the V warp (see Smem)
 
 struct Args {
   // Q, K and V in boxes of 64 columns x 128 rows, 128-byte swizzle (tile_map)
@@ -68,100 +67,186 @@ struct Item {
   __device__ Item(const Args& a, int w) : h(w % a.n_q_heads), q0((a.n_blocks - 1 - w / a.n_q_heads) * kRows) {}
 };
 
-// Shared memory (Layout): Q [D/64][128][64]; per stage K (a) and V (b)
-// [D/64][128][64] (SW128), visible_until and positions [128] int32; the
-// mbarriers: once = Q, full_a = K (+ scalars), full_b = V, empty, empty_b;
-// then (Extra) q_empty (the consumers are done with Q) and three ints: the
-// consumers' item, and the producer's next item (two slots, by item parity).
-template <int D>
-using Smem = Layout<D, 1, kRows, kTileN, kStages<D>, 2>;
-template <int D>
-struct Extra {
-  static constexpr uint32_t q_empty = Smem<D>::bars + 8 * (1 + 4 * kStages<D>), items = q_empty + 8;
-  static constexpr size_t bytes = Smem<D>::bytes + 8 + 16;
+// Shared memory, from a 1024-aligned base: Q [D/64][128][64]; SK stages of K
+// and SV of V, each [D/64][128][64] (SW128); per K stage the keys'
+// visible_until and positions [128] int32 and the tile's code (the board);
+// the items posted to the V warp (kItemSlots) and the consumers' item; the
+// mbarriers: q_full / q_empty, per K stage k_full / k_empty, per V stage
+// v_full / v_empty, per item slot item_posted.
+template <int D, int SK, int SV>
+struct Smem {
+  static_assert(SK <= 4, "the item slots assume the K warp at most SK + 2 items ahead of the V warp");
+  static constexpr uint32_t tile = kTileN * D * 2;
+  static constexpr uint32_t q = 0;
+  static constexpr uint32_t k(int s) { return (1 + s) * tile; }
+  static constexpr uint32_t v(int s) { return (1 + SK + s) * tile; }
+  static constexpr uint32_t scalars = (1 + SK + SV) * tile;
+  static constexpr uint32_t scalar(int j, int s) { return scalars + (j * SK + s) * kTileN * 4; }
+  static constexpr uint32_t codes = scalars + 2 * SK * kTileN * 4;
+  static constexpr uint32_t items = codes + 4 * SK;  // [kItemSlots] for the V warp, then the consumers'
+  static constexpr uint32_t bars = (items + 4 * (kItemSlots + 1) + 7) / 8 * 8;
+  static constexpr uint32_t q_full = bars, q_empty = bars + 8;
+  static constexpr uint32_t k_full(int s) { return bars + 16 + 8 * s; }
+  static constexpr uint32_t k_empty(int s) { return bars + 16 + 8 * (SK + s); }
+  static constexpr uint32_t v_full(int s) { return bars + 16 + 8 * (2 * SK + s); }
+  static constexpr uint32_t v_empty(int s) { return bars + 16 + 8 * (2 * SK + SV + s); }
+  static constexpr uint32_t posted(int j) { return bars + 16 + 8 * (2 * SK + 2 * SV + j); }
+  static constexpr size_t bytes = bars + 16 + 8 * (2 * SK + 2 * SV + kItemSlots) + 1024;  // base rounded up
 };
 
 // Tile codes on the board: 4 t + 2 (last tile of its item) + (Partial); -1 ends.
 constexpr int kLast = 2, kPartial = 1;
 
+// An item's Q into L2 (the tensor-copy engine's prefetch) when the K warp,
+// ahead of the consumers, starts the item, so that its load, once the
+// consumers hand the last item's Q back, hits L2.
+template <int D>
+__device__ inline void prefetch_tile_l2(const CUtensorMap* map, int col0, int row0) {
+#pragma unroll
+  for (int c = 0; c < D / 64; ++c)
+    asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n" ::"l"(
+                     reinterpret_cast<uint64_t>(map)),
+                 "r"(col0 + c * 64), "r"(row0)
+                 : "memory");
+}
+
+// The tiles of an item as the producer steps over them: next(t) is the
+// first tile from t on that is not skipped (> keys.last when none is left),
+// partial(t) whether tile t is Partial; each call classifies (KeyStream).
+struct TileWalk {
+  const KeyStream& keys;
+  __device__ TileWalk(const KeyStream& k, int) : keys(k) {}
+  __device__ int next(int t) const { return keys.next(t); }
+  __device__ bool partial(int t) const { return keys.kind(t) == TileKind::Partial; }
+};
+
+// Ring stages of K (with the keys' scalars) and of V: 2 and 2 at hd128 (160 KB
+// with Q), 3 and 3 at hd64 (112 KB). (Session 8: a third K stage at hd128 was
+// slower, with the K and V loads apart or not.)
+template <int D>
+constexpr int kStagesK = D == 64 ? 3 : 2;
+template <int D>
+constexpr int kStagesV = D == 64 ? 3 : 2;
+
 template <int D>
 __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using L = Smem<D>;
-  using X = Extra<D>;
-  constexpr int S = kStages<D>;
-  // Tiles posted to the consumers; V and Q each by one tensor copy.
-  const Cta<L, S> cta(kConsumers, true, 1, 1);
-  const uint32_t base = cta.base;
-  unsigned char* smem = cta.smem;
-  const Ring<S>& ring = cta.ring;
-  const int tid = threadIdx.x, wg = tid / 128;
+  constexpr int SK = kStagesK<D>, SV = kStagesV<D>;
+  using L = Smem<D, SK, SV>;
+  const uint32_t raw = smem_u32(dynamic_smem);
+  const uint32_t base = (raw + 1023) & ~1023u;
+  unsigned char* smem = dynamic_smem + (base - raw);
+  const int tid = threadIdx.x, wg = tid / 128, lane = tid % 32;
   if (tid == 0) {
-    mbar_init(base + X::q_empty, kConsumers);
+    mbar_init(base + L::q_full, 1);  // the tensor copy's arrival
+    mbar_init(base + L::q_empty, kConsumers);
+    for (int s = 0; s < SK; ++s) {
+      mbar_init(base + L::k_full(s), 33);  // the K warp's 32 cp.async (scalars) + the tensor copy's
+      mbar_init(base + L::k_empty(s), kConsumers);
+    }
+    for (int s = 0; s < SV; ++s) {
+      mbar_init(base + L::v_full(s), 1);
+      mbar_init(base + L::v_empty(s), kConsumers);
+    }
+    for (int j = 0; j < kItemSlots; ++j) mbar_init(base + L::posted(j), 1);
     mbar_init_fence();
   }
   __syncthreads();
-  const uint32_t q_empty = base + X::q_empty;
-  int32_t* items = reinterpret_cast<int32_t*>(smem + X::items);
+  int32_t* codes = reinterpret_cast<int32_t*>(smem + L::codes);
+  int32_t* items = reinterpret_cast<int32_t*>(smem + L::items);  // [kItemSlots]: the V warp's; [kItemSlots]: the consumers'
   const int n = a.m.n_tokens, window = a.m.window;
-  const StepBoard<S> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
 
-  if (wg == 0) {  // ---- producer
+  if (wg == 0) {  // ---- producer: warp 0 K (and Q), warp 1 V; the other two warps leave
     setmaxnreg_dec<kProducerRegs>();
-    auto copy = [&](uint32_t dst, const CUtensorMap* map, int col0, int row0, uint32_t bar) {
-      tma_tile<D, kTileN>(dst, map, col0, row0, bar);
-    };
-    int i = 0;  // ring steps so far
-    for (int k = 0, w = blockIdx.x; w < a.n_items; ++k) {
-      // The next item's index, asked for now so that it is back by the end of this one.
-      int next = 0;
-      if (tid == 0) next = gridDim.x + atomicAdd(a.counter, 1);
-      const Item item(a, w);
-      const int kvh = item.h / a.rep;
-      const KeyStream keys(a.m, item.q0);
-      // Per tile t: the keys' visible_until / positions by the 128 threads'
-      // cp.async (full_a's 128 arrivals), K and V by the tensor-copy engine,
-      // issued by thread 0 (its arrival on full_a posts the tile); Q with the
-      // item's first K, once the consumers are done with the last item's.
-      bool first = true;
-      for (int t = keys.next(keys.first); t <= keys.last; ++i, first = false) {
-        const int t_next = keys.next(t + 1), s = i % S;
-        const uint32_t parity = ((i / S) - 1) & 1;
-        if (i >= S) mbar_wait(ring.empty(s), parity);
-        load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), a.m, t * kTileN, tid);
-        cp_async_arrive(ring.full_a(s));
-        if (tid == 0) {
-          board.codes[s] = 4 * t + (t_next > keys.last ? kLast : 0) + (keys.kind(t) == TileKind::Partial ? kPartial : 0);
-          copy(base + L::a(s), &a.k_map, kvh * D, t * kTileN, ring.full_a(s));
-          if (first) {
-            if (k > 0) mbar_wait(q_empty, (k - 1) & 1);
-            items[0] = w;
-            copy(base + L::once(0), &a.q_map, item.h * D, item.q0, ring.once());
-          }
-          if (i >= S) mbar_wait(ring.empty_b(s), parity);
-          copy(base + L::b(s), &a.v_map, kvh * D, t * kTileN, ring.full_b(s));
+    const int warp = tid / 32;
+    if (warp == 0) {
+      // Per item: its index posted to the V warp, Q prefetched into L2; per
+      // tile t: the keys' visible_until / positions by the warp's cp.async (4
+      // per lane), K by the tensor-copy engine (lane 0, whose arrival also posts
+      // the tile); Q with the item's first K, once the consumers are done with
+      // the last item's. K stages come back after S, so K runs SK tiles ahead
+      // whatever V waits for.
+      int i = 0;  // K steps so far
+      int k = 0;
+      for (int w = blockIdx.x; w < a.n_items; ++k) {
+        int next = 0;  // asked for now, so that it is back by the end of this item (lane 0)
+        const Item item(a, w);
+        if (lane == 0) {
+          next = gridDim.x + atomicAdd(a.counter, 1);
+          items[k % kItemSlots] = w;
+          mbar_arrive(base + L::posted(k % kItemSlots));
+          prefetch_tile_l2<D>(&a.q_map, item.h * D, item.q0);
         }
-        t = t_next;
+        const int kvh = item.h / a.rep;
+        const KeyStream keys(a.m, item.q0);
+        TileWalk tiles(keys, lane);
+        bool first = true;
+        for (int t = tiles.next(keys.first); t <= keys.last; ++i, first = false) {
+          const bool partial = tiles.partial(t);
+          const int t_next = tiles.next(t + 1), s = i % SK;
+          if (i >= SK) mbar_wait(base + L::k_empty(s), ((i / SK) - 1) & 1);
+#pragma unroll
+          for (int r = 0; r < 4; ++r)
+            load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), a.m, t * kTileN, lane + 32 * r);
+          cp_async_arrive(base + L::k_full(s));
+          if (lane == 0) {
+            codes[s] = 4 * t + (t_next > keys.last ? kLast : 0) + (partial ? kPartial : 0);
+            tma_tile<D, kTileN>(base + L::k(s), &a.k_map, kvh * D, t * kTileN, base + L::k_full(s));
+            if (first) {
+              if (k > 0) mbar_wait(base + L::q_empty, (k - 1) & 1);
+              items[kItemSlots] = w;
+              tma_tile<D, kRows>(base + L::q, &a.q_map, item.h * D, item.q0, base + L::q_full);
+            }
+          }
+          __syncwarp();
+          t = t_next;
+        }
+        w = __shfl_sync(0xffffffffu, next, 0);
       }
-      // The next item to every producer thread (slots by parity: a slot is
-      // written again only after everyone passed the next barrier).
-      if (tid == 0) items[1 + (k & 1)] = next;
-      asm volatile("bar.sync 3, 128;\n" ::: "memory");
-      w = items[1 + (k & 1)];
-    }
-    board.finish(i);
-    // The last CTA to finish leaves the counter at zero for the next forward.
-    if (tid == 0 && atomicAdd(a.counter + 1, 1) == static_cast<int>(gridDim.x) - 1) {
-      a.counter[0] = 0;
-      a.counter[1] = 0;
+      // The end: -1 on the board in the next K stage and to the V warp.
+      const int s = i % SK;
+      if (i >= SK) mbar_wait(base + L::k_empty(s), ((i / SK) - 1) & 1);
+      if (lane == 0) {
+        codes[s] = -1;
+        mbar_arrive(base + L::k_full(s));
+        items[k % kItemSlots] = -1;
+        mbar_arrive(base + L::posted(k % kItemSlots));
+      }
+      mbar_arrive(base + L::k_full(s));
+      cp_async_wait_all();
+      // The last CTA to finish leaves the counter at zero for the next forward.
+      if (lane == 0 && atomicAdd(a.counter + 1, 1) == static_cast<int>(gridDim.x) - 1) {
+        a.counter[0] = 0;
+        a.counter[1] = 0;
+      }
+    } else if (warp == 1) {
+      // V: the same items (posted by the K warp) and tiles (the same
+      // classification), each into its stage once the consumers handed it
+      // back (lane 0 issues the copies).
+      int j = 0;  // V steps so far
+      for (int k = 0;; ++k) {
+        mbar_wait(base + L::posted(k % kItemSlots), (k / kItemSlots) & 1);
+        const int w = items[k % kItemSlots];
+        if (w < 0) break;
+        const Item item(a, w);
+        const int kvh = item.h / a.rep;
+        const KeyStream keys(a.m, item.q0);
+        TileWalk tiles(keys, lane);
+        for (int t = tiles.next(keys.first); t <= keys.last; t = tiles.next(t + 1), ++j) {
+          const int s = j % SV;
+          if (j >= SV) mbar_wait(base + L::v_empty(s), ((j / SV) - 1) & 1);
+          if (lane == 0) tma_tile<D, kTileN>(base + L::v(s), &a.v_map, kvh * D, t * kTileN, base + L::v_full(s));
+          __syncwarp();
+        }
+      }
     }
     return;
   }
 
   // ---- consumers: warpgroup cw owns query rows q0 + 64 cw .. + 63 of each item
   setmaxnreg_inc<kConsumerRegs>();
-  const int cw = wg - 1, warp = (tid / 32) % 4, lane = tid % 32;
-  const uint32_t q_base = base + L::once(0) + cw * 64 * 128;
+  const int cw = wg - 1, warp = (tid / 32) % 4;
+  const uint32_t q_base = base + L::q + cw * 64 * 128;
   float o[D / 8][4];
   float sc[kTileN / 8][4];      // S = Q Kᵀ of a tile (64 x 128 per warpgroup), then P in fp32
   uint32_t pa[kTileN / 16][4];  // P in bf16: the A operand of O += P V
@@ -170,7 +255,9 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   int rows[2], pos[2];
   // S of the tile in stage st, issued, not waited for (Q, K by tensor copy:
   // their mbarriers make them visible to wgmma, no proxy fence).
-  auto issue_s = [&](int st) { gemm_ss<D, kTileN>(sc, q_base, kRows, base + L::a(st), kTileN); };
+  auto issue_s = [&](int st) { gemm_ss<D, kTileN>(sc, q_base, kRows, base + L::k(st), kTileN); };
+  // O += P V of the tile whose V is in stage sv.
+  auto issue_pv = [&](int sv) { gemm_rs<D, kTileN / 16>(o, pa, base + L::v(sv), kTileN); };
   // The masked online softmax of S (tile code, in stage st): P in sc (fp32),
   // the running max and sum updated, alpha = the factor O must take.
   auto softmax = [&](int st, int code) {
@@ -223,88 +310,20 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
   // K of a stage goes back to the producer once S is in (Full tiles) or after
   // the softmax (Partial: the mask reads the stage's visible_until / positions).
   auto release_k = [&](int st, int code, bool after_softmax) {
-    if (((code & kPartial) != 0) == after_softmax) mbar_arrive(ring.empty(st));
+    if (((code & kPartial) != 0) == after_softmax) mbar_arrive(base + L::k_empty(st));
   };
-
-  // Per item: tile i: S_i issued, then O += P_{i-1} V_{i-1} right behind it;
-  // the softmax of S_i runs while the tensor cores do P_{i-1} V_{i-1} (FA3's
-  // intra-warpgroup overlap); then O is rescaled and P_i rounded into pa.
-  // Every wait sits inside the iteration (no wgmma in flight over the loop
-  // edge, which would serialise them, C7515). The turns go on across items
-  // (both consumers take the same number).
-  if (cw == 1) turn_give(cw);  // warpgroup 0 issues first
-  int i = 0;                   // ring steps so far
-  for (int k = 0;; ++k) {
-    int s = i % S;
-    mbar_wait(ring.full_a(s), (i / S) & 1);
-    int code = board.codes[s];
-    if (code < 0) break;  // no items left
-    mbar_wait(ring.once(), k & 1);
-    const Item item(a, items[0]);
+  // An item's start: its rows (and their positions), O and the statistics empty.
+  auto start_item = [&](const Item& item) {
     const int row0 = item.q0 + cw * 64 + warp * 16 + lane / 4;
     rows[0] = row0, rows[1] = row0 + 8;
     pos[0] = pos[1] = 0;
     if (window > 0)
       for (int r = 0; r < 2; ++r) pos[r] = rows[r] < n ? a.m.positions[rows[r]] : 0;
-    zero(o);
     m_run[0] = m_run[1] = -INFINITY;
     l_run[0] = l_run[1] = 0.f;
-
-    turn_wait(cw);
-    issue_s(s);
-    turn_give(cw);
-    wgmma_wait<0>();
-    pin(sc);
-    if (code & kLast) mbar_arrive(q_empty);
-    release_k(s, code, false);
-    softmax(s, code);  // o is zero: no rescale
-    release_k(s, code, true);
-    to_a_fragments<kTileN / 8>(pa, sc);
-    for (++i; !(code & kLast); ++i) {
-      s = i % S;
-      const int sp = (i - 1) % S;
-      mbar_wait(ring.full_a(s), (i / S) & 1);
-      code = board.codes[s];
-      mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
-      turn_wait(cw);
-      issue_s(s);
-      pin(o);
-      pin(pa);
-      gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
-      turn_give(cw);
-      wgmma_wait<1>();  // S_i
-      pin(sc);
-      if (code & kLast) mbar_arrive(q_empty);
-      release_k(s, code, false);
-      softmax(s, code);
-      release_k(s, code, true);
-      wgmma_wait<0>();  // O += P_{i-1} V_{i-1}
-      pin(o);
-      pin(pa);
-      mbar_arrive(ring.empty_b(sp));
-      // o · 1 = o: skipped where no row of the warp has a new maximum
-      if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f)) {
-#pragma unroll
-        for (int nt = 0; nt < D / 8; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) o[nt][e] *= alpha[e / 2];
-      }
-      to_a_fragments<kTileN / 8>(pa, sc);
-    }
-    {  // O += P V of the item's last tile
-      const int sp = (i - 1) % S;
-      mbar_wait(ring.full_b(sp), ((i - 1) / S) & 1);
-      turn_wait(cw);
-      pin(o);
-      pin(pa);
-      gemm_rs<D, kTileN / 16>(o, pa, base + L::b(sp), kTileN);
-      turn_give(cw);
-      wgmma_wait<0>();
-      pin(o);
-      pin(pa);
-      mbar_arrive(ring.empty_b(sp));
-    }
-
+  };
+  // An item's end: lse and O / l of its rows (O complete in o).
+  auto finish_item = [&](const Item& item) {
     float inv[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -315,6 +334,95 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         a.lse[static_cast<int64_t>(rows[r]) * a.n_q_heads + item.h] = (m_run[r] + log2f(l_run[r])) * kLn2;
     }
     store_rows<D>(a.o + item.h * D, a.o_stride, o, item.q0 + cw * 64 + warp * 16, n, lane, inv[0], inv[1]);
+  };
+
+  // Per item: tile i: S_i issued, then O += P_{i-1} V_{i-1} right behind it;
+  // the softmax of S_i runs while the tensor cores do P_{i-1} V_{i-1} (FA3's
+  // intra-warpgroup overlap); then O is rescaled and P_i rounded into pa.
+  // Every wait sits inside the iteration (no wgmma in flight over the loop
+  // edge, which would serialise them, C7515). The turns go on across items
+  // (both consumers take the same number).
+  // An item's first tile alone (no product of the last item to go with it):
+  // S, the softmax (o is zero: no rescale), P into pa.
+  auto first_step = [&](int st, int cd) {
+    turn_wait(cw);
+    issue_s(st);
+    turn_give(cw);
+    wgmma_wait<0>();
+    pin(sc);
+    if (cd & kLast) mbar_arrive(base + L::q_empty);
+    release_k(st, cd, false);
+    softmax(st, cd);
+    release_k(st, cd, true);
+    to_a_fragments<kTileN / 8>(pa, sc);
+  };
+
+  if (cw == 1) turn_give(cw);  // warpgroup 0 issues first
+  int i = 0;                   // ring steps so far
+  int k = 0;                   // items so far
+  mbar_wait(base + L::k_full(0), 0);
+  int code = codes[0];
+  if (code >= 0) {
+    mbar_wait(base + L::q_full, 0);
+    Item item(a, items[kItemSlots]);
+    start_item(item);
+    zero(o);
+    first_step(0, code);
+    for (;;) {
+      for (++i; !(code & kLast); ++i) {
+        const int s = i % SK, sv = (i - 1) % SV;
+        mbar_wait(base + L::k_full(s), (i / SK) & 1);
+        code = codes[s];
+        mbar_wait(base + L::v_full(sv), ((i - 1) / SV) & 1);
+        turn_wait(cw);
+        issue_s(s);
+        pin(o);
+        pin(pa);
+        issue_pv(sv);
+        turn_give(cw);
+        wgmma_wait<1>();  // S_i
+        pin(sc);
+        if (code & kLast) mbar_arrive(base + L::q_empty);
+        release_k(s, code, false);
+        softmax(s, code);
+        release_k(s, code, true);
+        wgmma_wait<0>();  // O += P_{i-1} V_{i-1}
+        pin(o);
+        pin(pa);
+        mbar_arrive(base + L::v_empty(sv));
+        // o · 1 = o: skipped where no row of the warp has a new maximum
+        if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f)) {
+#pragma unroll
+          for (int nt = 0; nt < D / 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) o[nt][e] *= alpha[e / 2];
+        }
+        to_a_fragments<kTileN / 8>(pa, sc);
+      }
+      // The item's last tile is in pa (step i - 1); step i is the next item's
+      // first tile, or -1.
+      const int s = i % SK, sv = (i - 1) % SV;
+      mbar_wait(base + L::k_full(s), (i / SK) & 1);
+      code = codes[s];
+      mbar_wait(base + L::v_full(sv), ((i - 1) / SV) & 1);
+      ++k;
+      turn_wait(cw);
+      pin(o);
+      pin(pa);
+      issue_pv(sv);
+      turn_give(cw);
+      wgmma_wait<0>();
+      pin(o);
+      pin(pa);
+      mbar_arrive(base + L::v_empty(sv));
+      finish_item(item);
+      if (code < 0) break;
+      mbar_wait(base + L::q_full, k & 1);
+      item = Item(a, items[kItemSlots]);
+      start_item(item);
+      zero(o);
+      first_step(s, code);
+    }
   }
   if (cw == 0) turn_wait(cw);  // warpgroup 1's last turn, so that none is left over
 #else
@@ -340,7 +448,7 @@ int grid_size(int n_items) {
 
 template <int D>
 void launch(const Args& args, cudaStream_t stream) {
-  constexpr size_t bytes = Extra<D>::bytes;
+  constexpr size_t bytes = Smem<D, kStagesK<D>, kStagesV<D>>::bytes;
   static const bool once = (allow_shared(forward_sm90_kernel<D>, bytes), true);
   (void)once;
   forward_sm90_kernel<D><<<grid_size(args.n_items), kThreads, bytes, stream>>>(args);
