@@ -86,7 +86,7 @@ class Gemm {
   void run(const GemmParams& p, cudaStream_t stream);
 
   // For each shape's product kind (n, transposes, output type, bias) and
-  // power-of-two bucket of m and k: times `candidates` of the heuristic's
+  // bucket of m and k (bucket_of): times `candidates` of the heuristic's
   // algorithms on the shape (its pointers are not read: scratch operands are
   // allocated for the call and freed after it) and keeps the fastest, unless
   // the heuristic's first is within 1% of it. Later runs of any shape of the
