@@ -214,9 +214,9 @@ print(f"resume with the saved algorithms: steps {steps} losses {'identical' if s
       + " ".join(f"{full[s]:.6f}/{resumed[s]:.6f}" for s in steps))
 PY
       grep -q identical "$OUT/tuning_resume.txt" || rc=1
-      python3 -c 'import json,sys; t = json.load(open(sys.argv[1])).get("product_algorithms", "")
+      python3 -c 'import sys; t = open(sys.argv[1]).read()
 print("checkpoint-4 keeps", max(0, t.count("\n") - 1), "tuned algorithms;", t.split("\n")[0])' \
-        "$w/full/checkpoint-4/trainer_state.json" | tee -a "$OUT/tuning_resume.txt"
+        "$w/full/checkpoint-4/gemm_algorithms.txt" | tee -a "$OUT/tuning_resume.txt"
       for pass in $(seq "${TUNING_PASSES:-2}"); do  # alternating, so drift falls on both alike
         for t in 0 16; do
           for model in ${TUNING_MODELS:-1b 8b}; do

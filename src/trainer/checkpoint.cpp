@@ -1,6 +1,7 @@
 #include "trainer/checkpoint.hpp"
 
 #include <fstream>
+#include <sstream>
 
 #include "engine/lora_files.hpp"
 #include "model/safetensors.hpp"
@@ -15,6 +16,10 @@ namespace {
 
 const char* kStateFile = "trainer_state.json";
 const char* kOptimizerFile = "optimizer.safetensors";
+// The CUDA engine's matrix-product algorithms (Engine::product_algorithms):
+// hundreds of lines of hex, kept beside trainer_state.json rather than in it
+// (checkpoints of the seventh session have them under "product_algorithms").
+const char* kAlgorithmsFile = "gemm_algorithms.txt";
 
 // The three fp32 tensors of each parameter in optimizer.safetensors.
 constexpr const char* kGroups[] = {"master", "exp_avg", "exp_avg_sq"};
@@ -95,7 +100,12 @@ void save_checkpoint(const fs::path& dir, const CheckpointContent& c) {
                               {"loss_state", loss::to_json(c.state->loss_state)},
                               {"options", c.state->options},
                               {"fingerprints", c.state->fingerprints}};
-      if (!c.state->product_algorithms.empty()) state["product_algorithms"] = c.state->product_algorithms;
+      if (!c.state->product_algorithms.empty()) {
+        std::ofstream out(tmp / kAlgorithmsFile, std::ios::binary);
+        out << c.state->product_algorithms;
+        out.close();
+        if (!out) fail("{}: cannot write {}", dir.string(), kAlgorithmsFile);
+      }
       if (c.sharded) {
         c.sharded->write_shards(tmp);
         state["adam_steps"] = c.sharded->adam_steps;
@@ -166,6 +176,11 @@ SavedTraining read_training_state(const fs::path& dir) {
       s.options = j.value("options", nlohmann::json::object());
       s.fingerprints = j.value("fingerprints", nlohmann::json::object());
       s.product_algorithms = j.value("product_algorithms", std::string());
+      if (std::ifstream file(dir / kAlgorithmsFile, std::ios::binary); file) {
+        std::ostringstream text;
+        text << file.rdbuf();
+        s.product_algorithms = text.str();
+      }
       saved.adam_steps = j.at("adam_steps");
       saved.optimizer_shards = j.value("optimizer_shards", 0);
     } catch (const nlohmann::json::exception& e) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <cmath>
 #include <random>
 
@@ -13,6 +14,8 @@
 #include "engine/adamw.hpp"
 #include "engine/sharded_adamw.hpp"
 #include "trainer/checkpoint.hpp"
+
+#include <nlohmann/json.hpp>
 #include "trainer/optimizer_shards.hpp"
 #include "trainer/pair_exchange.hpp"
 #include "util/error.hpp"
@@ -146,20 +149,33 @@ TEST(OptimizerShards, ReadsAOneProcessCheckpoint) {
 }
 
 // The CUDA engine's tuned algorithms (Engine::product_algorithms) go into
-// trainer_state.json and come back unchanged; a state without them reads empty.
+// gemm_algorithms.txt beside trainer_state.json (not into it: hundreds of
+// lines of hex) and come back unchanged; a state without them reads empty;
+// a seventh-session checkpoint, which kept them in trainer_state.json, still reads.
 TEST(CheckpointState, KeepsTheProductAlgorithms) {
   const auto config = tiny_config();
   engine::ParameterSet<float> master(config);
   engine::AdamW adamw(config, {});
   Scratch dir;
   trainer::TrainerState state;
-  state.product_algorithms = "duet gemm algorithms 1 cublasLt 130000 NVIDIA_H200\n64 256 192 0 1 0 0 " +
+  state.product_algorithms = "duet gemm algorithms 2 buckets/octave 2 cublasLt 130000 NVIDIA_H200\nexact 64 256 192 0 1 0 0 " +
                              std::to_string(test::fresh_seed()) + "\n";
   trainer::save_checkpoint(dir.path / "tuned", {config, master, &adamw, &state, {}, nullptr, {}, nullptr});
+  EXPECT_EQ(trainer::read_training_state(dir.path / "tuned").state.product_algorithms, state.product_algorithms);
+  ASSERT_TRUE(fs::exists(dir.path / "tuned" / "gemm_algorithms.txt"));
+  std::ifstream json_file(dir.path / "tuned" / "trainer_state.json");
+  const auto json = nlohmann::json::parse(json_file);
+  EXPECT_FALSE(json.contains("product_algorithms"));
+  // The seventh session's place for them.
+  auto legacy = json;
+  legacy["product_algorithms"] = state.product_algorithms;
+  fs::remove(dir.path / "tuned" / "gemm_algorithms.txt");
+  std::ofstream(dir.path / "tuned" / "trainer_state.json") << legacy.dump();
   EXPECT_EQ(trainer::read_training_state(dir.path / "tuned").state.product_algorithms, state.product_algorithms);
   state.product_algorithms.clear();
   trainer::save_checkpoint(dir.path / "plain", {config, master, &adamw, &state, {}, nullptr, {}, nullptr});
   EXPECT_EQ(trainer::read_training_state(dir.path / "plain").state.product_algorithms, "");
+  EXPECT_FALSE(fs::exists(dir.path / "plain" / "gemm_algorithms.txt"));
 }
 
 TEST(StepPairs, PlacedPairsComeBackInRowOrder) {
