@@ -243,7 +243,8 @@ print("checkpoint-4 keeps", max(0, t.count("\n") - 1), "tuned algorithms;", t.sp
 done
 echo "== summary"
 printf '%s\n' "${summary[@]}"
-# The device tool returns only a few files: past 6, everything goes into one archive.
-if [ "$(find "$OUT" -type f | wc -l)" -gt 6 ]; then
+# The device tool returns only a few files: past 6, everything goes into one archive
+# (ARCHIVE_OUT=0 leaves $OUT as it is: for a script that calls this one and logs there too).
+if [ "${ARCHIVE_OUT:-1}" != 0 ] && [ "$(find "$OUT" -type f | wc -l)" -gt 6 ]; then
   tar -C "$OUT" -czf /tmp/duet-logs.tgz . && find "$OUT" -mindepth 1 -delete && mv /tmp/duet-logs.tgz "$OUT/logs.tgz"
 fi
