@@ -75,6 +75,9 @@ struct Item {
 // v_full / v_empty, per item slot item_posted.
 template <int D, int SK, int SV>
 struct Smem {
+  // The item slots have no "slot free" barrier: every item has at least one
+  // tile (each query sees its own key), so the K warp, held SK tiles ahead of
+  // the consumers by k_empty, is at most SK + 2 items ahead of the V warp.
   static_assert(SK <= 4, "the item slots assume the K warp at most SK + 2 items ahead of the V warp");
   static constexpr uint32_t tile = kTileN * D * 2;
   static constexpr uint32_t q = 0;
