@@ -12,6 +12,7 @@
 #include "backend/cuda/adamw.hpp"
 #include "backend/cuda/attention.hpp"
 #include "backend/cuda/layers.hpp"
+#include "backend/cuda/target_logprobs.hpp"
 #include "engine/lora_files.hpp"
 #include "engine/memory_estimate.hpp"
 #include "engine/scoring.hpp"
@@ -214,19 +215,14 @@ void CudaEngine::reserve(int64_t tokens, int64_t targets) {
 
 namespace {
 
-// DUET_GEMM_AUTOTUNE: how many of cuBLASLt's algorithms tuning times per
-// product (default 16; 0 or 1: the heuristic's first, no timing).
-int tuning_candidates() {
-  const char* v = std::getenv("DUET_GEMM_AUTOTUNE");
-  return v && *v ? std::clamp(std::atoi(v), 0, 64) : 16;
-}
-
-// DUET_GEMM_REFINE: how many of each bucket's fastest candidates refinement
-// times again at every token count (default 3; 0: the bucket's choice serves
-// all its counts).
-int refine_candidates() {
-  const char* v = std::getenv("DUET_GEMM_REFINE");
-  return v && *v ? std::clamp(std::atoi(v), 0, 64) : 3;
+// A count of candidates from the environment (0 to 64), or `fallback` when unset:
+// DUET_GEMM_AUTOTUNE, how many of cuBLASLt's algorithms tuning times per
+// product (default 16; 0 or 1: the heuristic's first, no timing);
+// DUET_GEMM_REFINE, how many of each bucket's fastest refinement times again at
+// every token count (default 3; 0: the bucket's choice serves all its counts).
+int candidates_from_env(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::clamp(std::atoi(v), 0, 64) : fallback;
 }
 
 // The products of rows of every bucket's largest token and target count up
@@ -242,12 +238,13 @@ std::vector<backend::cuda::GemmParams> tuning_shapes(const cuda::DeviceTransform
 }
 
 // The products of every row a run can bring: rows are multiples of 64 tokens
-// on the device (device_tokens) and the LM head's targets are rounded up to
-// 64 too, so each count up to the largest row is one of these.
+// on the device (device_tokens) and the LM head runs on its targets rounded up
+// to 64 too (target_logprobs_padded_targets), so each count up to the largest
+// row is one of these.
 std::vector<backend::cuda::GemmParams> exact_shapes(const cuda::DeviceTransformer& model, int64_t tokens,
                                                     int64_t targets, bool backward, bool weight_grads) {
   std::vector<backend::cuda::GemmParams> shapes;
-  const int64_t padded_targets = cuda::device_tokens_at_most(targets);
+  const int64_t padded_targets = backend::cuda::target_logprobs_padded_targets(targets);
   for (int64_t n = 64; n <= std::max(tokens, padded_targets); n += 64)
     for (const auto& p :
          model.products(n <= tokens ? n : 0, n <= padded_targets ? n : 0, backward, weight_grads))
@@ -258,7 +255,8 @@ std::vector<backend::cuda::GemmParams> exact_shapes(const cuda::DeviceTransforme
 }  // namespace
 
 void CudaEngine::tune_products(int64_t tokens, int64_t targets) {
-  const int candidates = tuning_candidates();
+  const int candidates = candidates_from_env("DUET_GEMM_AUTOTUNE", 16);
+  const int keep = candidates_from_env("DUET_GEMM_REFINE", 3);
   if (candidates < 2 || tokens <= 0) return;
   tokens = cuda::device_tokens_at_most(tokens);
   backend::cuda::Gemm& gemm = model_->gemm();
@@ -266,7 +264,7 @@ void CudaEngine::tune_products(int64_t tokens, int64_t targets) {
   const auto tune_here = [&] {
     const bool weight_grads = backward && !adapter_;
     if (!gemm.tune(tuning_shapes(*model_, gemm, tokens, targets, backward, weight_grads), candidates, stream_) ||
-        !gemm.refine(exact_shapes(*model_, tokens, targets, backward, weight_grads), refine_candidates(), stream_))
+        !gemm.refine(exact_shapes(*model_, tokens, targets, backward, weight_grads), keep, stream_))
       std::fprintf(stderr, "duet: the matrix products are not tuned (no GPU memory free for the tuning's scratch "
                            "operands): cuBLASLt's heuristic chooses their algorithms\n");
   };

@@ -85,9 +85,9 @@ class CudaEngine final : public Engine {
  private:
   void ensure_capacity(int64_t n_tokens, int64_t n_targets);
   // cuBLASLt's algorithms timed, before the first step, for every product
-  // kind and power-of-two bucket of token (and target) counts up to these
-  // (docs/cuda-engine.md, "Matrix products"); data parallel, rank 0 times
-  // and every rank uses its choices.
+  // kind and bucket of token (and target) counts up to these, then refined at
+  // every count a row can bring (docs/cuda-engine.md, "Matrix products");
+  // data parallel, rank 0 times and every rank uses its choices.
   void tune_products(int64_t tokens, int64_t targets);
   int64_t longest_row_in_free_memory();  // for the out-of-memory message
   void load_batch(const Batch& batch);

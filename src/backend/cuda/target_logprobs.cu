@@ -16,12 +16,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The products run on the targets rounded up to a multiple of 64 (zero rows
-// past the last), as the layers' products run on rows of a multiple of 64
-// tokens: the token counts a run brings are then few enough for Gemm::refine
-// to time each (one product's algorithm per count, not per bucket).
-int64_t padded_targets(int64_t n) { return (n + 63) / 64 * 64; }
-
 size_t align_up(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 // Where each buffer lives in the workspace.
@@ -34,7 +28,7 @@ Layout layout_for(const TargetLogprobsShape& s) {
   Layout l;
   const int64_t chunk = s.vocab_chunk < s.vocab ? s.vocab_chunk : s.vocab;
   l.ld = (chunk + 7) / 8 * 8;
-  const size_t nt = static_cast<size_t>(padded_targets(s.n_targets)), ld = static_cast<size_t>(l.ld);
+  const size_t nt = static_cast<size_t>(target_logprobs_padded_targets(s.n_targets)), ld = static_cast<size_t>(l.ld);
   const size_t hd = static_cast<size_t>(s.hidden_dim);
   size_t at = 0;
   auto take = [&](size_t bytes) {
@@ -125,7 +119,7 @@ GemmParams logits_product(const TargetLogprobsShape& s, const Layout& l, const b
   p.b_trans = true;
   p.d = z;
   p.d_type = DType::F32;
-  p.m = padded_targets(s.n_targets), p.n = c, p.k = s.hidden_dim;
+  p.m = target_logprobs_padded_targets(s.n_targets), p.n = c, p.k = s.hidden_dim;
   p.lda = s.hidden_dim, p.ldb = s.hidden_dim, p.ldd = l.ld;
   return p;
 }
@@ -135,7 +129,7 @@ GemmParams hidden_grad_product(const TargetLogprobsShape& s, const Layout& l, co
                                int64_t v0, int64_t c) {
   GemmParams dh;
   dh.a = g, dh.b = w_c, dh.d = dht, dh.d_type = DType::F32;
-  dh.m = padded_targets(s.n_targets), dh.n = s.hidden_dim, dh.k = c;
+  dh.m = target_logprobs_padded_targets(s.n_targets), dh.n = s.hidden_dim, dh.k = c;
   dh.lda = l.ld, dh.ldb = s.hidden_dim, dh.ldd = s.hidden_dim;
   dh.beta = v0 == 0 ? 0.0f : 1.0f;
   return dh;
@@ -146,7 +140,7 @@ GemmParams head_grad_product(const TargetLogprobsShape& s, const Layout& l, cons
                              int64_t c) {
   GemmParams dw;
   dw.a = g, dw.a_trans = true, dw.b = ht, dw.d = dw_c, dw.d_type = DType::F32;
-  dw.m = c, dw.n = s.hidden_dim, dw.k = padded_targets(s.n_targets);
+  dw.m = c, dw.n = s.hidden_dim, dw.k = target_logprobs_padded_targets(s.n_targets);
   dw.lda = l.ld, dw.ldb = s.hidden_dim, dw.ldd = s.hidden_dim;
   dw.beta = 1.0f;
   return dw;
@@ -164,6 +158,8 @@ void zero_padding(void* base, int64_t used, int64_t all, size_t row_bytes, cudaS
 }
 
 }  // namespace
+
+int64_t target_logprobs_padded_targets(int64_t n_targets) { return (n_targets + 63) / 64 * 64; }
 
 size_t target_logprobs_workspace_bytes(const TargetLogprobsShape& s) { return layout_for(s).total; }
 
@@ -193,7 +189,7 @@ void target_logprobs_forward(Gemm& gemm, const TargetLogprobsForward& p, cudaStr
   float *run_max = at<float>(p.workspace, l.run_max), *run_sum = at<float>(p.workspace, l.run_sum);
   float *z_target = at<float>(p.workspace, l.z_target), *z_sum = at<float>(p.workspace, l.z_sum);
   detail::gather_rows(p.target_rows, p.hidden, ht, nt, p.hidden_dim, stream, "target_logprobs");
-  zero_padding(ht, nt, padded_targets(nt), p.hidden_dim * sizeof(bf16), stream, "target_logprobs");
+  zero_padding(ht, nt, target_logprobs_padded_targets(nt), p.hidden_dim * sizeof(bf16), stream, "target_logprobs");
   init_stats_kernel<<<grid_for(nt, kThreads), kThreads, 0, stream>>>(run_max, run_sum, z_target, z_sum, nt);
   check_launch("target_logprobs");
   const int64_t chunk = chunk_of(p);
@@ -220,8 +216,8 @@ void target_logprobs_backward(Gemm& gemm, const TargetLogprobsBackward& p, cudaS
   float* dht = at<float>(p.workspace, l.dht);
   detail::gather_rows(p.target_rows, p.hidden, ht, nt, hd, stream, "target_logprobs backward");
   // Padding rows: Ht and G zero (not merely finite), so dW_c gets exact zeros from them.
-  zero_padding(ht, nt, padded_targets(nt), hd * sizeof(bf16), stream, "target_logprobs backward");
-  zero_padding(g, nt, padded_targets(nt), l.ld * sizeof(bf16), stream, "target_logprobs backward");
+  zero_padding(ht, nt, target_logprobs_padded_targets(nt), hd * sizeof(bf16), stream, "target_logprobs backward");
+  zero_padding(g, nt, target_logprobs_padded_targets(nt), l.ld * sizeof(bf16), stream, "target_logprobs backward");
   const int64_t chunk = chunk_of(p);
   for (int64_t v0 = 0; v0 < p.vocab; v0 += chunk) {
     const int64_t c = chunk < p.vocab - v0 ? chunk : p.vocab - v0;

@@ -30,6 +30,12 @@ struct TargetLogprobsShape {
 // tiles' row stride is rounded up to 8 internally).
 size_t target_logprobs_workspace_bytes(const TargetLogprobsShape& s);
 
+// The rows the products run on for n targets: n rounded up to a multiple of
+// 64 (zero rows past the last), as the layers' products run on rows of a
+// multiple of 64 tokens, so that the counts a run brings are few enough for
+// Gemm::refine to time each (one product's algorithm per count, not per bucket).
+int64_t target_logprobs_padded_targets(int64_t n_targets);
+
 // The matrix products the forward (and, with `backward`, the backward; with
 // `head_grad`, its LM-head gradient) runs for this shape, pointers unset:
 // what Gemm::tune times before a run.
