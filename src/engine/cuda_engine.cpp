@@ -101,36 +101,53 @@ CudaEngine::CudaEngine(const EngineOptions& o)
   if (sharded(o)) shard_ = std::make_unique<cuda::DeviceShard>(layout, o.rank, o.ranks, o.adamw);
   if (sharded(o) && o.zero_stage >= 2)
     grads_ = std::make_unique<cuda::ShardedGradients>(config_, layout, o.rank, o.ranks);
-  // ZeRO-3: the policy's and the reference's bf16 weights sharded, two gathered layers for both.
-  auto make_sharded = [&](const char* what, cuda::ShardedWeights*& alias) {
-    if (!gathered_) gathered_ = std::make_shared<cuda::LayerBuffers>(config_, layout);
-    auto w = std::make_unique<cuda::ShardedWeights>(config_, layout, o.rank, o.ranks, gathered_, what);
-    alias = w.get();
-    return w;
-  };
+  load_policy(o);
+  load_reference(o);
+  if (lora_) load_adapter(o);
+  if (trained().has_grads() || grads_) zero_grad();
+  check(cudaStreamSynchronize(stream_), "loading the model");
+}
+
+// ZeRO-3: the policy's and the reference's bf16 weights sharded, two gathered layers for both.
+std::unique_ptr<cuda::WeightSource> CudaEngine::make_sharded(const EngineOptions& o, const char* what,
+                                                            cuda::ShardedWeights*& alias) {
+  if (!gathered_) gathered_ = std::make_shared<cuda::LayerBuffers>(config_, model_params_->layout());
+  auto w = std::make_unique<cuda::ShardedWeights>(config_, model_params_->layout(), o.rank, o.ranks, gathered_, what);
+  alias = w.get();
+  return w;
+}
+
+// The policy: random (on the device) or the model folder's weights, into the
+// master and bf16 weights, or this rank's pieces of them (ZeRO).
+void CudaEngine::load_policy(const EngineOptions& o) {
+  const DeviceLayout& layout = model_params_->layout();
   if (sharded_weights(o))
-    policy_weights_ = make_sharded("the model", sharded_policy_);
+    policy_weights_ = make_sharded(o, "the model", sharded_policy_);
   else
     policy_weights_ = std::make_unique<cuda::FlatWeights>(model_params_->weights());
-
   if (o.random_model) {
     random_weights(o.random_seed, static_cast<float>(o.random_std));
-  } else {
-    ParameterSet<float>& host = model_params_->host(stream_);
-    load_weights(host, o.model);
-    if (sharded_policy_)
-      sharded_policy_->load(layout, host, stream_);  // the whole outer tensors, this rank's pieces of the layers
-    else
-      model_params_->upload(stream_);  // master, bf16 weights from it, zero moments (or the bf16 weights alone)
-    if (shard_) {  // ZeRO-1/2/3: the shard's master from the host, zero moments
-      const size_t begin = shard_->begin(), n = shard_->end() - begin;
-      const std::vector<float> zeros(n, 0.0f);
-      shard_->load(host.values().subspan(begin, n), zeros, zeros, 0, piece_weights(), stream_);
-    }
+    return;
   }
+  ParameterSet<float>& host = model_params_->host(stream_);
+  load_weights(host, o.model);
+  if (sharded_policy_)
+    sharded_policy_->load(layout, host, stream_);  // the whole outer tensors, this rank's pieces of the layers
+  else
+    model_params_->upload(stream_);  // master, bf16 weights from it, zero moments (or the bf16 weights alone)
+  if (shard_) {  // ZeRO-1/2/3: the shard's master from the host, zero moments
+    const size_t begin = shard_->begin(), n = shard_->end() - begin;
+    const std::vector<float> zeros(n, 0.0f);
+    shard_->load(host.values().subspan(begin, n), zeros, zeros, 0, piece_weights(), stream_);
+  }
+}
+
+// The frozen reference in bf16: a copy of the starting policy or another
+// model folder's weights (none under LoRA, whose reference is the base).
+void CudaEngine::load_reference(const EngineOptions& o) {
   const size_t n = model_params_->numel();
   if (o.reference_is_start && sharded_policy_) {
-    reference_weights_ = make_sharded("the reference model", sharded_reference_);
+    reference_weights_ = make_sharded(o, "the reference model", sharded_reference_);
     sharded_reference_->copy_from(*sharded_policy_, stream_);
   } else if (o.reference_is_start) {
     reference_.allocate(n * sizeof(bf16), "the reference model");
@@ -141,29 +158,28 @@ CudaEngine::CudaEngine(const EngineOptions& o)
     ParameterSet<float> ref(config_);
     load_weights(ref, o.reference);
     if (sharded_policy_) {
-      reference_weights_ = make_sharded("the reference model", sharded_reference_);
-      sharded_reference_->load(layout, ref, stream_);
+      reference_weights_ = make_sharded(o, "the reference model", sharded_reference_);
+      sharded_reference_->load(model_params_->layout(), ref, stream_);
     } else {
       reference_.allocate(n * sizeof(bf16), "the reference model");
-      cuda::upload_bf16(layout, ref, reference_.as<bf16>(), stream_);
+      cuda::upload_bf16(model_params_->layout(), ref, reference_.as<bf16>(), stream_);
     }
   }
   if (reference_.bytes() > 0) reference_weights_ = std::make_unique<cuda::FlatWeights>(reference_.as<bf16>());
-  if (lora_) {
-    const auto slots = layout_adapter(config_, *lora_);
-    adapter_ = std::make_unique<cuda::DeviceParameters>(DeviceLayout(slots), slots, o.state, o.adamw);
-    ParameterSet<float>& a = adapter_->host(stream_);
-    if (o.adapter.empty()) {
-      init_adapter(a, o.lora_seed);
-    } else {
-      load_adapter_weights(o.adapter, a);
-    }
-    adapter_->upload(stream_);
-    model_->enable_lora(*lora_, adapter_->layout());
-    reference_is_base_ = o.reference_is_base;
-  }
-  if (trained().has_grads() || grads_) zero_grad();
-  check(cudaStreamSynchronize(stream_), "loading the model");
+}
+
+// LoRA: the adapter (fresh from the seed or a saved one) is what trains.
+void CudaEngine::load_adapter(const EngineOptions& o) {
+  const auto slots = layout_adapter(config_, *lora_);
+  adapter_ = std::make_unique<cuda::DeviceParameters>(DeviceLayout(slots), slots, o.state, o.adamw);
+  ParameterSet<float>& a = adapter_->host(stream_);
+  if (o.adapter.empty())
+    init_adapter(a, o.lora_seed);
+  else
+    load_adapter_weights(o.adapter, a);
+  adapter_->upload(stream_);
+  model_->enable_lora(*lora_, adapter_->layout());
+  reference_is_base_ = o.reference_is_base;
 }
 
 // Random weights made on the device (no host values): each tensor drawn in

@@ -101,6 +101,12 @@ class CudaEngine final : public Engine {
   cuda::DeviceLora::Pass adapter_pass(const Batch& batch, bool with_grads) const;
   // What is trained: the adapter under LoRA, else the model.
   cuda::DeviceParameters& trained() const { return adapter_ ? *adapter_ : *model_params_; }
+  // The constructor's steps, in order.
+  void load_policy(const EngineOptions& o);
+  void load_reference(const EngineOptions& o);
+  void load_adapter(const EngineOptions& o);
+  std::unique_ptr<cuda::WeightSource> make_sharded(const EngineOptions& o, const char* what,
+                                                   cuda::ShardedWeights*& alias);
   void random_weights(uint64_t seed, float std);
   void require(EngineState needed, const char* what) const;
   dist::Communicator& sharded_comm(const char* what) const;
