@@ -9,7 +9,8 @@
 // Partial, last of its item) to the consumers; warp 1 loads V (TMA) into its
 // own ring, so that K never waits for a V stage. Stages are 128-byte swizzled
 // (2 K and 2 V at hd128, 3 and 3 at hd64) and complete on mbarriers; K goes
-// back after S = Q Kᵀ, V after O += P V, Q after the item's last S.
+// back after S = Q Kᵀ, V after O += P V, Q after the item's last S. Both warps
+// find the tiles with a warp-wide scan (32 tiles classified at once).
 // Warpgroups 1 and 2 are consumers of 64 query rows each: S with wgmma
 // m64n128k16 (both operands from shared memory), masked online softmax in fp32
 // (log2 domain), P rounded to bf16 straight from the accumulators into wgmma A
@@ -115,12 +116,34 @@ __device__ inline void prefetch_tile_l2(const CUtensorMap* map, int col0, int ro
 
 // The tiles of an item as the producer steps over them: next(t) is the
 // first tile from t on that is not skipped (> keys.last when none is left),
-// partial(t) whether tile t is Partial; each call classifies (KeyStream).
-struct TileWalk {
+// partial(t) whether tile t (one next() returned, before the next call) is
+// Partial. For a whole warp: lane l classifies tile base + l of a window of
+// 32 at once (one round of loads per 32 tiles; classifying tile after tile,
+// KeyStream::next, made the one warp that loads K too slow to keep ahead of
+// the consumers), the warp's ballots keep which are live and which Partial,
+// and next() is a bit search.
+struct TileScan {
   const KeyStream& keys;
-  __device__ TileWalk(const KeyStream& k, int) : keys(k) {}
-  __device__ int next(int t) const { return keys.next(t); }
-  __device__ bool partial(int t) const { return keys.kind(t) == TileKind::Partial; }
+  int lane, base = 0;
+  uint32_t live = 0, part = 0;
+  __device__ TileScan(const KeyStream& k, int l) : keys(k), lane(l) { fill(k.first); }
+  __device__ void fill(int b) {
+    base = b;
+    const int t = b + lane;
+    const TileKind kind = t <= keys.last ? keys.kind(t) : TileKind::Skip;
+    live = __ballot_sync(0xffffffffu, kind != TileKind::Skip);
+    part = __ballot_sync(0xffffffffu, kind == TileKind::Partial);
+  }
+  __device__ int next(int t) {
+    while (t <= keys.last) {
+      if (t >= base + 32) fill(t);
+      const uint32_t m = live >> (t - base);
+      if (m != 0) return t + __ffs(m) - 1;
+      t = base + 32;
+    }
+    return t;
+  }
+  __device__ bool partial(int t) const { return (part >> (t - base)) & 1u; }
 };
 
 // Ring stages of K (with the keys' scalars) and of V: 2 and 2 at hd128 (160 KB
@@ -182,7 +205,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         }
         const int kvh = item.h / a.rep;
         const KeyStream keys(a.m, item.q0);
-        TileWalk tiles(keys, lane);
+        TileScan tiles(keys, lane);
         bool first = true;
         for (int t = tiles.next(keys.first); t <= keys.last; ++i, first = false) {
           const bool partial = tiles.partial(t);
@@ -234,7 +257,7 @@ __global__ void __launch_bounds__(kThreads, 1) forward_sm90_kernel(const __grid_
         const Item item(a, w);
         const int kvh = item.h / a.rep;
         const KeyStream keys(a.m, item.q0);
-        TileWalk tiles(keys, lane);
+        TileScan tiles(keys, lane);
         for (int t = tiles.next(keys.first); t <= keys.last; t = tiles.next(t + 1), ++j) {
           const int s = j % SV;
           if (j >= SV) mbar_wait(base + L::v_empty(s), ((j / SV) - 1) & 1);
