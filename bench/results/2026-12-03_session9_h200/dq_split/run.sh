@@ -15,6 +15,7 @@ mkdir -p "$OUT"
 source scripts/gpu/unpack_binaries.sh > /dev/null || exit 1
 dq=/tmp/gpubin-dq
 rm -rf $dq && mkdir -p $dq && tar -xJf .gpubin-dq/bundle.tar.xz -C $dq || { echo "no .gpubin-dq bundle"; exit 1; }
+export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dq/lib"  # the same libraries as main's bundle; a fallback
 echo "main binaries: $(cat "$GPUBIN/commit"); dq-split binaries: $(cat $dq/commit)"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.limit,temperature.gpu --format=csv,noheader
 t0=$(date +%s)
