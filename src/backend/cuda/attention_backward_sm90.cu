@@ -12,8 +12,14 @@
 //          Pᵀ (dPᵀ − D), then dV += Pᵀ dO and dK += dSᵀ Q (m64nD, A = Pᵀ /
 //          dSᵀ rounded to bf16 in registers, B = dO / Q N-major).
 //   dQ     one CTA per (query head, 128 queries), the forward's key-tile
-//          stream (128 keys per step): S = Q Kᵀ, dP = dO Vᵀ (m64n128),
-//          dS = P (dP − D), dQ += dS K (K N-major).
+//          stream (128 keys per step; Q, dO and the rows' lse, D_i,
+//          positions loaded once by cp.async): as the forward's, two producer
+//          warps apart, warp 0 K (TMA) with the keys' visible_until /
+//          positions (cp.async) and the posted tiles, warp 1 V (TMA), each in
+//          its own ring of 2 stages, so that K never waits behind V.
+//          S = Q Kᵀ, dP = dO Vᵀ (m64n64 per half of 64 keys), dS = P (dP − D),
+//          dQ += dS K (K N-major); V goes back once the last dP is in, K
+//          after the last dQ product.
 // Every output element is summed by one thread in a fixed order (steps in
 // order, no atomics): bitwise reproducible, and Skip tiles (never loaded)
 // would only have added exact zeros, so classified == unclassified.
@@ -34,10 +40,18 @@ constexpr int kQStep = 64;   // queries per dK/dV step
 constexpr int kDkdvStages = 4, kDqStages = 2;
 constexpr int kThreads = 384;
 constexpr int kConsumers = 256;
-constexpr int kProducerRegs = 24, kConsumerRegs = 240;  // 128·24 + 256·240 ≤ 65536
+// setmaxnreg: producer and consumer registers, 128·P + 256·C = 384·168 (the
+// launch's). dK/dV 24 / 240 (at 40 / 232 its wgmma are serialised, C7512);
+// dQ 40 / 232: its two producer warps (each classifying tiles and issuing
+// tensor copies) spill at 24 (16 bytes at hd128), its consumers fit 232.
+constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+constexpr int kDqProducerRegs = 40, kDqConsumerRegs = 232;
+static_assert(128 * kProducerRegs + 256 * kConsumerRegs == 384 * 168 &&
+              128 * kDqProducerRegs + 256 * kDqConsumerRegs == 384 * 168);
 
 struct Args {
-  CUtensorMap q_map, do_map;  // Q and dO in boxes of 64 columns x 64 queries (tile_map)
+  CUtensorMap q_map, do_map;  // Q and dO in boxes of 64 columns x 64 queries (tile_map; dK/dV)
+  CUtensorMap k_map, v_map;   // K and V in boxes of 64 columns x 128 keys (dQ)
   const bf16 *q, *k, *v, *d_o;
   const float *lse, *delta;
   bf16 *dq, *dk, *dv;
@@ -52,7 +66,8 @@ struct Args {
 template <int D>
 using DkdvSmem = Layout<D, 2, kBlock, kQStep, kDkdvStages, 3, 2>;
 // dQ: once Q, dO [128 queries] and their lse, D_i, positions; per stage K
-// (a), V (b) [128 keys], visible_until and positions [128]. (The queries'
+// (a) with the keys' visible_until and positions [128], and V (b) [128 keys],
+// the two rings apart (full_a / empty, full_b / empty_b). (The queries'
 // statistics are read from shared memory at every step rather than held in
 // registers: the hd128 consumers have none to spare.)
 template <int D>
@@ -64,7 +79,7 @@ __global__ void __launch_bounds__(kThreads, 1) dkdv_sm90_kernel(const __grid_con
   using L = DkdvSmem<D>;
   // Steps posted to the consumers; full_b completes with the 128 producer
   // threads' cp.async (D_i) and thread 0's arrival for dO's tensor copy.
-  const Cta<L, kDkdvStages> cta(kConsumers, true, 129);
+  const Cta<L, kDkdvStages> cta(kConsumers, 129, 129);
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
   const Ring<kDkdvStages>& ring = cta.ring;
@@ -195,36 +210,73 @@ template <int D>
 __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_constant__ Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = DqSmem<D>;
-  const Cta<L, kDqStages> cta(kConsumers, true);  // tiles posted to the consumers
+  // full_a: the K warp's 32 lanes (cp.async) + lane 0's post with K's tensor
+  // copy; full_b: V's tensor copy.
+  const Cta<L, kDqStages> cta(kConsumers, 33, 1);
   const uint32_t base = cta.base;
   unsigned char* smem = cta.smem;
   const Ring<kDqStages>& ring = cta.ring;
 
-  const int tid = threadIdx.x, wg = tid / 128;
+  const int tid = threadIdx.x, wg = tid / 128, lane = tid % 32;
   const int n = a.m.n_tokens, window = a.m.window, hq = a.n_q_heads;
   // Query blocks in the grid's slow dimension, last first: the longest rows of
   // every head start first.
   const int block = gridDim.y - 1 - blockIdx.y;
   const int h = blockIdx.x, kvh = h / a.rep, q0 = block * kBlock;
   const KeyStream keys(a.m, q0);
-  const StepBoard<kDqStages> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
 
-  if (wg == 0) {  // ---- producer
-    setmaxnreg_dec<kProducerRegs>();
+  if (wg == 0) {  // ---- producer: all 128 threads the loaded-once part, then warp 0 K, warp 1 V
+    setmaxnreg_dec<kDqProducerRegs>();
     load_tile<D, kBlock>(base + L::once(0), a.q + h * D, a.q_stride, q0, n, tid);
     load_tile<D, kBlock>(base + L::once(1), a.d_o + h * D, a.do_stride, q0, n, tid);
     load_scalars(smem + L::once_scalar(0), a.lse + h, hq, q0, n, tid);
     load_scalars(smem + L::once_scalar(1), a.delta + h, hq, q0, n, tid);
     if (window > 0) load_scalars(smem + L::once_scalar(2), a.m.positions, 1, q0, n, tid);
     cp_async_arrive(ring.once());
-    produce_kv<D, L>(ring, base, smem, keys, a.k + kvh * D, a.k_stride, a.v + kvh * D, a.v_stride, a.m,
-                     tid, &board);
+    const int warp = tid / 32;
+    if (warp == 0) {
+      // Per tile t: once the consumers handed its stage back, the keys'
+      // visible_until / positions by the warp's cp.async (4 per lane), K by
+      // the tensor-copy engine (lane 0, whose arrival also posts the tile:
+      // 2 t + Partial). Runs kDqStages tiles ahead whatever V waits for.
+      const StepBoard<kDqStages> board{ring, reinterpret_cast<int32_t*>(smem + L::codes), tid};
+      int i = 0;
+      keys.each([&](int t, TileKind kind) {
+        const int s = i % kDqStages;
+        if (i >= kDqStages) mbar_wait(ring.empty(s), ((i / kDqStages) - 1) & 1);
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+          load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), a.m, t * kBlock, lane + 32 * r);
+        cp_async_arrive(ring.full_a(s));
+        if (lane == 0) {
+          board.codes[s] = 2 * t + (kind == TileKind::Partial);
+          tma_tile<D, kBlock>(base + L::a(s), &a.k_map, kvh * D, t * kBlock, ring.full_a(s));
+        }
+        __syncwarp();
+        ++i;
+      });
+      board.finish(i);
+    } else if (warp == 1) {
+      // V: the same tiles (classified again), each into its stage once the
+      // consumers handed it back (lane 0 issues the copies).
+      int j = 0;
+      keys.each([&](int t, TileKind) {
+        const int s = j % kDqStages;
+        if (j >= kDqStages) mbar_wait(ring.empty_b(s), ((j / kDqStages) - 1) & 1);
+        if (lane == 0) tma_tile<D, kBlock>(base + L::b(s), &a.v_map, kvh * D, t * kBlock, ring.full_b(s));
+        __syncwarp();
+        ++j;
+      });
+      cp_async_wait_all();
+    } else {
+      cp_async_wait_all();
+    }
     return;
   }
 
   // ---- consumers: warpgroup cw owns query rows q0 + 64 cw .. + 63
-  setmaxnreg_inc<kConsumerRegs>();
-  const int cw = wg - 1, warp = (tid / 32) % 4, lane = tid % 32;
+  setmaxnreg_inc<kDqConsumerRegs>();
+  const int cw = wg - 1, warp = (tid / 32) % 4;
   const int r0 = cw * 64 + warp * 16 + lane / 4;  // this thread's rows: r0, r0 + 8 of the block
   const float* s_lse = reinterpret_cast<const float*>(smem + L::once_scalar(0));
   const float* s_delta = reinterpret_cast<const float*>(smem + L::once_scalar(1));
@@ -232,16 +284,18 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
   float dq[D / 8][4];
   zero(dq);
   const uint32_t q_rows = base + L::once(0) + cw * 64 * 128, do_rows = base + L::once(1) + cw * 64 * 128;
+  const int32_t* codes = reinterpret_cast<const int32_t*>(smem + L::codes);
   mbar_wait(ring.once(), 0);
-  // Per tile (told by the producer: board.codes = 2 t + Partial), for each
-  // half of 64 keys: S and dP issued; P as soon as S is in (while dP runs; in
-  // the second half the first half's dQ product also completes here), dS,
-  // dQ += dS K issued. One final wait, then the stage goes back.
+  fence_proxy_async();  // Q and dO came by cp.async (K and V by tensor copies: no fence)
+  // Per tile (told by the producer: codes = 2 t + Partial), for each half of
+  // 64 keys: S and dP issued; P as soon as S is in (while dP runs; in the
+  // second half the first half's dQ product also completes here), dS, dQ +=
+  // dS K issued. V goes back once the second dP is in, K after one final wait.
   for (int i = 0;; ++i) {
     const int s = i % kDqStages;
     const uint32_t parity = (i / kDqStages) & 1;
     mbar_wait(ring.full_a(s), parity);
-    const int code = board.codes[s];
+    const int code = codes[s];
     if (code < 0) break;
     const int t = code >> 1;
     const bool partial = code & 1;
@@ -249,17 +303,13 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
     const int32_t* kp = reinterpret_cast<const int32_t*>(smem + L::scalar(1, s));
     const float lse_log2[2] = {s_lse[r0] * kLog2e, s_lse[r0 + 8] * kLog2e};
     const float delta[2] = {s_delta[r0], s_delta[r0 + 8]};
-    fence_proxy_async();
     uint32_t dsa[4][4];
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const uint32_t k_half = base + L::a(s) + hf * 64 * 128, v_half = base + L::b(s) + hf * 64 * 128;
       float sc[8][4], dp[8][4];
       gemm_ss<D, 64>(sc, q_rows, kBlock, k_half, kBlock);
-      if (hf == 0) {  // V may land after K
-        mbar_wait(ring.full_b(s), parity);
-        fence_proxy_async();
-      }
+      if (hf == 0) mbar_wait(ring.full_b(s), parity);  // V may land after K
       gemm_ss<D, 64>(dp, do_rows, kBlock, v_half, kBlock);
       wgmma_wait<1>();
       pin(sc);
@@ -272,6 +322,7 @@ __global__ void __launch_bounds__(kThreads, 1) dq_sm90_kernel(const __grid_const
                     });
       wgmma_wait<0>();
       pin(dp);
+      if (hf == 1) mbar_arrive(ring.empty_b(s));  // both dP in: V goes back
       score_grads(sc, dp, [&](int, int e) { return delta[e / 2]; });
       to_a_fragments<8>(dsa, dp);
       pin(dq);
@@ -317,8 +368,11 @@ void attention_backward_sm90(const AttentionBackward& p, const float* delta, cud
          "DUET_ATTENTION_BWD_SM90=0 to use the mma.sync kernels");
   const double scale = 1.0 / std::sqrt(static_cast<double>(p.head_dim));
   const int64_t width = p.n_q_heads * p.head_dim;
+  const int64_t kv_width = p.n_kv_heads * p.head_dim;
   const attn::sm90::Args a{attn::sm90::tile_map(p.q, p.q_row_stride, p.n_tokens, width, attn::sm90::kQStep),
                            attn::sm90::tile_map(p.d_o, p.do_row_stride, p.n_tokens, width, attn::sm90::kQStep),
+                           attn::sm90::tile_map(p.k, p.k_row_stride, p.n_tokens, kv_width, attn::sm90::kBlock),
+                           attn::sm90::tile_map(p.v, p.v_row_stride, p.n_tokens, kv_width, attn::sm90::kBlock),
                            p.q, p.k, p.v, p.d_o, p.lse, delta, p.dq, p.dk, p.dv,
                            p.q_row_stride, p.k_row_stride, p.v_row_stride, p.do_row_stride,
                            p.dq_row_stride, p.dk_row_stride, p.dv_row_stride,

@@ -4,8 +4,8 @@
 // with shared-memory descriptors for 128-byte-swizzled tiles, mbarriers
 // (cp.async completions arrive on them), register reallocation, and the
 // pieces the three kernels share: the shared-memory layout of a loaded-once
-// part plus a ring of stages, the producer warpgroup's loop, the 128-key tile
-// classification and the products over a whole tile.
+// part plus a ring of stages, the steps posted to the consumers, the 128-key
+// tile classification and the products over a whole tile.
 //
 // Shared-memory tile layout used with these descriptors ("SW128"): a tile of
 // R rows × D bf16 is stored as D/64 column slabs of R rows × 128 bytes, slab
@@ -273,10 +273,10 @@ struct Layout {
 
 
 // The mbarriers at `bars`: `once` (the loaded-once tiles), per stage full_a,
-// full_b (each completed by the 128 producer threads' cp.async, or a tensor
-// copy) and empty (released by every consumer thread); empty_b releases tile
-// b alone where the consumers hand the two tiles back at different times
-// (the forward: K after S = Q Kᵀ, V after O += P V).
+// full_b (each completed by the producer's cp.async, tensor copies and posts)
+// and empty (released by every consumer thread); empty_b releases tile b alone
+// where the consumers hand the two tiles back at different times (the dQ
+// pass: V once dP is in, K after the last dQ += dS K).
 template <int kStages>
 struct Ring {
   uint32_t bars;
@@ -285,15 +285,17 @@ struct Ring {
   __device__ uint32_t full_b(int s) const { return bars + 8 * (1 + kStages + s); }
   __device__ uint32_t empty(int s) const { return bars + 8 * (1 + 2 * kStages + s); }
   __device__ uint32_t empty_b(int s) const { return bars + 8 * (1 + 3 * kStages + s); }
-  // Thread 0, then __syncthreads() by all. full_a completes with the 128
-  // producer threads' cp.async, and with a step posted (StepBoard) one more;
-  // full_b with b_arrivals (128 cp.async; 1 where a tensor copy alone fills b;
-  // 129 where both do, the backward's dK/dV pass: D_i and dO); once with
-  // once_arrivals (128 cp.async; 1 where a tensor copy loads it, the forward's Q).
-  __device__ void init(uint32_t consumers, bool posted, uint32_t b_arrivals, uint32_t once_arrivals) const {
+  // Thread 0, then __syncthreads() by all. full_a completes with a_arrivals,
+  // full_b with b_arrivals, once with once_arrivals: one per producer thread
+  // whose cp.async land on it, plus one per tensor copy or post (StepBoard;
+  // the dK/dV pass: 129 and 129, the 128 threads' lse / D_i and thread 0's
+  // post with Q, dO; the dQ pass: 33 and 1, the K warp's 32 lanes and lane
+  // 0's post with K, V's tensor copy; once: 128, the producer's cp.async).
+  __device__ void init(uint32_t consumers, uint32_t a_arrivals, uint32_t b_arrivals,
+                       uint32_t once_arrivals) const {
     mbar_init(once(), once_arrivals);
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(full_a(s), posted ? 129 : 128);
+      mbar_init(full_a(s), a_arrivals);
       mbar_init(full_b(s), b_arrivals);
       mbar_init(empty(s), consumers);
       mbar_init(empty_b(s), consumers);
@@ -306,20 +308,19 @@ extern __shared__ unsigned char dynamic_smem[];
 
 // A kernel's start: its dynamic shared memory rounded up to 1024 bytes (base:
 // the shared-space address, smem: the generic pointer) and the Ring at L::bars
-// (posted: see StepBoard), initialised by thread 0 and published to the CTA
+// (arrivals: see Ring::init), initialised by thread 0 and published to the CTA
 // (__syncthreads: call it from every thread, before the warpgroups part).
 template <typename L, int kStages>
 struct Cta {
   uint32_t base;
   unsigned char* smem;
   Ring<kStages> ring;
-  __device__ explicit Cta(uint32_t consumers, bool posted = false, uint32_t b_arrivals = 128,
-                          uint32_t once_arrivals = 128) {
+  __device__ Cta(uint32_t consumers, uint32_t a_arrivals, uint32_t b_arrivals, uint32_t once_arrivals = 128) {
     const uint32_t raw = smem_u32(dynamic_smem);
     base = (raw + 1023) & ~1023u;
     smem = dynamic_smem + (base - raw);
     ring = Ring<kStages>{base + L::bars};
-    if (threadIdx.x == 0) ring.init(consumers, posted, b_arrivals, once_arrivals);
+    if (threadIdx.x == 0) ring.init(consumers, a_arrivals, b_arrivals, once_arrivals);
     __syncthreads();
   }
 };
@@ -354,53 +355,28 @@ __device__ inline void load_kv_scalars(void* vu, void* pos, const MaskArgs& m, i
 // Consumers that are told their steps instead of working them out (the
 // classification's global loads then stay off their critical path): per
 // stage one int in shared memory (L::codes), the step's code (>= 0) or -1
-// after the last step, written by producer thread 0 before its extra (plain,
-// releasing) arrival on full_a; the Ring made with posted = true.
+// after the last step, written by producer thread 0 before its extra
+// (releasing) arrival on full_a, the one that comes with its tensor copy.
 template <int kStages>
 struct StepBoard {
   const Ring<kStages>& ring;
   int32_t* codes;
   int tid;
-  template <typename Code>
-  __device__ void post(int s, Code code) const {
-    if (tid == 0) {
-      codes[s] = code();
-      mbar_arrive(ring.full_a(s));
-    }
-  }
   // The end, after `steps` steps: once the consumers released the next stage,
-  // every producer thread arrives on its full_a (in place of its cp.async) and
-  // thread 0 posts -1; then the producer's own copies are drained.
+  // every thread that loads full_a's stages (tid from 0) arrives on its full_a
+  // (in place of its cp.async) and thread 0 posts -1 (in place of its post);
+  // then the thread's own copies are drained.
   __device__ void finish(int steps) const {
     const int s = steps % kStages;
     if (steps >= kStages) mbar_wait(ring.empty(s), ((steps / kStages) - 1) & 1);
     mbar_arrive(ring.full_a(s));
-    post(s, [] { return -1; });
+    if (tid == 0) {
+      codes[s] = -1;
+      mbar_arrive(ring.full_a(s));
+    }
     cp_async_wait_all();
   }
 };
-
-// The producer warpgroup's loop over the steps first, next(first), ... < end
-// (`next` skips the steps with nothing to do): step i goes to stage i % S once
-// the consumers released it; load_a(stage, step) then completes full_a,
-// load_b(stage, step) full_b. With a StepBoard (board != nullptr), code(t)
-// is posted with each step, and -1 in the stage after the last.
-template <int kStages, typename Next, typename LoadA, typename LoadB, typename Code>
-__device__ inline void produce(const Ring<kStages>& ring, int first, int end, Next next, LoadA load_a,
-                               LoadB load_b, const StepBoard<kStages>* board, Code code) {
-  int i = 0;
-  for (int t = next(first); t < end; t = next(t + 1), ++i) {
-    const int s = i % kStages;
-    if (i >= kStages) mbar_wait(ring.empty(s), ((i / kStages) - 1) & 1);
-    load_a(s, t);
-    cp_async_arrive(ring.full_a(s));
-    if (board) board->post(s, [&] { return code(t); });
-    load_b(s, t);
-    cp_async_arrive(ring.full_b(s));
-  }
-  if (board) board->finish(i);
-  else cp_async_wait_all();
-}
 
 // A key tile of 128 keys (plan granules 2t, 2t+1) for the queries qb (q_rows
 // of them): Skip if both granules are skipped, Full if both are Full, else
@@ -440,25 +416,14 @@ struct KeyStream {
     while (t <= last && kind(t) == TileKind::Skip) ++t;
     return t;
   }
+  // f(t, kind) for each tile that is not skipped, in order, each classified once.
+  template <typename F>
+  __device__ void each(F f) const {
+    for (int t = first; t <= last; ++t) {
+      const TileKind k = kind(t);
+      if (k != TileKind::Skip) f(t, k);
+    }
+  }
 };
-
-// The producer of the backward's dQ pass (key tiles of 128), after its
-// loaded-once tiles: per step t, K with the keys' visible_until / positions
-// into stage tile a, V into b; with a board, each tile posted as 2 t +
-// (Partial). (The forward streams the same tiles with the tensor-copy engine.)
-template <int D, typename L, int kStages>
-__device__ inline void produce_kv(const Ring<kStages>& ring, uint32_t base, unsigned char* smem,
-                                  const KeyStream& keys, const bf16* k, int64_t k_stride, const bf16* v,
-                                  int64_t v_stride, const MaskArgs& m, int tid,
-                                  const StepBoard<kStages>* board = nullptr) {
-  produce(
-      ring, keys.first, keys.last + 1, [&](int t) { return keys.next(t); },
-      [&](int s, int t) {
-        load_tile<D, 128>(base + L::a(s), k, k_stride, t * 128, m.n_tokens, tid);
-        load_kv_scalars(smem + L::scalar(0, s), smem + L::scalar(1, s), m, t * 128, tid);
-      },
-      [&](int s, int t) { load_tile<D, 128>(base + L::b(s), v, v_stride, t * 128, m.n_tokens, tid); },
-      board, [&](int t) { return 2 * t + (keys.kind(t) == TileKind::Partial); });
-}
 
 }  // namespace duet::backend::cuda::attn::sm90
