@@ -126,8 +126,12 @@ bool same_algo(const cublasLtMatmulAlgo_t& a, const cublasLtMatmulAlgo_t& b) {
 }
 
 // Scratch operands for timing the shapes: one block holding the largest a, b,
-// d and bias among them, filled with a non-zero bf16 pattern (timings on zeros
-// run cooler). ok() is false when the block does not fit in free memory.
+// d and bias among them, filled with random bf16 values (sign and mantissa
+// bits drawn, magnitudes of a trained model's). A constant pattern toggles few
+// tensor-core bits and draws less power, so the GPU keeps higher clocks than
+// on real data: it ranked one 8B weight-gradient product's algorithms in the
+// wrong order (bench_gemm_cuda, session 9). ok() is false when the block does
+// not fit in free memory.
 class TuningScratch {
  public:
   TuningScratch(const std::vector<GemmParams>& shapes, cudaStream_t stream) {
@@ -148,7 +152,7 @@ class TuningScratch {
       return;
     }
     check(allocated, "gemm tuning scratch");
-    check(cudaMemsetAsync(base_, 0x3c, a_ + b_ + d_, stream), "gemm tuning");
+    fill_random(base_, a_ + b_ + d_, stream);
     check(cudaMemsetAsync(base_ + a_ + b_ + d_, 0, bias_, stream), "gemm tuning");
   }
   ~TuningScratch() {
@@ -168,6 +172,24 @@ class TuningScratch {
 
  private:
   static size_t up(size_t x) { return (x + 255) / 256 * 256; }
+  // bf16 values ±[2⁻⁷, 2⁻⁶) with random sign and mantissa (as fp32 words of d:
+  // small finite numbers): a 1 MiB pattern from a fixed seed, copied onto
+  // itself in doubling steps.
+  static void fill_random(char* dst, size_t bytes, cudaStream_t stream) {
+    if (bytes == 0) return;
+    std::vector<uint16_t> pattern(std::min<size_t>(bytes, size_t{1} << 20) / 2);
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (uint16_t& v : pattern) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift64
+      v = static_cast<uint16_t>(0x3c00u | (x & 0x807fu));
+    }
+    const size_t first = pattern.size() * 2;
+    check(cudaMemcpyAsync(dst, pattern.data(), first, cudaMemcpyHostToDevice, stream), "gemm tuning");
+    check(cudaStreamSynchronize(stream), "gemm tuning");  // the pattern's host memory goes now
+    for (size_t done = first; done < bytes; done *= 2)
+      check(cudaMemcpyAsync(dst + done, dst, std::min(done, bytes - done), cudaMemcpyDeviceToDevice, stream),
+            "gemm tuning");
+  }
   char* base_ = nullptr;
   size_t a_ = 0, b_ = 0, d_ = 0, bias_ = 0;
   bool failed_ = false;
@@ -308,26 +330,25 @@ struct Gemm::Impl {
 
   // Median of `timed` runs (after one to warm up) of `algo` on the plan,
   // reading a and b and writing d (with the product's beta: an accumulating
-  // product reads d too, which changes which algorithm is fastest).
+  // product reads d too, which changes which algorithm is fastest). The runs
+  // go back to back, an event between each two, as a step issues its products:
+  // a run timed alone after a synchronisation starts on an idle GPU.
   float time_algo(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmParams& p, cudaStream_t stream,
                   int timed = 5) {
-    cudaEvent_t start, stop;
-    check(cudaEventCreate(&start), "gemm tuning");
-    check(cudaEventCreate(&stop), "gemm tuning");
-    std::vector<float> ms;
-    for (int r = 0; r <= timed; ++r) {
-      check(cudaEventRecord(start, stream), "gemm tuning");
-      const cublasStatus_t st = cublasLtMatmul(handle, plan.desc, &p.alpha, p.b, plan.a, p.a, plan.b, &p.beta, p.d,
-                                               plan.d, p.d, plan.d, &algo, workspace, workspace_bytes, stream);
-      check(cudaEventRecord(stop, stream), "gemm tuning");
-      check(cudaEventSynchronize(stop), "gemm tuning");
-      float t = 0;
-      check(cudaEventElapsedTime(&t, start, stop), "gemm tuning");
-      if (st != CUBLAS_STATUS_SUCCESS) t = 1e30f;
-      if (r > 0) ms.push_back(t);
+    std::vector<cudaEvent_t> marks(static_cast<size_t>(timed) + 1);
+    for (cudaEvent_t& e : marks) check(cudaEventCreate(&e), "gemm tuning");
+    bool failed = false;
+    for (int r = -1; r < timed; ++r) {  // r = -1: the warm-up
+      failed |= cublasLtMatmul(handle, plan.desc, &p.alpha, p.b, plan.a, p.a, plan.b, &p.beta, p.d, plan.d, p.d,
+                               plan.d, &algo, workspace, workspace_bytes, stream) != CUBLAS_STATUS_SUCCESS;
+      check(cudaEventRecord(marks[static_cast<size_t>(r + 1)], stream), "gemm tuning");
     }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
+    check(cudaEventSynchronize(marks.back()), "gemm tuning");
+    std::vector<float> ms(static_cast<size_t>(timed));
+    for (size_t r = 0; r < ms.size(); ++r)
+      check(cudaEventElapsedTime(&ms[r], marks[r], marks[r + 1]), "gemm tuning");
+    for (cudaEvent_t e : marks) cudaEventDestroy(e);
+    if (failed) return 1e30f;
     std::sort(ms.begin(), ms.end());
     return ms[ms.size() / 2];
   }
