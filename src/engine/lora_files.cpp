@@ -10,6 +10,7 @@
 
 #include "model/safetensors.hpp"
 #include "util/error.hpp"
+#include "util/json_integer.hpp"
 
 namespace duet::engine {
 
@@ -83,7 +84,9 @@ std::pair<std::string, int64_t> peft_target(const std::string& entry) {
 
 LoraConfig lora_config_from_json(const json& j, const std::string& origin) {
   if (!j.is_object()) fail("{}: expected a JSON object", origin);
-  if (j.value("peft_type", std::string()) != "LORA")
+  // Compared as JSON: j.value(.., std::string()) threw json::type_error for a peft_type of another type
+  // (false), an escaped exception instead of this line (found by fuzzing).
+  if (!j.contains("peft_type") || j["peft_type"] != "LORA")
     fail("{}: peft_type is {}, not \"LORA\": only LoRA adapters are supported", origin,
          j.contains("peft_type") ? j["peft_type"].dump() : "missing");
   if (j.contains("task_type") && !j["task_type"].is_null() && j["task_type"] != "CAUSAL_LM")
@@ -104,7 +107,10 @@ LoraConfig lora_config_from_json(const json& j, const std::string& origin) {
   require_default(j, "use_qalora", false, origin);
   LoraConfig c;
   try {
-    c.r = j.at("r").get<int64_t>();
+    // An integer: a float beyond int64_t's range was cast (undefined behaviour).
+    const auto r = json_integer(j.at("r"));
+    if (!r) fail("{}: r = {} is not a rank (a positive integer)", origin, j["r"].dump());
+    c.r = *r;
     c.alpha = j.at("lora_alpha").get<double>();
     c.dropout = j.value("lora_dropout", 0.0);
     c.use_rslora = j.value("use_rslora", false);

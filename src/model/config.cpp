@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.hpp"
+#include "util/json_integer.hpp"
 
 namespace duet::model {
 
@@ -31,15 +32,7 @@ class Fields {
   std::optional<int64_t> optional_int(const char* key) const {
     const json* v = get(key);
     if (v == nullptr) return std::nullopt;
-    if (v->is_number_integer()) {
-      if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t{INT64_MAX}) bad(key, *v, "an integer");
-      return v->get<int64_t>();
-    }
-    // Some tools write integral values as 8192.0.
-    if (v->is_number_float()) {
-      const double d = v->get<double>();
-      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
-    }
+    if (const auto i = json_integer(*v)) return *i;  // whole floats too: some tools write 8192.0
     bad(key, *v, "an integer");
   }
   int64_t required_int(const char* key) const {

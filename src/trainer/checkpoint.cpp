@@ -1,12 +1,14 @@
 #include "trainer/checkpoint.hpp"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "engine/lora_files.hpp"
 #include "model/safetensors.hpp"
 #include "trainer/optimizer_shards.hpp"
 #include "util/error.hpp"
+#include "util/json_integer.hpp"
 
 namespace duet::trainer {
 
@@ -161,32 +163,50 @@ void save_merged_model(const fs::path& dir, const model::ModelConfig& config, co
   save_final_model(dir, config, merged, tokenizer_source);
 }
 
+SavedTraining parse_training_state(std::string_view text, const std::string& origin) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) fail("{} is not valid JSON", origin);
+  if (!j.is_object()) fail("{} is not a JSON object", origin);
+  // Steps, positions and counts: integers >= 0 (a float beyond int64_t's range
+  // was cast, undefined behaviour found by fuzzing).
+  auto count = [&](const char* key, std::optional<int64_t> fallback = std::nullopt) -> int64_t {
+    if (!j.contains(key) && fallback) return *fallback;
+    if (!j.contains(key)) fail("{} is incomplete: no {}", origin, key);
+    const auto v = json_integer(j[key]);
+    if (!v || *v < 0) fail("{}: {} must be an integer >= 0, not {}", origin, key, j[key].dump());
+    return *v;
+  };
+  SavedTraining saved;
+  TrainerState& s = saved.state;
+  s.global_step = count("global_step");
+  s.position = {count("epoch"), count("step_in_epoch")};
+  saved.adam_steps = count("adam_steps");
+  const int64_t shards = count("optimizer_shards", 0);
+  if (shards > INT32_MAX) fail("{}: optimizer_shards = {} is not a number of ranks", origin, shards);
+  saved.optimizer_shards = static_cast<int>(shards);
+  try {
+    s.loss_state = loss::state_from_json(j.at("loss_state"));
+    s.options = j.value("options", nlohmann::json::object());
+    s.fingerprints = j.value("fingerprints", nlohmann::json::object());
+    s.product_algorithms = j.value("product_algorithms", std::string());
+  } catch (const nlohmann::json::exception& e) {
+    fail("{} is incomplete: {}", origin, e.what());
+  }
+  return saved;
+}
+
 SavedTraining read_training_state(const fs::path& dir) {
   return with_context(dir.string(), [&] {
-    std::ifstream in(dir / kStateFile);
+    std::ifstream in(dir / kStateFile, std::ios::binary);
     if (!in) fail("no {} here: not a duet training checkpoint (resume needs one written by duet train)", kStateFile);
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded()) fail("{} is not valid JSON", kStateFile);
-    SavedTraining saved;
-    TrainerState& s = saved.state;
-    try {
-      s.global_step = j.at("global_step");
-      s.position = {j.at("epoch"), j.at("step_in_epoch")};
-      s.loss_state = loss::state_from_json(j.at("loss_state"));
-      s.options = j.value("options", nlohmann::json::object());
-      s.fingerprints = j.value("fingerprints", nlohmann::json::object());
-      s.product_algorithms = j.value("product_algorithms", std::string());
-      if (std::ifstream file(dir / kAlgorithmsFile, std::ios::binary); file) {
-        std::ostringstream text;
-        text << file.rdbuf();
-        s.product_algorithms = text.str();
-      }
-      saved.adam_steps = j.at("adam_steps");
-      saved.optimizer_shards = j.value("optimizer_shards", 0);
-    } catch (const nlohmann::json::exception& e) {
-      fail("{} is incomplete: {}", kStateFile, e.what());
+    std::ostringstream text;
+    text << in.rdbuf();
+    SavedTraining saved = parse_training_state(text.str(), kStateFile);
+    if (std::ifstream file(dir / kAlgorithmsFile, std::ios::binary); file) {
+      std::ostringstream algorithms;
+      algorithms << file.rdbuf();
+      saved.state.product_algorithms = algorithms.str();
     }
-    if (saved.optimizer_shards < 0) fail("{}: optimizer_shards is negative", kStateFile);
     return saved;
   });
 }

@@ -6,6 +6,8 @@
 // trainer_state.json). Written into a temporary folder, then renamed.
 #include <filesystem>
 #include <functional>
+#include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -79,6 +81,10 @@ struct SavedTraining {
   int optimizer_shards = 0;  // 0: optimizer.safetensors (one process); N: N shard files
 };
 SavedTraining read_training_state(const std::filesystem::path& dir);
+// trainer_state.json's text alone (`origin` starts each error), as
+// read_training_state parses it before gemm_algorithms.txt; fuzzed by
+// fuzz/fuzz_trainer_state.cpp.
+SavedTraining parse_training_state(std::string_view text, const std::string& origin);
 
 // Restores master weights, AdamW moments and the state from `dir` (written
 // by one process or by any number of ranks).

@@ -417,7 +417,10 @@ void apply_json(TrainOptions& o, const nlohmann::json& object, const std::string
     fail("{}: unknown {} {}; duet train --help lists them all", origin, unknown.size() == 1 ? "option" : "options",
          fmt::format("{}", fmt::join(unknown, ", ")));
   nlohmann::json loss_part = nlohmann::json::object();
-  for (const auto& [given_key, value] : object.items()) {
+  for (const auto& item : object.items()) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in the lambdas below.
+    const std::string& given_key = item.key();
+    const nlohmann::json& value = item.value();
     const OptionInfo& info = *find_option(given_key);
     check_type(info, given_key, value, origin);
     const std::string& key = info.key;

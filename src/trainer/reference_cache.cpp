@@ -3,13 +3,16 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "layout/pack_rows.hpp"
 #include "util/error.hpp"
+#include "util/json_integer.hpp"
 
 namespace duet::trainer {
 
@@ -84,15 +87,23 @@ void ReferenceCache::build(const std::filesystem::path& file, engine::Engine& re
 }
 
 ReferenceCache ReferenceCache::load(const std::filesystem::path& file) {
-  ReferenceCache c;
-  c.file_ = file;
-  std::ifstream in(file);
+  std::ifstream in(file, std::ios::binary);
   if (!in) fail("{}: cannot open the reference cache (make one with duet ref)", file.string());
-  std::string line;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), file.string());
+}
+
+ReferenceCache ReferenceCache::parse(std::string_view text, const std::string& origin) {
+  ReferenceCache c;
+  c.file_ = origin;
   int64_t line_number = 0;
-  while (std::getline(in, line)) {
+  for (size_t start = 0; start < text.size();) {
+    const size_t end = std::min(text.find('\n', start), text.size());
+    const std::string_view line = text.substr(start, end - start);
+    start = end + 1;
     ++line_number;
-    const std::string where = fmt::format("{}:{}", file.string(), line_number);
+    const std::string where = fmt::format("{}:{}", origin, line_number);
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) fail("{}: not a JSON object: the cache is damaged, rebuild it", where);
     try {
@@ -102,12 +113,16 @@ ReferenceCache ReferenceCache::load(const std::filesystem::path& file) {
         continue;
       }
       CachedExample e{parse_hex(j.at("tokens_xxh3"), where), j.at("logps").get<std::vector<double>>()};
-      c.examples_[j.at("index").get<int64_t>()] = std::move(e);
+      // An integer >= 0: get<int64_t> cast a float such as 1e109 (undefined behaviour, found by fuzzing).
+      const auto index = json_integer(j.at("index"));
+      if (!index || *index < 0)
+        fail("{}: index {} is not an example's index: rebuild the cache", where, j["index"].dump());
+      c.examples_[*index] = std::move(e);
     } catch (const nlohmann::json::exception& e) {
       fail("{}: incomplete entry ({}): rebuild the cache", where, e.what());
     }
   }
-  if (line_number == 0) fail("{}: empty reference cache", file.string());
+  if (line_number == 0) fail("{}: empty reference cache", origin);
   return c;
 }
 

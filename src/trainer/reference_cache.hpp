@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -38,6 +39,8 @@ class ReferenceCache {
                     std::span<const layout::TokenizedExample> examples, int64_t pack_tokens);
 
   static ReferenceCache load(const std::filesystem::path& file);
+  // The cache file's text (`origin` names it in errors); fuzzed by fuzz/fuzz_ref_cache.cpp.
+  static ReferenceCache parse(std::string_view text, const std::string& origin);
 
   // duet::fail unless every example is in the cache with the same tokens.
   void check(std::span<const layout::TokenizedExample> examples) const;

@@ -25,7 +25,7 @@ namespace duet::trainer {
 
 class MetricsLog;
 class OutputDir;
-class PreferenceBatch;
+struct PreferenceBatch;
 class TensorBoardWriter;
 
 class Trainer {

@@ -14,6 +14,9 @@ int fuzz_tokenizer_json(const uint8_t* data, size_t size);
 int fuzz_example_line(const uint8_t* data, size_t size);
 int fuzz_config_json(const uint8_t* data, size_t size);
 int fuzz_safetensors(const uint8_t* data, size_t size);
+int fuzz_trainer_state(const uint8_t* data, size_t size);
+int fuzz_adapter_config(const uint8_t* data, size_t size);
+int fuzz_ref_cache(const uint8_t* data, size_t size);
 
 namespace {
 
@@ -48,7 +51,10 @@ INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay,
                          ::testing::Values(Target{"tokenizer_json", fuzz_tokenizer_json},
                                            Target{"example_line", fuzz_example_line},
                                            Target{"config_json", fuzz_config_json},
-                                           Target{"safetensors", fuzz_safetensors}),
+                                           Target{"safetensors", fuzz_safetensors},
+                                           Target{"trainer_state", fuzz_trainer_state},
+                                           Target{"adapter_config", fuzz_adapter_config},
+                                           Target{"ref_cache", fuzz_ref_cache}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
