@@ -1,11 +1,10 @@
 #include "data/tokenizer_config.hpp"
 
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "util/error.hpp"
+#include "util/read_file.hpp"
 
 namespace duet::data {
 
@@ -13,12 +12,10 @@ using nlohmann::json;
 
 namespace {
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+std::string read_whole(const std::filesystem::path& path) {
+  auto text = read_file(path);
+  if (!text) fail("{}: cannot open", path.string());
+  return std::move(*text);
 }
 
 // A special token is written as a string or as an AddedToken object {"content": ...}.
@@ -57,7 +54,7 @@ TokenizerConfig read_tokenizer_config(const std::filesystem::path& tokenizer_pat
   const auto config_file = dir / "tokenizer_config.json";
   if (std::filesystem::exists(config_file, ec)) {
     out.file = config_file;
-    json config = json::parse(read_file(config_file), nullptr, false);
+    json config = json::parse(read_whole(config_file), nullptr, false);
     if (config.is_discarded() || !config.is_object())
       fail("{}: not a JSON object; re-download the model's tokenizer files", config_file.string());
     out.bos_token = token_text(config, "bos_token", config_file);
@@ -68,7 +65,7 @@ TokenizerConfig read_tokenizer_config(const std::filesystem::path& tokenizer_pat
   // transformers >= 4.43 saves the template in its own file, which then wins.
   const auto jinja_file = dir / "chat_template.jinja";
   if (std::filesystem::exists(jinja_file, ec)) {
-    out.chat_template = read_file(jinja_file);
+    out.chat_template = read_whole(jinja_file);
     out.chat_template_origin = jinja_file.string();
   }
   return out;

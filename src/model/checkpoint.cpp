@@ -1,11 +1,10 @@
 #include "model/checkpoint.hpp"
 
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "util/error.hpp"
+#include "util/read_file.hpp"
 
 namespace duet::model {
 
@@ -15,15 +14,13 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 json read_index(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  const auto text = read_file(path);
+  if (!text)
     fail("{}: cannot open the shard index; check that the file exists and is readable",
          path.string());
-  std::stringstream text;
-  text << in.rdbuf();
   json index;
   try {
-    index = json::parse(text.str());
+    index = json::parse(*text);
   } catch (const json::exception& e) {
     fail("{}: not valid JSON ({}); fix or regenerate the shard index", path.string(), e.what());
   }

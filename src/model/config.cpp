@@ -1,13 +1,12 @@
 #include "model/config.hpp"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "util/error.hpp"
 #include "util/json_integer.hpp"
+#include "util/read_file.hpp"
 
 namespace duet::model {
 
@@ -318,15 +317,13 @@ void require_model_folder(const std::filesystem::path& folder, std::string_view 
 
 ModelConfig load_config(const std::filesystem::path& path) {
   const auto file = std::filesystem::is_directory(path) ? path / "config.json" : path;
-  std::ifstream in(file, std::ios::binary);
-  if (!in)
+  const auto text = read_file(file);
+  if (!text)
     fail("{}: cannot open the model config; check that the file exists and is readable",
          file.string());
-  std::stringstream text;
-  text << in.rdbuf();
   json j;
   try {
-    j = json::parse(text.str());
+    j = json::parse(*text);
   } catch (const json::exception& e) {
     fail("{}: not valid JSON ({}); fix config.json", file.string(), e.what());
   }

@@ -1,7 +1,5 @@
 #include "tokenizer/tokenizer.hpp"
 
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
 #include "tokenizer/added_vocabulary.hpp"
@@ -14,6 +12,7 @@
 #include "tokenizer/pre_tokenizer.hpp"
 #include "util/error.hpp"
 #include "util/parallel.hpp"
+#include "util/read_file.hpp"
 #include "util/utf8.hpp"
 
 namespace duet::tok {
@@ -58,11 +57,9 @@ std::filesystem::path find_tokenizer_json(const std::filesystem::path& path) {
 
 Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   auto file = find_tokenizer_json(path);
-  std::ifstream in(file, std::ios::binary);
-  if (!in) fail("{}: cannot open for reading", file.string());
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return from_json_text(buffer.str(), file.string());
+  const auto text = read_file(file);
+  if (!text) fail("{}: cannot open for reading", file.string());
+  return from_json_text(*text, file.string());
 }
 
 Tokenizer Tokenizer::from_json_text(std::string_view json_text, const std::string& origin) {

@@ -2,13 +2,13 @@
 
 #include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "engine/lora_files.hpp"
 #include "model/safetensors.hpp"
 #include "trainer/optimizer_shards.hpp"
 #include "util/error.hpp"
 #include "util/json_integer.hpp"
+#include "util/read_file.hpp"
 
 namespace duet::trainer {
 
@@ -197,16 +197,10 @@ SavedTraining parse_training_state(std::string_view text, const std::string& ori
 
 SavedTraining read_training_state(const fs::path& dir) {
   return with_context(dir.string(), [&] {
-    std::ifstream in(dir / kStateFile, std::ios::binary);
-    if (!in) fail("no {} here: not a duet training checkpoint (resume needs one written by duet train)", kStateFile);
-    std::ostringstream text;
-    text << in.rdbuf();
-    SavedTraining saved = parse_training_state(text.str(), kStateFile);
-    if (std::ifstream file(dir / kAlgorithmsFile, std::ios::binary); file) {
-      std::ostringstream algorithms;
-      algorithms << file.rdbuf();
-      saved.state.product_algorithms = algorithms.str();
-    }
+    const auto text = read_file(dir / kStateFile);
+    if (!text) fail("no {} here: not a duet training checkpoint (resume needs one written by duet train)", kStateFile);
+    SavedTraining saved = parse_training_state(*text, kStateFile);
+    if (auto algorithms = read_file(dir / kAlgorithmsFile)) saved.state.product_algorithms = std::move(*algorithms);
     return saved;
   });
 }

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +12,7 @@
 #include "layout/pack_rows.hpp"
 #include "util/error.hpp"
 #include "util/json_integer.hpp"
+#include "util/read_file.hpp"
 
 namespace duet::trainer {
 
@@ -87,11 +87,9 @@ void ReferenceCache::build(const std::filesystem::path& file, engine::Engine& re
 }
 
 ReferenceCache ReferenceCache::load(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) fail("{}: cannot open the reference cache (make one with duet ref)", file.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), file.string());
+  const auto text = read_file(file);
+  if (!text) fail("{}: cannot open the reference cache (make one with duet ref)", file.string());
+  return parse(*text, file.string());
 }
 
 ReferenceCache ReferenceCache::parse(std::string_view text, const std::string& origin) {
