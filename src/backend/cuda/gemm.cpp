@@ -121,6 +121,12 @@ int64_t bucket_end(int64_t x, int per_octave) {
 // counts but those refine() found a faster one for.
 using TuneKey = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool>;
 
+// The middle of an odd number of timings (the upper middle of an even one).
+float median(std::vector<float> ms) {
+  std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
+  return ms[ms.size() / 2];
+}
+
 bool same_algo(const cublasLtMatmulAlgo_t& a, const cublasLtMatmulAlgo_t& b) {
   return std::memcmp(a.data, b.data, sizeof(a.data)) == 0;
 }
@@ -349,8 +355,7 @@ struct Gemm::Impl {
       check(cudaEventElapsedTime(&ms[r], marks[r], marks[r + 1]), "gemm tuning");
     for (cudaEvent_t e : marks) cudaEventDestroy(e);
     if (failed) return 1e30f;
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
+    return median(std::move(ms));
   }
 };
 
@@ -437,9 +442,7 @@ bool Gemm::refine(const std::vector<GemmParams>& shapes, int keep, cudaStream_t 
         ours.push_back(impl_->time_algo(plan, tried[0], p, stream, 3));
         theirs.push_back(impl_->time_algo(plan, tried[chosen], p, stream, 3));
       }
-      std::sort(ours.begin(), ours.end());
-      std::sort(theirs.begin(), theirs.end());
-      base = ours[ours.size() / 2], best = theirs[theirs.size() / 2];
+      base = median(std::move(ours)), best = median(std::move(theirs));
     }
     destroy(plan);
     if (chosen != 0 && best < 0.99f * base) impl_->exact[Impl::exact_key(p)] = tried[chosen];
