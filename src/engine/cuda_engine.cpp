@@ -109,10 +109,9 @@ CudaEngine::CudaEngine(const EngineOptions& o)
 }
 
 // ZeRO-3: the policy's and the reference's bf16 weights sharded, two gathered layers for both.
-std::unique_ptr<cuda::WeightSource> CudaEngine::make_sharded(const EngineOptions& o, const char* what,
-                                                            cuda::ShardedWeights*& alias) {
+std::unique_ptr<cuda::WeightSource> CudaEngine::make_sharded(const char* what, cuda::ShardedWeights*& alias) {
   if (!gathered_) gathered_ = std::make_shared<cuda::LayerBuffers>(config_, model_params_->layout());
-  auto w = std::make_unique<cuda::ShardedWeights>(config_, model_params_->layout(), o.rank, o.ranks, gathered_, what);
+  auto w = std::make_unique<cuda::ShardedWeights>(config_, model_params_->layout(), rank_, ranks_, gathered_, what);
   alias = w.get();
   return w;
 }
@@ -122,7 +121,7 @@ std::unique_ptr<cuda::WeightSource> CudaEngine::make_sharded(const EngineOptions
 void CudaEngine::load_policy(const EngineOptions& o) {
   const DeviceLayout& layout = model_params_->layout();
   if (sharded_weights(o))
-    policy_weights_ = make_sharded(o, "the model", sharded_policy_);
+    policy_weights_ = make_sharded("the model", sharded_policy_);
   else
     policy_weights_ = std::make_unique<cuda::FlatWeights>(model_params_->weights());
   if (o.random_model) {
@@ -147,7 +146,7 @@ void CudaEngine::load_policy(const EngineOptions& o) {
 void CudaEngine::load_reference(const EngineOptions& o) {
   const size_t n = model_params_->numel();
   if (o.reference_is_start && sharded_policy_) {
-    reference_weights_ = make_sharded(o, "the reference model", sharded_reference_);
+    reference_weights_ = make_sharded("the reference model", sharded_reference_);
     sharded_reference_->copy_from(*sharded_policy_, stream_);
   } else if (o.reference_is_start) {
     reference_.allocate(n * sizeof(bf16), "the reference model");
@@ -158,7 +157,7 @@ void CudaEngine::load_reference(const EngineOptions& o) {
     ParameterSet<float> ref(config_);
     load_weights(ref, o.reference);
     if (sharded_policy_) {
-      reference_weights_ = make_sharded(o, "the reference model", sharded_reference_);
+      reference_weights_ = make_sharded("the reference model", sharded_reference_);
       sharded_reference_->load(model_params_->layout(), ref, stream_);
     } else {
       reference_.allocate(n * sizeof(bf16), "the reference model");

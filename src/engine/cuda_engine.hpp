@@ -105,8 +105,7 @@ class CudaEngine final : public Engine {
   void load_policy(const EngineOptions& o);
   void load_reference(const EngineOptions& o);
   void load_adapter(const EngineOptions& o);
-  std::unique_ptr<cuda::WeightSource> make_sharded(const EngineOptions& o, const char* what,
-                                                   cuda::ShardedWeights*& alias);
+  std::unique_ptr<cuda::WeightSource> make_sharded(const char* what, cuda::ShardedWeights*& alias);
   void random_weights(uint64_t seed, float std);
   void require(EngineState needed, const char* what) const;
   dist::Communicator& sharded_comm(const char* what) const;
